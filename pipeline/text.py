@@ -1,0 +1,154 @@
+"""Normalisation: what the model reads, kept apart from what the handler sees.
+
+A note arrives in simplified, traditional or mixed script, sometimes as a
+call transcript with speaker turns. The model must read one canonical form,
+and a threat spoken by the agent ("您可以向监管部门反映") must never be read as
+the customer's. The original text is always kept for output.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+#: What the model reads at most; longer notes keep their full text for output.
+MAX_MODEL_CHARS = 3000
+
+CUSTOMER_ROLES = ("客户", "用户", "顾客", "来电人", "来电者", "投保人", "被保险人", "消费者", "客人", "先生", "女士", "家属")
+AGENT_ROLES = ("坐席", "座席", "客服", "接线员", "工作人员", "柜员", "专员", "理赔员", "服务人员", "客服人员", "回访员")
+
+_TIME = r"(?:\[?\(?\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?\]?\)?)"
+_ROLE = "|".join(sorted(CUSTOMER_ROLES + AGENT_ROLES, key=len, reverse=True))
+# A speaker label: optional timestamp, role (optionally bracketed), then a colon,
+# a closing bracket, or (ASR style) a space. It must start a line.
+_TURN = re.compile(
+    rf"^[ \t]*(?:{_TIME}[ \t]*)?(?:[\[【(（]\s*(?P<b>{_ROLE})\s*[\]】)）]|(?P<r>{_ROLE})(?:[ \t]*{_TIME})?(?=[ \t]*[:：]|[ \t]+\S|[ \t]*$))[ \t]*[:：]?[ \t]*",
+    re.MULTILINE,
+)
+# Inline turns on one line ("客户：……坐席：……"): colon or bracket required.
+_INLINE_TURN = re.compile(rf"[\[【]\s*(?P<b>{_ROLE})\s*[\]】]|(?:(?<=[。！？!?；;，,\s])|^)(?P<r>{_ROLE})[:：]")
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+@dataclass
+class NormalisedText:
+    """One note after normalisation.
+
+    `customer` is what the customer said (the whole note when it is not a
+    transcript); `agent` is what staff said in a transcript. `model_text` is
+    what the classifiers read: the customer's words, capped.
+    """
+
+    original: str
+    text: str
+    customer: str
+    agent: str = ""
+    is_transcript: bool = False
+    truncated: bool = False
+    turns: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def model_text(self) -> str:
+        return self.customer[:MAX_MODEL_CHARS]
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc  # imported lazily: a few ms at start-up that `--help` need not pay
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    return _t2s().convert(text) if text else text
+
+
+def _halfwidth(text: str) -> str:
+    """Full-width ASCII letters, digits and a few signs become half-width; Chinese punctuation stays."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\u3000":
+            out.append(" ")
+        elif 0xFF10 <= code <= 0xFF19 or 0xFF21 <= code <= 0xFF3A or 0xFF41 <= code <= 0xFF5A:
+            out.append(chr(code - 0xFEE0))
+        elif ch in "＄％＠＃＆＋－．／＝＜＞":
+            out.append(chr(code - 0xFEE0))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def clean(text: str) -> str:
+    """Script, width, control characters and whitespace, in one canonical form.
+
+    Idempotent: clean(clean(x)) == clean(x).
+    """
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    text = _SURROGATE.sub("", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub(" ", text)
+    text = unicodedata.normalize("NFC", text)
+    text = _halfwidth(text)
+    text = to_simplified(text)
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    text = _BLANK_LINES.sub("\n", text)
+    return text.strip()
+
+
+def _role_kind(role: str) -> str:
+    return "customer" if role in CUSTOMER_ROLES else "agent"
+
+
+def split_turns(text: str) -> list[tuple[str, str]]:
+    """Speaker turns as (customer|agent|unknown, words); [] when the text is not a transcript.
+
+    A transcript needs at least two labelled turns with both sides present, so
+    an agent's summary that starts "客户：..." stays a note.
+    """
+    matches = list(_TURN.finditer(text))
+    if len(matches) < 2:
+        matches = list(_INLINE_TURN.finditer(text))
+    if len(matches) < 2:
+        return []
+    kinds = {_role_kind(m.group("b") or m.group("r")) for m in matches}
+    if kinds != {"customer", "agent"}:
+        return []
+    turns: list[tuple[str, str]] = []
+    head = text[: matches[0].start()].strip()
+    if head:
+        turns.append(("unknown", head))
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        words = text[m.end():end].strip()
+        if words:
+            turns.append((_role_kind(m.group("b") or m.group("r")), words))
+    return turns
+
+
+def normalise(text: str, max_chars: int = MAX_MODEL_CHARS) -> NormalisedText:
+    """Normalise one note; never raises on odd input (None, numbers, control characters)."""
+    original = text if isinstance(text, str) else ("" if text is None else str(text))
+    cleaned = clean(original)
+    turns = split_turns(cleaned)
+    if turns:
+        customer = "\n".join(w for k, w in turns if k != "agent")
+        agent = "\n".join(w for k, w in turns if k == "agent")
+    else:
+        customer, agent = cleaned, ""
+    return NormalisedText(
+        original=original,
+        text=cleaned,
+        customer=customer,
+        agent=agent,
+        is_transcript=bool(turns),
+        truncated=len(customer) > max_chars,
+        turns=turns,
+    )

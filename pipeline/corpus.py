@@ -1,0 +1,104 @@
+"""The project's labelled corpus and its fixed train/test split.
+
+`data/corpus/handwritten/*.jsonl` are notes written one by one;
+`data/corpus/generated.jsonl` is the seeded generator's output
+(pipeline/generate.py). `data/corpus/split.csv` fixes which ids are held out,
+so every figure in the project is measured on the same notes. New ids are
+added to the split stratified by main cause; existing ids never move.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from .io import atomic_write, read_labelled
+
+CORPUS_DIR = Path(__file__).resolve().parent.parent / "data" / "corpus"
+SPLIT_PATH = CORPUS_DIR / "split.csv"
+GENERATED_PATH = CORPUS_DIR / "generated.jsonl"
+TEST_SHARE = 0.2
+GENERATOR_SEED = 20261125
+GENERATED_N = 2600
+
+
+def corpus_files(corpus_dir: Path = CORPUS_DIR) -> list[Path]:
+    files = sorted((corpus_dir / "handwritten").glob("*.jsonl"))
+    if (corpus_dir / "generated.jsonl").exists():
+        files.append(corpus_dir / "generated.jsonl")
+    return files
+
+
+def load_corpus(corpus_dir: Path = CORPUS_DIR) -> pd.DataFrame:
+    """All labelled notes of the corpus, validated; raises on any bad file."""
+    frames = [read_labelled(f) for f in corpus_files(corpus_dir)]
+    if not frames:
+        raise FileNotFoundError(f"{corpus_dir}: no corpus files; run `python -m pipeline.corpus` to build it.")
+    df = pd.concat(frames, ignore_index=True)
+    dupes = df["id"][df["id"].duplicated()].tolist()
+    if dupes:
+        raise ValueError(f"{corpus_dir}: ids used in more than one corpus file: {dupes[:10]}")
+    if "source" not in df.columns:
+        df["source"] = "handwritten"
+    df["source"] = df["source"].fillna("handwritten")
+    return df
+
+
+def _rank(case_id: str) -> str:
+    return hashlib.sha256(case_id.encode()).hexdigest()
+
+
+def assign_split(df: pd.DataFrame, existing: pd.DataFrame | None = None, test_share: float = TEST_SHARE) -> pd.DataFrame:
+    """id -> train|test, stratified by main cause and by source; old assignments kept."""
+    known = dict(zip(existing["id"], existing["split"])) if existing is not None else {}
+    out = []
+    strata = df.assign(main=[c[0] for c in df["cause"]])
+    for _, group in strata.groupby(["main", "source"], sort=True):
+        ids = list(group["id"])
+        n_test_wanted = round(len(ids) * test_share)
+        n_test = sum(1 for i in ids if known.get(i) == "test")
+        for case_id in sorted((i for i in ids if i not in known), key=_rank):
+            split = "test" if n_test < n_test_wanted else "train"
+            n_test += split == "test"
+            out.append((case_id, split))
+        out.extend((i, known[i]) for i in ids if i in known)
+    return pd.DataFrame(out, columns=["id", "split"]).sort_values("id").reset_index(drop=True)
+
+
+def load_split(corpus_dir: Path = CORPUS_DIR) -> pd.DataFrame:
+    return pd.read_csv(corpus_dir / "split.csv", dtype=str, encoding="utf-8-sig")
+
+
+def train_test(df: pd.DataFrame | None = None, corpus_dir: Path = CORPUS_DIR) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The fixed split. An id missing from split.csv is an error, not a silent train row."""
+    df = load_corpus(corpus_dir) if df is None else df
+    split = dict(zip(*load_split(corpus_dir).T.values))
+    missing = [i for i in df["id"] if i not in split]
+    if missing:
+        raise ValueError(f"{len(missing)} corpus ids are not in split.csv (e.g. {missing[:3]}); run `python -m pipeline.corpus`.")
+    is_test = df["id"].map(split).eq("test")
+    return df[~is_test].reset_index(drop=True), df[is_test].reset_index(drop=True)
+
+
+def build(corpus_dir: Path = CORPUS_DIR, regenerate: bool = True) -> pd.DataFrame:
+    """Regenerate the generated notes (seeded) and extend the split to new ids."""
+    if regenerate:
+        from .generate import generate_corpus
+
+        gen = generate_corpus(GENERATED_N, seed=GENERATOR_SEED)
+        atomic_write(corpus_dir / "generated.jsonl", gen, "jsonl")
+    df = load_corpus(corpus_dir)
+    existing = load_split(corpus_dir) if (corpus_dir / "split.csv").exists() else None
+    if existing is not None:
+        existing = existing[existing["id"].isin(set(df["id"]))]
+    split = assign_split(df, existing)
+    atomic_write(corpus_dir / "split.csv", split, "csv")
+    return df
+
+
+if __name__ == "__main__":
+    import sys
+
+    corpus = build(regenerate="--no-generate" not in sys.argv)
+    print(f"{len(corpus)} notes; split written to {SPLIT_PATH}")

@@ -1,0 +1,362 @@
+"""Reading and writing case files: CSV, JSONL, Excel, Parquet.
+
+Chinese exports come in UTF-8, UTF-8 with BOM and GB18030/GBK; list fields
+are `|`-separated in CSV and Excel and JSON arrays in JSONL (labels.md).
+Every column is read as text so extra columns pass through untouched, and
+every write goes to a temporary file first and is renamed into place.
+"""
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from .taxonomy import RISK_LEVELS, taxonomy
+
+LIST_FIELDS = ("cause", "risk_flags", "mindset")
+LABEL_FIELDS = ("cause", "risk_level", "risk_flags", "mindset")
+REQUIRED = ("id", "text") + LABEL_FIELDS
+ERROR_COLUMN = "error"
+
+CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+
+
+class CaseFileError(ValueError):
+    """A file that cannot be read as a whole: one sentence naming the problem and the fix."""
+
+
+@dataclass
+class Problem:
+    where: str  # "line 12" or "row 7"
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}, field '{self.field}': {self.message}"
+
+
+class LabelFileError(CaseFileError):
+    """A labelled file with problems; lists every problem, not just the first."""
+
+    def __init__(self, path: str | Path, problems: list[Problem]):
+        self.path = str(path)
+        self.problems = problems
+        shown = "\n".join(f"  - {p}" for p in problems[:50])
+        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(f"{self.path}: {len(problems)} problem(s) in the labelled file, nothing loaded:\n{shown}{more}")
+
+
+# ---------------------------------------------------------------- formats
+
+def file_format(path: str | Path) -> str:
+    if str(path) == "-":
+        return "jsonl"
+    suffix = Path(path).suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in EXCEL_SUFFIXES:
+        return "excel"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix == ".xls":
+        raise CaseFileError(f"{path}: old .xls workbooks are not supported; save it as .xlsx or CSV in Excel and try again.")
+    raise CaseFileError(f"{path}: unknown file type '{suffix}'; use .csv, .jsonl, .xlsx or .parquet.")
+
+
+def detect_encoding(path: str | Path, sample_bytes: int = 1 << 20) -> str:
+    """BOM first, then strict UTF-8, then GB18030 (a superset of GBK), as Chinese Excel exports them."""
+    with open(path, "rb") as fh:
+        raw = fh.read(sample_bytes)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    for enc in ("utf-8", "gb18030"):
+        try:
+            text = raw.decode(enc)
+        except UnicodeDecodeError as exc:
+            # a multi-byte character cut by the sample's end is not an error
+            if len(raw) == sample_bytes and exc.start >= len(raw) - 4:
+                return enc
+            continue
+        if enc == "gb18030" and text and sum(ch.isprintable() or ch in "\r\n\t" for ch in text) < 0.95 * len(text):
+            continue
+        return enc
+    raise CaseFileError(f"{path}: cannot tell the text encoding (not UTF-8, UTF-16 or GB18030); pass --encoding, e.g. --encoding gbk.")
+
+
+def _check_exists(path: str | Path) -> None:
+    if str(path) == "-":
+        return
+    p = Path(path)
+    if not p.exists():
+        raise CaseFileError(f"{path}: no such file; check the path.")
+    if p.is_dir():
+        raise CaseFileError(f"{path}: is a folder, not a file; name one CSV, JSONL, Excel or Parquet file.")
+    if p.stat().st_size == 0:
+        raise CaseFileError(f"{path}: the file is empty; it needs a header row and at least one note.")
+
+
+def _parse_jsonl_line(line: str, lineno: int) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return {ERROR_COLUMN: f"line {lineno}: not valid JSON ({exc.msg} at column {exc.colno})"}
+    if not isinstance(obj, dict):
+        return {ERROR_COLUMN: f"line {lineno}: a JSON {type(obj).__name__}, not an object"}
+    return obj
+
+
+def iter_chunks(path: str | Path, chunksize: int = 2000, encoding: str | None = None, sheet: str | int | None = 0) -> Iterator[pd.DataFrame]:
+    """Stream a case file in chunks of rows; columns as read, values as text.
+
+    A JSONL line that is not valid JSON becomes a row with only an `error`
+    value, so a broken line costs one row, not the file.
+    """
+    _check_exists(path)
+    fmt = file_format(path)
+    if fmt == "csv":
+        enc = encoding or detect_encoding(path)
+        sep = "\t" if Path(path).suffix.lower() == ".tsv" else ","
+        try:
+            reader = pd.read_csv(path, encoding=enc, dtype=str, keep_default_na=False, chunksize=chunksize,
+                                 sep=sep, on_bad_lines="error", engine="python" if sep == "\t" else "c")
+            yielded = False
+            for chunk in reader:
+                yielded = True
+                yield chunk
+            if not yielded:
+                raise CaseFileError(f"{path}: the file has a header but no rows.")
+        except UnicodeDecodeError as exc:
+            raise CaseFileError(f"{path}: not readable as {enc} ({exc.reason}); pass --encoding, e.g. --encoding gb18030.") from None
+        except pd.errors.EmptyDataError:
+            raise CaseFileError(f"{path}: the file is empty; it needs a header row and at least one note.") from None
+        except pd.errors.ParserError as exc:
+            raise CaseFileError(f"{path}: broken CSV ({str(exc).strip()}); check quoting and the number of fields on that line.") from None
+    elif fmt == "jsonl":
+        fh = sys.stdin if str(path) == "-" else open(path, encoding=encoding or detect_encoding(path))
+        try:
+            rows: list[dict] = []
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                rows.append(_parse_jsonl_line(line, lineno))
+                if len(rows) >= chunksize:
+                    yield pd.DataFrame.from_records(rows)
+                    rows = []
+            if rows:
+                yield pd.DataFrame.from_records(rows)
+        except UnicodeDecodeError as exc:
+            raise CaseFileError(f"{path}: not readable as text ({exc.reason}); pass --encoding.") from None
+        finally:
+            if fh is not sys.stdin:
+                fh.close()
+    elif fmt == "excel":
+        try:
+            df = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False)
+        except ValueError as exc:
+            raise CaseFileError(f"{path}: cannot read the workbook ({exc}).") from None
+        except Exception as exc:  # openpyxl raises many kinds on a corrupt file
+            raise CaseFileError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__}).") from None
+        if df.empty:
+            raise CaseFileError(f"{path}: the sheet has no rows.")
+        for start in range(0, len(df), chunksize):
+            yield df.iloc[start:start + chunksize].reset_index(drop=True)
+    else:
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+        except Exception as exc:
+            raise CaseFileError(f"{path}: not a readable Parquet file ({type(exc).__name__}).") from None
+        for batch in pf.iter_batches(batch_size=chunksize):
+            yield batch.to_pandas()
+
+
+def read_table(path: str | Path, encoding: str | None = None, sheet: str | int | None = 0) -> pd.DataFrame:
+    chunks = list(iter_chunks(path, chunksize=50_000, encoding=encoding, sheet=sheet))
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+
+
+# ---------------------------------------------------------------- labelled cases
+
+def as_list(value: Any) -> list[str]:
+    """A list field from any of its spellings: JSON array, `a|b`, empty, NaN."""
+    if value is None:
+        return []
+    if isinstance(value, float) and value != value:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    if hasattr(value, "tolist"):
+        return as_list(value.tolist())
+    text = str(value).strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+            if isinstance(parsed, list):
+                return as_list(parsed)
+        except json.JSONDecodeError:
+            pass
+    return [part.strip() for part in text.split("|") if part.strip()]
+
+
+def _where(fmt: str, index: int) -> str:
+    # index is the 0-based data row; CSV/Excel users count the header as row/line 1
+    return f"line {index + 1}" if fmt == "jsonl" else f"row {index + 2}"
+
+
+def validate_labels(df: pd.DataFrame, fmt: str = "jsonl") -> tuple[pd.DataFrame, list[Problem]]:
+    """Check every labelled row against the taxonomy; return clean rows and all problems."""
+    tax = taxonomy()
+    problems: list[Problem] = []
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        return df, [Problem("header", c, "required column is missing") for c in missing]
+    known = {"cause": set(tax.cause_ids), "risk_flags": set(tax.flag_ids), "mindset": set(tax.mindset_ids)}
+    limits = {"cause": (1, 3), "risk_flags": (0, len(tax.flag_ids)), "mindset": (0, 2)}
+    out = df.copy()
+    seen: dict[str, int] = {}
+    for i, row in enumerate(df.itertuples(index=False)):
+        rec = row._asdict() if hasattr(row, "_asdict") else dict(zip(df.columns, row))
+        where = _where(fmt, i)
+        if ERROR_COLUMN in rec and isinstance(rec.get(ERROR_COLUMN), str) and rec[ERROR_COLUMN]:
+            problems.append(Problem(where, "*", rec[ERROR_COLUMN]))
+            continue
+        case_id = "" if rec.get("id") is None or (isinstance(rec.get("id"), float) and rec["id"] != rec["id"]) else str(rec["id"]).strip()
+        if not case_id:
+            problems.append(Problem(where, "id", "missing"))
+        elif case_id in seen:
+            problems.append(Problem(where, "id", f"duplicate id '{case_id}' (first at {_where(fmt, seen[case_id])})"))
+        else:
+            seen[case_id] = i
+        text = rec.get("text")
+        if not isinstance(text, str) or not text.strip():
+            problems.append(Problem(where, "text", "missing or empty"))
+        for field in LIST_FIELDS:
+            values = as_list(rec.get(field))
+            lo, hi = limits[field]
+            if not lo <= len(values) <= hi:
+                problems.append(Problem(where, field, f"{len(values)} ids given, {lo} to {hi} allowed"))
+            unknown = [v for v in values if v not in known[field]]
+            if unknown:
+                problems.append(Problem(where, field, f"unknown id(s) {unknown}"))
+            if len(set(values)) != len(values):
+                problems.append(Problem(where, field, "an id is repeated"))
+        level = str(rec.get("risk_level") or "").strip()
+        if level not in RISK_LEVELS:
+            problems.append(Problem(where, "risk_level", f"'{level}' is not one of {list(RISK_LEVELS)}"))
+    for field in LIST_FIELDS:
+        out[field] = [as_list(v) for v in df[field]]
+    out["id"] = [str(v).strip() for v in df["id"]]
+    out["risk_level"] = [str(v).strip() for v in df["risk_level"]]
+    return out, problems
+
+
+def read_labelled(path: str | Path, encoding: str | None = None) -> pd.DataFrame:
+    """Load a labelled file in the spec's format, or raise LabelFileError listing every problem."""
+    fmt = file_format(path)
+    df = read_table(path, encoding=encoding)
+    clean, problems = validate_labels(df, fmt)
+    if problems:
+        raise LabelFileError(path, problems)
+    return clean
+
+
+# ---------------------------------------------------------------- writing
+
+def _cell_for_flat(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return "|".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def dataframe_to_jsonl(df: pd.DataFrame, fh) -> None:
+    cols = list(df.columns)
+    for row in df.itertuples(index=False, name=None):
+        rec = {}
+        for c, v in zip(cols, row):
+            if isinstance(v, float) and v != v:
+                v = None
+            rec[c] = v
+        fh.write(json.dumps(rec, ensure_ascii=False, default=_json_default) + "\n")
+
+
+def flatten_lists(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            out[c] = [_cell_for_flat(v) for v in out[c]]
+    return out
+
+
+def write_frame(df: pd.DataFrame, fh_or_path, fmt: str, header: bool = True) -> None:
+    """Write one frame in a format; lists become `|`-joined in flat formats."""
+    if fmt == "jsonl":
+        dataframe_to_jsonl(df, fh_or_path)
+    elif fmt == "csv":
+        flatten_lists(df).to_csv(fh_or_path, index=False, header=header, quoting=csv.QUOTE_MINIMAL)
+    elif fmt == "excel":
+        flat = flatten_lists(df)
+        # a cell starting with = + - @ would run as a formula in Excel: keep it text
+        for c in flat.columns:
+            if flat[c].dtype == object:
+                flat[c] = [("'" + v) if isinstance(v, str) and v[:1] in "=+-@" else v for v in flat[c]]
+        flat.to_excel(fh_or_path, index=False)
+    elif fmt == "parquet":
+        df.to_parquet(fh_or_path, index=False)
+    else:
+        raise CaseFileError(f"cannot write format {fmt}")
+
+
+def atomic_write(path: str | Path, df: pd.DataFrame, fmt: str | None = None) -> None:
+    """Write to a temporary file beside the target, fsync, then rename into place."""
+    path = Path(path)
+    fmt = fmt or file_format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if fmt in ("jsonl", "csv"):
+            with os.fdopen(fd, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") as fh:
+                write_frame(df, fh, fmt)
+                fh.flush()
+                os.fsync(fh.fileno())
+        else:
+            os.close(fd)
+            write_frame(df, tmp, fmt)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def to_jsonl_string(df: pd.DataFrame) -> str:
+    buf = _io.StringIO()
+    dataframe_to_jsonl(df, buf)
+    return buf.getvalue()

@@ -1,0 +1,339 @@
+"""The Triager: one estimator for the four heads of labels.md.
+
+Shape of the model, and why:
+- one shared feature union (word + char TF-IDF + marker counts), fitted once;
+- `cause` and `mindset`: multinomial logistic regression on the main label,
+  with secondary labels added as down-weighted rows so they rank in the top 3;
+- `risk_flags`: twelve independent binary logistic regressions, each with a
+  threshold tuned on out-of-fold predictions (not 0.5);
+- `risk_level`: a learned multinomial model, reconciled with the flags by the
+  spec's rule so the output never contradicts itself;
+- calibration: temperature scaling (multiclass) and Platt scaling (binary),
+  fitted on out-of-fold scores, so probabilities mean what they say.
+Prediction is matrix algebra over the whole batch: no per-note model calls.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_softmax, softmax
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+from .features import build_features, evidence_map, find_markers
+from .records import Evidence, Triage
+from .taxonomy import RISK_LEVELS, taxonomy
+from .text import NormalisedText, normalise
+
+NO_MINDSET = "__none__"
+
+
+@dataclass
+class _Linear:
+    """A fitted linear head reduced to what prediction needs: weights, bias, calibration."""
+
+    classes: list[str]
+    coef: np.ndarray  # (n_classes, n_features); binary heads: (1, n_features)
+    intercept: np.ndarray
+    temperature: float = 1.0  # multiclass
+    platt: tuple[float, float] = (1.0, 0.0)  # binary: p = sigmoid(a * score + b)
+
+    def scores(self, X) -> np.ndarray:
+        return np.asarray(X @ self.coef.T) + self.intercept
+
+    def proba(self, X) -> np.ndarray:
+        s = self.scores(X)
+        if len(self.classes) == 1:
+            a, b = self.platt
+            return expit(a * s[:, 0] + b)
+        return softmax(s / self.temperature, axis=1)
+
+
+def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    def nll(t: float) -> float:
+        return -log_softmax(logits / t, axis=1)[np.arange(len(y)), y].mean()
+
+    return float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
+
+
+def _fit_platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    lr = LogisticRegression(C=1e4, max_iter=1000).fit(scores.reshape(-1, 1), y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def _best_threshold(proba: np.ndarray, y: np.ndarray) -> float:
+    """The probability cut that maximises F1 on out-of-fold predictions."""
+    best_t, best_f = 0.5, -1.0
+    for t in np.arange(0.1, 0.91, 0.025):
+        pred = proba >= t
+        tp = np.sum(pred & (y == 1))
+        fp = np.sum(pred & (y == 0))
+        fn = np.sum(~pred & (y == 1))
+        f = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        if f > best_f + 1e-9:
+            best_t, best_f = float(t), f
+    return round(best_t, 3)
+
+
+def _review_threshold(top_proba: np.ndarray, correct: np.ndarray, floor_accuracy: float = 0.5) -> float:
+    """Below this top probability the head is right less than half the time: ask a person."""
+    best = 0.0
+    for t in np.arange(0.2, 0.81, 0.05):
+        below = top_proba < t
+        if below.sum() >= 10 and correct[below].mean() < floor_accuracy:
+            best = float(t)
+    return round(best, 3)
+
+
+class Triager(BaseEstimator):
+    """Predicts cause, risk_level, risk_flags and mindset for Chinese complaint notes.
+
+    >>> model = Triager().fit(train_df)             # doctest: +SKIP
+    >>> model.predict(["客户称再不退保就找记者曝光"])   # doctest: +SKIP
+    """
+
+    def __init__(self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] | None = (1, 3),
+                 markers: bool = True, marker_weight: float = 1.0, min_df: int = 2, C: float = 10.0,
+                 flag_C: float = 10.0, secondary_weight: float = 0.3, mindset_second: float = 0.25,
+                 risk_policy: str = "flags", cv: int = 3, random_state: int = 0):
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.markers = markers
+        self.marker_weight = marker_weight
+        self.min_df = min_df
+        self.C = C
+        self.flag_C = flag_C
+        self.secondary_weight = secondary_weight
+        self.mindset_second = mindset_second
+        self.risk_policy = risk_policy
+        self.cv = cv
+        self.random_state = random_state
+
+    # ------------------------------------------------------------ fitting
+
+    def _lr(self, C: float) -> LogisticRegression:
+        return LogisticRegression(C=C, max_iter=3000, solver="lbfgs")
+
+    def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float):
+        """Main label rows at weight 1, secondary labels as extra rows at a lower weight."""
+        index = {c: i for i, c in enumerate(classes)}
+        rows, ys, ws = [], [], []
+        for i, (m, more) in enumerate(zip(main, extra)):
+            rows.append(i); ys.append(index[m]); ws.append(1.0)
+            for s in more:
+                rows.append(i); ys.append(index[s]); ws.append(self.secondary_weight)
+        rows, ys, ws = np.array(rows), np.array(ys), np.array(ws)
+        y_main = np.array([index[m] for m in main])
+        # out-of-fold logits on the main label, for calibration and review thresholds
+        oof = np.zeros((X.shape[0], len(classes)))
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        for tr, te in folds.split(np.zeros(len(y_main)), y_main):
+            keep = np.isin(rows, tr)
+            lr = self._lr(C).fit(X[rows[keep]], ys[keep], sample_weight=ws[keep])
+            part = np.full((len(te), len(classes)), -30.0)
+            part[:, lr.classes_] = lr.decision_function(X[te])
+            oof[te] = part
+        temperature = _fit_temperature(oof, y_main)
+        lr = self._lr(C).fit(X[rows], ys, sample_weight=ws)
+        coef = np.zeros((len(classes), X.shape[1]))
+        intercept = np.full(len(classes), -30.0)
+        coef[lr.classes_] = lr.coef_
+        intercept[lr.classes_] = lr.intercept_
+        head = _Linear(classes=list(classes), coef=coef, intercept=intercept, temperature=temperature)
+        oof_proba = softmax(oof / temperature, axis=1)
+        return head, oof_proba, y_main
+
+    def _fit_binary(self, X, y: np.ndarray, C: float):
+        oof = np.zeros(X.shape[0])
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        for tr, te in folds.split(np.zeros(len(y)), y):
+            lr = LogisticRegression(C=C, max_iter=3000, class_weight="balanced").fit(X[tr], y[tr])
+            oof[te] = lr.decision_function(X[te])
+        a, b = _fit_platt(oof, y)
+        lr = LogisticRegression(C=C, max_iter=3000, class_weight="balanced").fit(X, y)
+        head = _Linear(classes=["yes"], coef=lr.coef_.copy(), intercept=lr.intercept_.copy(), platt=(a, b))
+        return head, expit(a * oof + b)
+
+    def fit(self, df: pd.DataFrame) -> "Triager":
+        """Fit every head on a labelled frame (columns of labels.md; lists as lists)."""
+        tax = taxonomy()
+        texts = [normalise(t).model_text for t in df["text"]]
+        self.features_ = build_features(self.word_ngrams, self.char_ngrams, self.markers, self.min_df, marker_weight=self.marker_weight)
+        X = self.features_.fit_transform(texts).tocsr()
+        self.cause_classes_ = tax.cause_ids
+        self.flag_classes_ = tax.flag_ids
+        self.mindset_classes_ = tax.mindset_ids + [NO_MINDSET]
+        self.level_classes_ = list(RISK_LEVELS)
+        causes = [list(c) for c in df["cause"]]
+        self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
+            X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C)
+        minds = [list(m) for m in df["mindset"]]
+        self.mindset_head_, mind_oof, mind_y = self._fit_multiclass(
+            X, [m[0] if m else NO_MINDSET for m in minds], [m[1:] for m in minds], self.mindset_classes_, self.C)
+        self.level_head_, level_oof, level_y = self._fit_multiclass(
+            X, list(df["risk_level"]), [[] for _ in range(len(df))], self.level_classes_, self.C)
+        flag_sets = [set(f) for f in df["risk_flags"]]
+        self.flag_heads_: dict[str, _Linear] = {}
+        self.flag_thresholds_: dict[str, float] = {}
+        flag_oof = {}
+        for flag in self.flag_classes_:
+            y = np.array([flag in s for s in flag_sets], dtype=int)
+            head, oof = self._fit_binary(X, y, self.flag_C)
+            self.flag_heads_[flag] = head
+            self.flag_thresholds_[flag] = _best_threshold(oof, y)
+            flag_oof[flag] = oof
+        self._stack_flags()
+        self.review_thresholds_ = {
+            "cause": _review_threshold(cause_oof.max(1), cause_oof.argmax(1) == cause_y),
+            "mindset": _review_threshold(mind_oof.max(1), mind_oof.argmax(1) == mind_y),
+            "risk_level": _review_threshold(level_oof.max(1), level_oof.argmax(1) == level_y),
+        }
+        self.oof_ = {"cause": (cause_oof, cause_y), "mindset": (mind_oof, mind_y), "risk_level": (level_oof, level_y),
+                     "risk_flags": (np.column_stack([flag_oof[f] for f in self.flag_classes_]),
+                                    np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int))}
+        self.n_train_ = len(df)
+        return self
+
+    def _stack_flags(self) -> None:
+        """All flag heads as one matrix product."""
+        heads = [self.flag_heads_[f] for f in self.flag_classes_]
+        self.flag_coef_ = np.vstack([h.coef for h in heads])
+        self.flag_intercept_ = np.concatenate([h.intercept for h in heads])
+        self.flag_platt_ = np.array([h.platt for h in heads])
+        self.flag_threshold_vec_ = np.array([self.flag_thresholds_[f] for f in self.flag_classes_])
+
+    # ------------------------------------------------------------ predicting
+
+    def _normalised(self, texts: Iterable[str]) -> list[NormalisedText]:
+        return [t if isinstance(t, NormalisedText) else normalise(t) for t in texts]
+
+    def transform(self, texts: Sequence[str | NormalisedText]):
+        docs = self._normalised(texts)
+        return docs, self.features_.transform([d.model_text for d in docs]).tocsr()
+
+    def _proba_from_X(self, X) -> dict[str, np.ndarray]:
+        s = np.asarray(X @ self.flag_coef_.T) + self.flag_intercept_
+        flags = expit(self.flag_platt_[:, 0] * s + self.flag_platt_[:, 1])
+        return {
+            "cause": self.cause_head_.proba(X),
+            "risk_level": self.level_head_.proba(X),
+            "risk_flags": flags,
+            "mindset": self.mindset_head_.proba(X),
+        }
+
+    def predict_proba(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Head -> probability matrix; columns in `cause_classes_`, `level_classes_`, `flag_classes_`, `mindset_classes_` order."""
+        _, X = self.transform(texts)
+        return self._proba_from_X(X)
+
+    def predict(self, texts: Sequence[str | NormalisedText]) -> list[Triage]:
+        docs, X = self.transform(texts)
+        proba = self._proba_from_X(X)
+        return [self._triage(docs[i], {k: v[i] for k, v in proba.items()}) for i in range(len(docs))]
+
+    def _reconcile(self, level_p: np.ndarray, flags: list[str]) -> tuple[str, str | None]:
+        """The spec's rule decides the floor; the learned model may lift medium to high
+        (a dated media or regulator action, which flags alone cannot show)."""
+        tax = taxonomy()
+        learned = self.level_classes_[int(level_p.argmax())]
+        floor = tax.risk_floor(flags)
+        order = {lvl: i for i, lvl in enumerate(self.level_classes_)}
+        if self.risk_policy == "max":
+            final = max(learned, floor, key=order.get)
+            if final == "medium" and floor == "low":
+                final = "low"
+        else:
+            final = floor
+            if floor == "medium" and learned == "high":
+                final = "high"
+        note = None
+        if final != learned:
+            note = f"learned {learned} ({level_p.max():.2f}) -> {final}: flags {sorted(flags) or 'none'} give at least {floor}"
+        return final, note
+
+    def _triage(self, doc: NormalisedText, p: dict[str, np.ndarray]) -> Triage:
+        tax = taxonomy()
+        order = np.argsort(-p["cause"])[:3]
+        cause = [self.cause_classes_[j] for j in order]
+        flag_p = p["risk_flags"]
+        flags = [f for f, pr, t in zip(self.flag_classes_, flag_p, self.flag_threshold_vec_) if pr >= t]
+        if "abusive_language" in flags and "anger" in flags:  # exclusive by the spec: insults win
+            flags.remove("anger")
+        level, note = self._reconcile(p["risk_level"], flags)
+        m_order = np.argsort(-p["mindset"])
+        mindset: list[str] = []
+        first = self.mindset_classes_[m_order[0]]
+        if first != NO_MINDSET:
+            mindset.append(first)
+            second = self.mindset_classes_[m_order[1]]
+            if second != NO_MINDSET and p["mindset"][m_order[1]] >= self.mindset_second:
+                mindset.append(second)
+        uncertain = [head for head, top in (("cause", p["cause"].max()), ("mindset", p["mindset"].max()),
+                                            ("risk_level", p["risk_level"].max()))
+                     if top < self.review_thresholds_.get(head, 0.0)]
+        return Triage(
+            cause=cause,
+            cause_proba=[round(float(p["cause"][j]), 4) for j in order],
+            cause_group=[tax.group_of(c) for c in cause],
+            risk_level=level,
+            risk_level_proba={c: round(float(v), 4) for c, v in zip(self.level_classes_, p["risk_level"])},
+            risk_flags=flags,
+            risk_flag_proba={f: round(float(v), 4) for f, v in zip(self.flag_classes_, flag_p)},
+            mindset=mindset,
+            mindset_proba={c: round(float(v), 4) for c, v in zip(self.mindset_classes_, p["mindset"]) if c != NO_MINDSET},
+            flag_evidence={f: self._evidence(doc, f) for f in flags},
+            uncertain=uncertain,
+            reconciliation=note,
+            truncated=doc.truncated,
+            is_transcript=doc.is_transcript,
+        )
+
+    def _evidence(self, doc: NormalisedText, flag: str) -> list[Evidence]:
+        """Lexicon spans in the customer's words; offsets refer to `NormalisedText.customer`."""
+        found: list[Evidence] = []
+        for marker in evidence_map().get(flag, []):
+            for start, end, text in find_markers(doc.model_text, marker):
+                found.append(Evidence(start, end, text, "lexicon"))
+        found.sort(key=lambda e: e.start)
+        return found[:5]
+
+    # ------------------------------------------------------------ explaining
+
+    def explain(self, text: str, top: int = 8) -> dict[str, list[tuple[str, float]]]:
+        """For each predicted label, the features present in the note that pushed it up most."""
+        doc, X = self.transform([text])
+        x = X[0]
+        names = self.feature_names_()
+        triage = self._triage(doc[0], {k: v[0] for k, v in self._proba_from_X(X).items()})
+        out: dict[str, list[tuple[str, float]]] = {}
+
+        def top_features(weights: np.ndarray) -> list[tuple[str, float]]:
+            contrib = x.multiply(weights).tocsr()
+            idx, vals = contrib.indices, contrib.data
+            best = np.argsort(-vals)[:top]
+            return [(names[idx[k]], round(float(vals[k]), 4)) for k in best if vals[k] > 0]
+
+        for c in triage.cause:
+            out[f"cause:{c}"] = top_features(self.cause_head_.coef[self.cause_classes_.index(c)])
+        for f in triage.risk_flags:
+            out[f"risk_flags:{f}"] = top_features(self.flag_heads_[f].coef[0])
+        for m in triage.mindset:
+            out[f"mindset:{m}"] = top_features(self.mindset_head_.coef[self.mindset_classes_.index(m)])
+        out[f"risk_level:{triage.risk_level}"] = top_features(self.level_head_.coef[self.level_classes_.index(triage.risk_level)])
+        return out
+
+    def feature_names_(self) -> np.ndarray:
+        if not hasattr(self, "_names"):
+            self._names = self.features_.get_feature_names_out()
+        return self._names
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_names", None)
+        state.pop("oof_", None)  # training diagnostics: large and not needed to predict
+        return state

@@ -1,2 +1,396 @@
-def main():
-    pass
+"""tousu: triage Chinese insurance complaint notes from the command line.
+
+Thin click commands: parse options, call the pipeline, print. Exit codes
+(scripts can rely on them):
+  0 success                      3 an input file cannot be read as a whole
+  1 unexpected internal error    4 the model is missing, damaged or for other labels
+  2 usage error (bad option)     5 retrain refused: the challenger was worse
+"""
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from datetime import date
+from pathlib import Path
+
+import click
+
+EXIT_INPUT, EXIT_MODEL, EXIT_REFUSED = 3, 4, 5
+
+
+class Ctx:
+    def __init__(self, debug: bool):
+        self.debug = debug
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"tousu: {message}", err=True)
+    sys.exit(code)
+
+
+def _guard(fn):
+    """Turn known errors into one sentence and an exit code; tracebacks only with --debug."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from pipeline.io import CaseFileError
+        from pipeline.registry import ModelError
+
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return fn(*args, **kwargs)
+        except CaseFileError as exc:
+            if debug:
+                traceback.print_exc()
+            _fail(str(exc), EXIT_INPUT)
+        except ModelError as exc:
+            if debug:
+                traceback.print_exc()
+            _fail(str(exc), EXIT_MODEL)
+        except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if debug:
+                traceback.print_exc()
+            _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+
+    return wrapper
+
+
+def get_model(model_dir: str | None):
+    """The named model, the promoted one, or (first run) the default model trained from data/corpus."""
+    from pipeline.registry import ModelError, load_model, models_dir, read_registry
+
+    if model_dir:
+        return load_model(model_dir)
+    if not read_registry().get("promoted"):
+        from pipeline.training import train_default
+
+        click.echo(f"tousu: no model in {models_dir()} yet; training the default model from data/corpus "
+                   "(once, about a minute)...", err=True)
+        path, metrics = train_default()
+        click.echo(f"tousu: trained and promoted {path.name}; held-out cause top-1 "
+                   f"{metrics['heldout']['cause_top1']:.3f}", err=True)
+    return load_model()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="tousu")
+def main(debug: bool) -> None:
+    """Triage Chinese insurance complaint notes: cause, escalation risk, mindset,
+    and a handling plan for the handler.
+
+    \b
+    Examples:
+      tousu score "客户称再不退保就去找电视台曝光"
+      tousu tag backlog.csv -o tagged.csv --text-column 投诉内容 --id-column 工单号
+      tousu evaluate --data ../shared/data/validation.jsonl
+      tousu retrain --new corrected.jsonl
+    """
+
+
+# ------------------------------------------------------------------ train / evaluate
+
+@main.command()
+@click.option("--no-promote", is_flag=True, help="Save the model without making it the one every command uses.")
+@_guard
+def train(no_promote: bool) -> None:
+    """Train a model on the corpus's training split and register it.
+
+    The held-out split (data/corpus/split.csv) is never trained on; its
+    metrics are stored in the model's model.json.
+
+    \b
+    Example:
+      tousu train
+    """
+    from pipeline.corpus import train_test
+    from pipeline.training import train_and_save
+
+    tr, te = train_test()
+    click.echo(f"training on {len(tr)} notes, {len(te)} held out...", err=True)
+    path, metrics = train_and_save(tr, te, promote_it=not no_promote, note="tousu train")
+    click.echo(json.dumps({"version": path.name, "path": str(path), **metrics}, ensure_ascii=False, indent=2))
+
+
+@main.command()
+@click.option("--data", "data_path", type=click.Path(dir_okay=False), help="A labelled file (CSV/JSONL/xlsx); default: the held-out split.")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Model directory; default: the promoted model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object on stdout.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/evaluation", show_default=True,
+              help="Where report.json, report.html and the plots go.")
+@_guard
+def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_dir: str) -> None:
+    """Score a model against labelled notes, next to a keyword and a majority baseline.
+
+    \b
+    Examples:
+      tousu evaluate                                   # the fixed held-out split
+      tousu evaluate --data ../shared/data/validation.jsonl --json
+    """
+    from pipeline.corpus import train_test
+    from pipeline.evaluate import HEADLINE, evaluate as run_eval, summary_table, write_report
+    from pipeline.io import read_labelled
+
+    model, manifest = get_model(model_dir)
+    train_df, test_df = train_test()
+    gold = read_labelled(data_path) if data_path else test_df
+    report = run_eval(model, gold, train_df)
+    title = f"tousu {manifest['version']} on {data_path or 'held-out split'}"
+    html = write_report(report, gold, Path(out_dir), title)
+    if as_json:
+        m = report["model"]
+        out = {k: m[k] for k in ("n",) + HEADLINE}
+        out.update({f"keyword_{k}": report["keyword_baseline"][k] for k in HEADLINE})
+        out.update({f"majority_{k}": report["majority_baseline"][k] for k in HEADLINE})
+        out["calibration"] = report["calibration"]
+        out["model_version"] = manifest["version"]
+        click.echo(json.dumps(out, ensure_ascii=False))
+    else:
+        click.echo(f"{title}: {report['model']['n']} notes")
+        click.echo(summary_table(report))
+        click.echo(f"calibration: " + ", ".join(f"{h} Brier {v['brier']:.3f} ECE {v['ece']:.3f}" for h, v in report["calibration"].items()))
+        click.echo(f"risk levels reconciled with flags: {report['reconciled']}")
+        click.echo(f"report: {html}")
+
+
+# ------------------------------------------------------------------ tag
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (.csv, .jsonl, .xlsx, .parquet); default INPUT.tagged.<ext>, stdout JSONL for '-'.")
+@click.option("--text-column", default="text", show_default=True, help="Column holding the note, e.g. 投诉内容.")
+@click.option("--id-column", default="id", show_default=True, help="Column holding the case id, e.g. 工单号 (kept as it is).")
+@click.option("--received-column", default=None, help="Column with the received date, for the regulatory deadline.")
+@click.option("--plan", "plan_mode", type=click.Choice(["full", "summary", "none"]), default="summary", show_default=True,
+              help="How much of the handling plan to add.")
+@click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Worker processes (0 = all cores).")
+@click.option("--chunk-size", type=int, default=1000, show_default=True, help="Rows per chunk (memory stays flat).")
+@click.option("--encoding", default=None, help="Input encoding when detection guesses wrong, e.g. gbk.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run without repeating or losing rows.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Model directory; default: the promoted model.")
+@_guard
+def tag(input_path, output, text_column, id_column, received_column, plan_mode, jobs, chunk_size, encoding, resume, quiet, model_dir) -> None:
+    """Batch-tag a file of notes: every row comes out once, in order, extra columns untouched.
+
+    Adds pred_cause (top 3, main first), pred_cause_proba, pred_cause_group,
+    pred_risk_level, pred_risk_flags, pred_mindset, review, the plan's owner
+    and steps, and an `error` column (empty when the row was tagged). Lists
+    are `|`-separated in CSV/Excel and JSON arrays in JSONL/Parquet.
+
+    \b
+    Examples:
+      tousu tag ../shared/data/validation.jsonl -o tagged.jsonl
+      tousu tag 工单.xlsx -o 工单_tagged.xlsx --text-column 投诉内容 --id-column 工单号
+      tousu tag big.csv -o big.tagged.parquet --jobs 0 --resume
+      cat notes.jsonl | tousu tag - > tagged.jsonl
+    """
+    import os
+    import tempfile
+
+    from pipeline.batch import tag_file
+    from pipeline.registry import promoted_dir
+
+    model, manifest = get_model(model_dir)
+    to_stdout = False
+    if output is None:
+        if input_path == "-":
+            to_stdout = True
+            fd, output = tempfile.mkstemp(suffix=".jsonl")
+            os.close(fd)
+        else:
+            p = Path(input_path)
+            output = str(p.with_name(p.stem + ".tagged" + p.suffix))
+    jobs = os.cpu_count() or 1 if jobs == 0 else jobs
+    summary = tag_file(model, model_dir or str(promoted_dir()), input_path, output, text_column=text_column, id_column=id_column,
+                       plan_mode=plan_mode, received_column=received_column, encoding=encoding, chunksize=chunk_size,
+                       jobs=jobs, resume=resume, progress=not quiet and sys.stderr.isatty())
+    if to_stdout:
+        with open(output, encoding="utf-8") as fh:
+            sys.stdout.write(fh.read())
+        os.unlink(output)
+    if not quiet:
+        s = summary.as_dict()
+        levels = ", ".join(f"{k} {s['risk_levels'].get(k, 0)}" for k in ("high", "medium", "low"))
+        click.echo(f"tagged {s['rows']} rows ({s['errors']} with errors; risk: {levels}) in {s['seconds']}s "
+                   f"with model {manifest['version']}" + ("" if to_stdout else f" -> {output}"), err=True)
+
+
+# ------------------------------------------------------------------ score
+
+def _score_one(model, text: str, received: date | None, as_json: bool) -> str:
+    from pipeline.facts import extract_facts
+    from pipeline.render import plan_to_json, render_card
+    from pipeline.rules import plan as make_plan
+    from pipeline.text import normalise
+
+    doc = normalise(text)
+    triage = model.predict([doc])[0]
+    facts = extract_facts(doc.text, received)
+    plan = make_plan(triage, facts, received)
+    if as_json:
+        return json.dumps(plan_to_json(triage, facts, plan), ensure_ascii=False, indent=2)
+    return render_card(triage, facts, plan)
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the triage, facts and plan as JSON.")
+@click.option("--interactive", "-i", is_flag=True, help="Read notes line after line until an empty line or Ctrl-D.")
+@click.option("--received", type=click.DateTime(["%Y-%m-%d"]), help="Date the complaint was received (default today).")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Model directory; default: the promoted model.")
+@_guard
+def score(text, as_json, interactive, received, model_dir) -> None:
+    """Score one note and print the handler's card (or --json).
+
+    \b
+    Examples:
+      tousu score "客户(68岁)对退保现金价值不满，称不解决就找媒体曝光"
+      echo "第三次来电催理赔，再不赔就起诉" | tousu score --json
+      tousu score --interactive
+    """
+    model, _ = get_model(model_dir)
+    day = received.date() if received else None
+    if interactive:
+        click.echo("输入投诉内容，回车评分；空行或 Ctrl-D 退出。", err=True)
+        while True:
+            try:
+                line = input("> ")
+            except EOFError:
+                break
+            if not line.strip():
+                break
+            click.echo(_score_one(model, line, day, as_json))
+        return
+    if text is None:
+        if sys.stdin.isatty():
+            raise click.UsageError("give the note as an argument, pipe it on stdin, or use --interactive.")
+        text = sys.stdin.read()
+    if not text.strip():
+        raise click.UsageError("the note is empty.")
+    click.echo(_score_one(model, text, day, as_json))
+
+
+# ------------------------------------------------------------------ retrain / models / suggest
+
+@main.command()
+@click.option("--new", "new_files", multiple=True, required=True, type=click.Path(dir_okay=False),
+              help="Newly labelled cases in the label file format (repeatable).")
+@click.option("--tolerance", type=float, default=0.02, show_default=True, help="Largest drop of any head's metric that still promotes.")
+@click.option("--force", is_flag=True, help="Promote even if a head got worse (logged in the registry).")
+@_guard
+def retrain(new_files, tolerance, force) -> None:
+    """Retrain with newly labelled cases; promote the challenger only if no head gets worse.
+
+    \b
+    Example:
+      tousu retrain --new corrected_2026-11.jsonl --tolerance 0.02
+    """
+    import pandas as pd
+
+    from pipeline.io import read_labelled
+    from pipeline.training import retrain as run_retrain
+
+    get_model(None)  # a champion must exist
+    new = pd.concat([read_labelled(f) for f in new_files], ignore_index=True)
+    click.echo(f"retraining with {len(new)} new cases...", err=True)
+    result = run_retrain(new, tolerance=tolerance, force=force)
+    click.echo(f"{'metric':<24}{'set':<13}{'champion':>10}{'challenger':>12}{'delta':>8}")
+    for k, sets in result["comparison"].items():
+        for s, v in sets.items():
+            click.echo(f"{k:<24}{s:<13}{v['champion']:>10.3f}{v['challenger']:>12.3f}{v['delta']:>+8.3f}")
+    for c in result["conflicts"]:
+        click.echo(f"conflict: {c}", err=True)
+    if result["duplicate_ids"] or result["duplicate_texts"]:
+        click.echo(f"duplicates: {len(result['duplicate_ids'])} by id, {len(result['duplicate_texts'])} by text", err=True)
+    if result["promoted"]:
+        click.echo(f"promoted {result['version']} (was {result['champion']})" + (" [forced]" if result["worse"] else ""))
+    else:
+        click.echo(f"not promoted: {result['version']} is worse than {result['champion']}: " + "; ".join(result["worse"]), err=True)
+        sys.exit(EXIT_REFUSED)
+
+
+@main.group()
+def models() -> None:
+    """List, inspect, promote and roll back model versions (under models/ or $TOUSU_MODELS_DIR)."""
+
+
+@models.command("list")
+@_guard
+def models_list() -> None:
+    """Every version, the promoted one marked with *."""
+    from pipeline.registry import models_dir, read_manifest, read_registry, versions
+
+    promoted = read_registry().get("promoted")
+    for v in versions():
+        m = read_manifest(models_dir() / v)
+        h = m.get("metrics", {}).get("heldout", {})
+        click.echo(f"{'*' if v == promoted else ' '} {v}  n_train={m.get('n_train')}  cause_top1={h.get('cause_top1')}  {m.get('note', '')}")
+
+
+@models.command("show")
+@click.argument("version", required=False)
+@_guard
+def models_show(version) -> None:
+    """Print a version's model.json (default: the promoted one)."""
+    from pipeline.registry import models_dir, promoted_dir, verify
+
+    path = models_dir() / version if version else promoted_dir()
+    click.echo(json.dumps(verify(path), ensure_ascii=False, indent=2))
+
+
+@models.command("promote")
+@click.argument("version")
+@_guard
+def models_promote(version) -> None:
+    """Make VERSION the model every command uses."""
+    from pipeline.registry import promote
+
+    promote(version, reason="tousu models promote")
+    click.echo(f"promoted {version}")
+
+
+@models.command("rollback")
+@_guard
+def models_rollback() -> None:
+    """Go back to the version promoted before the current one."""
+    from pipeline.registry import rollback
+
+    click.echo(f"rolled back to {rollback()}")
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=False))
+@click.option("-n", "count", type=int, default=200, show_default=True, help="How many notes to pick.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="to_label.jsonl", show_default=True)
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--id-column", default="id", show_default=True)
+@click.option("--model", "model_dir", type=click.Path(file_okay=False))
+@_guard
+def suggest(input_path, count, output, text_column, id_column, model_dir) -> None:
+    """Pick the notes most worth labelling next, with predictions pre-filled.
+
+    Lowest confidence and most disagreement across heads first, spread across
+    predicted causes; the file is in the label format, so a labeller corrects
+    it and hands it straight to `tousu retrain --new`.
+
+    \b
+    Example:
+      tousu suggest backlog.csv -n 200 -o to_label.jsonl
+    """
+    from pipeline.io import atomic_write, read_table
+    from pipeline.suggest import pick
+
+    model, _ = get_model(model_dir)
+    df = read_table(input_path)
+    picked = pick(model, df, count, text_column=text_column, id_column=id_column)
+    atomic_write(output, picked)
+    click.echo(f"wrote {len(picked)} notes to {output}", err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -136,6 +136,8 @@ def iter_chunks(path: str | Path, chunksize: int = 2000, encoding: str | None = 
                                  sep=sep, on_bad_lines="error", engine="python" if sep == "\t" else "c")
             yielded = False
             for chunk in reader:
+                if len(chunk) == 0:
+                    continue
                 yielded = True
                 yield chunk
             if not yielded:
@@ -327,9 +329,9 @@ def write_frame(df: pd.DataFrame, fh_or_path, fmt: str, header: bool = True) -> 
         for c in flat.columns:
             if flat[c].dtype == object:
                 flat[c] = [("'" + v) if isinstance(v, str) and v[:1] in "=+-@" else v for v in flat[c]]
-        flat.to_excel(fh_or_path, index=False)
+        flat.to_excel(fh_or_path, index=False, engine="openpyxl")
     elif fmt == "parquet":
-        df.to_parquet(fh_or_path, index=False)
+        df.to_parquet(fh_or_path, index=False, engine="pyarrow")
     else:
         raise CaseFileError(f"cannot write format {fmt}")
 
@@ -339,7 +341,7 @@ def atomic_write(path: str | Path, df: pd.DataFrame, fmt: str | None = None) -> 
     path = Path(path)
     fmt = fmt or file_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     try:
         if fmt in ("jsonl", "csv"):
             with os.fdopen(fd, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") as fh:

@@ -1,0 +1,302 @@
+"""Tag a file of notes: chunks, workers, progress, crash-safe resume.
+
+Each chunk of input rows is tagged and written to its own file in a work
+folder beside the output (`.OUTPUT.parts/`), atomically. A killed run leaves
+only whole chunk files, so `--resume` skips exactly the rows already done and
+the final file, assembled chunk by chunk, holds every input row exactly once,
+in input order, with extra columns untouched.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from .io import ERROR_COLUMN, CaseFileError, atomic_write, file_format, iter_chunks, write_frame
+from .text import normalise
+
+PRED_COLUMNS = ("pred_cause", "pred_cause_proba", "pred_cause_group", "pred_risk_level", "pred_risk_flags",
+                "pred_mindset", "review", "review_reasons")
+PLAN_MODES = ("full", "summary", "none")
+
+
+@dataclass
+class TagSummary:
+    rows: int = 0
+    errors: int = 0
+    risk_levels: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    resumed_rows: int = 0
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "errors": self.errors, "risk_levels": dict(self.risk_levels),
+                "seconds": round(self.seconds, 2), "rows_per_second": round(self.rows / self.seconds, 1) if self.seconds else None,
+                "resumed_rows": self.resumed_rows}
+
+
+def _text_of(value) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _received(value) -> date | None:
+    if value is None or value == "" or (isinstance(value, float) and value != value):
+        return None
+    try:
+        return pd.Timestamp(value).date()
+    except (ValueError, TypeError):
+        return None
+
+
+def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str = "summary",
+              received_column: str | None = None) -> pd.DataFrame:
+    """Add the prediction and plan columns to a frame; bad rows get an `error` and no prediction."""
+    from .facts import extract_facts
+    from .rules import plan as make_plan
+
+    out = df.copy()
+    n = len(df)
+    errors: list[str | None] = list(df[ERROR_COLUMN]) if ERROR_COLUMN in df.columns else [None] * n
+    errors = [e if isinstance(e, str) and e else None for e in errors]
+    texts = list(df[text_column]) if text_column in df.columns else [None] * n
+    docs = {}
+    for i, raw in enumerate(texts):
+        if errors[i]:
+            continue
+        text = _text_of(raw)
+        if text is None or not text.strip():
+            errors[i] = f"empty text in column '{text_column}'"
+            continue
+        doc = normalise(text)
+        if not doc.customer.strip():
+            errors[i] = "no readable Chinese or Latin text after cleaning"
+            continue
+        docs[i] = doc
+    cols: dict[str, list] = {c: [None] * n for c in PRED_COLUMNS}
+    plan_cols: dict[str, list] = {}
+    if plan_mode != "none":
+        names = ["plan_owner", "plan_departments", "plan_steps", "reply_first_hours", "decision_due"]
+        if plan_mode == "full":
+            names += ["plan_step_texts", "plan_avoid", "plan_fired", "facts"]
+        plan_cols = {c: [None] * n for c in names}
+    index = list(docs)
+    triages = model.predict([docs[i] for i in index]) if index else []
+    for i, t in zip(index, triages):
+        cols["pred_cause"][i] = t.cause
+        cols["pred_cause_proba"][i] = t.cause_proba
+        cols["pred_cause_group"][i] = t.cause_group
+        cols["pred_risk_level"][i] = t.risk_level
+        cols["pred_risk_flags"][i] = t.risk_flags
+        cols["pred_mindset"][i] = t.mindset
+        if plan_mode == "none":
+            cols["review"][i] = bool(t.uncertain)
+            cols["review_reasons"][i] = [f"uncertain {h}" for h in t.uncertain]
+            continue
+        received = _received(df[received_column].iloc[i]) if received_column and received_column in df.columns else None
+        facts = extract_facts(docs[i].text, received)
+        p = make_plan(t, facts, received)
+        cols["review"][i] = bool(p.review)
+        cols["review_reasons"][i] = list(p.review_reasons)
+        plan_cols["plan_owner"][i] = p.owner
+        plan_cols["plan_departments"][i] = list(p.departments)
+        plan_cols["plan_steps"][i] = [s.id for s in p.steps]
+        plan_cols["reply_first_hours"][i] = p.reply_due.first_reply_hours
+        plan_cols["decision_due"][i] = p.reply_due.decision_due
+        if plan_mode == "full":
+            plan_cols["plan_step_texts"][i] = [s.text for s in p.steps]
+            plan_cols["plan_avoid"][i] = [a.text for a in p.avoid]
+            plan_cols["plan_fired"][i] = [f.rule for f in p.fired]
+            plan_cols["facts"][i] = [f"{f.kind}={f.value}" for f in facts.items]
+    for c, v in {**cols, **plan_cols}.items():
+        out[c] = v
+    out[ERROR_COLUMN] = [e or "" for e in errors]
+    return out
+
+
+# ------------------------------------------------------------------ files
+
+def _work_dir(output: Path) -> Path:
+    return output.parent / f".{output.name}.parts"
+
+
+def _done_chunks(work: Path) -> list[Path]:
+    return sorted(work.glob("chunk-*.pkl")) if work.exists() else []
+
+
+def _write_chunk(work: Path, number: int, frame: pd.DataFrame) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".chunk.", dir=work)
+    os.close(fd)
+    frame.to_pickle(tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, work / f"chunk-{number:08d}-{len(frame)}.pkl")
+
+
+def _assemble(work: Path, output: Path, fmt: str) -> None:
+    """Join the chunk files into the output, atomically, one chunk in memory at a time."""
+    chunks = _done_chunks(work)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=f".tmp{output.suffix}", dir=output.parent)
+    os.close(fd)
+    try:
+        if fmt in ("csv", "jsonl"):
+            with open(tmp, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") as fh:
+                for k, path in enumerate(chunks):
+                    write_frame(pd.read_pickle(path), fh, fmt, header=(k == 0))
+                fh.flush()
+                os.fsync(fh.fileno())
+        elif fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            writer = None
+            for path in chunks:
+                frame = pd.read_pickle(path)
+                for c in frame.columns:  # mixed python objects: keep them as text
+                    if frame[c].dtype == object and not c.startswith(("pred_", "plan_", "review_reasons")):
+                        frame[c] = frame[c].map(lambda v: v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str))
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                else:
+                    table = table.cast(writer.schema)
+                writer.write_table(table)
+            if writer:
+                writer.close()
+        else:  # Excel needs the whole sheet at once
+            frame = pd.concat([pd.read_pickle(p) for p in chunks], ignore_index=True)
+            write_frame(frame, tmp, "excel")
+        os.replace(tmp, output)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _count_rows(path: str, fmt: str) -> int | None:
+    if path == "-" or fmt not in ("csv", "jsonl"):
+        return None
+    with open(path, "rb") as fh:
+        lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+    return max(lines - (1 if fmt == "csv" else 0), 0)
+
+
+class Progress:
+    """One stderr line with rows, rate and ETA; silent when quiet or not a terminal."""
+
+    def __init__(self, total: int | None, enabled: bool):
+        self.total, self.enabled, self.start, self.done = total, enabled, time.time(), 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        rate = self.done / max(time.time() - self.start, 1e-6)
+        eta = ""
+        if self.total and rate:
+            left = max(self.total - self.done, 0) / rate
+            eta = f"  ETA {int(left // 60)}:{int(left % 60):02d}"
+        total = f"/{self.total:,}" if self.total else ""
+        sys.stderr.write(f"\r  {self.done:,}{total} rows  {rate:,.0f} rows/s{eta}   ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+_WORKER_MODEL = None
+
+
+def _worker_init(model_dir: str) -> None:
+    global _WORKER_MODEL
+    from .registry import load_model
+
+    _WORKER_MODEL, _ = load_model(model_dir)
+
+
+def _worker_tag(args):
+    frame, kw = args
+    return tag_frame(_WORKER_MODEL, frame, **kw)
+
+
+def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *, text_column: str = "text",
+             id_column: str = "id", plan_mode: str = "summary", received_column: str | None = None,
+             encoding: str | None = None, chunksize: int = 1000, jobs: int = 1, resume: bool = False,
+             progress: bool = False) -> TagSummary:
+    """Tag every row of INPUT into OUTPUT. Raises CaseFileError for a file that cannot be read at all."""
+    fmt_in = file_format(input_path)
+    output = Path(output_path)
+    fmt_out = file_format(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    work = _work_dir(output)
+    if work.exists() and not resume:
+        shutil.rmtree(work)
+    work.mkdir(exist_ok=True)
+    done = _done_chunks(work)
+    skip = sum(int(p.stem.rsplit("-", 1)[1]) for p in done)
+    summary = TagSummary(resumed_rows=skip)
+    for p in done:  # the summary counts the whole file, resumed rows included
+        frame = pd.read_pickle(p)
+        summary.rows += len(frame)
+        summary.errors += int((frame[ERROR_COLUMN] != "").sum())
+        summary.risk_levels.update(v for v in frame["pred_risk_level"] if v)
+    bar = Progress(_count_rows(input_path, fmt_in), progress)
+    bar.update(skip)
+    start = time.time()
+    kw = dict(text_column=text_column, plan_mode=plan_mode, received_column=received_column)
+    number = len(done)
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        seen = 0
+        first = True
+        for chunk in iter_chunks(input_path, chunksize=chunksize, encoding=encoding):
+            if first:
+                first = False
+                if text_column not in chunk.columns and ERROR_COLUMN not in chunk.columns:
+                    cols = ", ".join(map(str, list(chunk.columns)[:10]))
+                    raise CaseFileError(f"{input_path}: no text column '{text_column}' (columns: {cols}); name it with --text-column.")
+            if seen + len(chunk) <= skip:
+                seen += len(chunk)
+                continue
+            if seen < skip:
+                chunk = chunk.iloc[skip - seen:]
+            seen += len(chunk)
+            yield chunk.reset_index(drop=True)
+
+    def consume(tagged: pd.DataFrame) -> None:
+        nonlocal number
+        number += 1
+        _write_chunk(work, number, tagged)
+        summary.rows += len(tagged)
+        summary.errors += int((tagged[ERROR_COLUMN] != "").sum())
+        summary.risk_levels.update(v for v in tagged["pred_risk_level"] if v)
+        bar.update(len(tagged))
+
+    if jobs > 1 and model_dir:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
+        with ctx.Pool(jobs, initializer=_worker_init, initargs=(model_dir,)) as pool:
+            for tagged in pool.imap(_worker_tag, ((c, kw) for c in chunks()), chunksize=1):
+                consume(tagged)
+    else:
+        for chunk in chunks():
+            consume(tag_frame(model, chunk, **kw))
+    bar.close()
+    if number == 0:
+        raise CaseFileError(f"{input_path}: no rows to tag.")
+    _assemble(work, output, fmt_out)
+    shutil.rmtree(work, ignore_errors=True)
+    summary.seconds = time.time() - start
+    return summary

@@ -1,0 +1,54 @@
+"""Active learning: the notes whose labels would teach the model most."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .io import ERROR_COLUMN
+
+
+def uncertainty(proba: dict[str, np.ndarray], flag_thresholds: np.ndarray) -> np.ndarray:
+    """Per note: low top probability on the multiclass heads, flags near their thresholds,
+    and disagreement between the learned risk level and what the flags imply."""
+    margin = lambda p: 1 - (np.sort(p, axis=1)[:, -1] - np.sort(p, axis=1)[:, -2])
+    flag_doubt = 1 - np.abs(proba["risk_flags"] - flag_thresholds).min(axis=1) * 2
+    return margin(proba["cause"]) + margin(proba["mindset"]) + margin(proba["risk_level"]) + np.clip(flag_doubt, 0, 1)
+
+
+def pick(model, df: pd.DataFrame, n: int, text_column: str = "text", id_column: str = "id") -> pd.DataFrame:
+    """The n most uncertain notes, round-robin over predicted main causes, in the label file format."""
+    texts = df[text_column].fillna("").astype(str)
+    ok = texts.str.strip().ne("")
+    if ERROR_COLUMN in df.columns:
+        ok &= df[ERROR_COLUMN].fillna("").eq("")
+    rows = df[ok].reset_index(drop=True)
+    if rows.empty:
+        return pd.DataFrame(columns=["id", "text", "cause", "risk_level", "risk_flags", "mindset"])
+    proba = model.predict_proba(list(rows[text_column]))
+    doubt = uncertainty(proba, model.flag_threshold_vec_)
+    triages = model.predict(list(rows[text_column]))
+    main = [t.cause[0] for t in triages]
+    order = pd.DataFrame({"i": range(len(rows)), "doubt": doubt, "main": main}).sort_values("doubt", ascending=False)
+    queues = {c: list(g["i"]) for c, g in order.groupby("main", sort=False)}
+    chosen: list[int] = []
+    while len(chosen) < min(n, len(rows)):
+        for c in sorted(queues, key=lambda c: -order.set_index("i").loc[queues[c][0], "doubt"] if queues[c] else 0):
+            if queues[c] and len(chosen) < n:
+                chosen.append(queues[c].pop(0))
+        queues = {c: q for c, q in queues.items() if q}
+    out = rows.iloc[chosen].copy()
+    ids = out[id_column].astype(str) if id_column in out.columns else pd.Series([f"s-{i}" for i in chosen], index=out.index)
+    extra = [c for c in out.columns if c not in (id_column, text_column)]
+    result = pd.DataFrame({
+        "id": ids.values,
+        "text": out[text_column].values,
+        "cause": [triages[i].cause[:1] for i in chosen],
+        "risk_level": [triages[i].risk_level for i in chosen],
+        "risk_flags": [triages[i].risk_flags for i in chosen],
+        "mindset": [triages[i].mindset for i in chosen],
+        "uncertainty": [round(float(doubt[i]), 3) for i in chosen],
+    })
+    for c in extra:
+        if c not in result.columns:
+            result[c] = out[c].values
+    return result

@@ -95,6 +95,9 @@ class ReplyDue:
     decision_due: str | None  # ISO date: regulatory deadline counted from the received date
     decision_days: int
     extension: str
+    complex_due: str | None = None  # ISO date: the longest a complex case may take (30 days)
+    extended_due: str | None = None  # ISO date: complex case with an approved extension (+30 days)
+    customer_deadline_days: int | None = None  # the shortest deadline named in the note, in days
 
 
 @dataclass

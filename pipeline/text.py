@@ -29,7 +29,8 @@ _TURN = re.compile(
 # Inline turns on one line ("客户：……坐席：……"): colon or bracket required.
 _INLINE_TURN = re.compile(rf"[\[【]\s*(?P<b>{_ROLE})\s*[\]】]|(?:(?<=[。！？!?；;，,\s])|^)(?P<r>{_ROLE})[:：]")
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
@@ -93,6 +94,7 @@ def clean(text: str) -> str:
         text = "" if text is None else str(text)
     text = _SURROGATE.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub(" ", text)
     text = unicodedata.normalize("NFC", text)
     text = _halfwidth(text)

@@ -1,0 +1,76 @@
+"""Normalisation: one canonical form for the model, the customer's words kept apart from the agent's."""
+import pickle
+
+import pytest
+
+from pipeline.text import MAX_MODEL_CHARS, clean, normalise
+from pipeline.tokenize import Tokenizer
+
+
+@pytest.mark.parametrize("transcript", [
+    "客户：我要退保，现金价值太低了\n坐席：您也可以向监管部门反映\n客户：我先问问",
+    "[00:00:03] 客户：我要退保，现金价值太低了\n[00:00:09] 坐席：您也可以向监管部门反映\n[00:00:15] 客户：我先问问",
+    "[客户]我要退保，现金价值太低了\n[客服]您也可以向监管部门反映\n[客户]我先问问",
+    "客户 喂 我要退保 现金价值太低了\n坐席 您也可以向监管部门反映\n客户 我先问问",
+    "客户：我要退保，现金价值太低了。坐席：您也可以向监管部门反映。客户：我先问问",
+])
+def test_agent_words_never_count_as_the_customers(transcript):
+    doc = normalise(transcript)
+    assert doc.is_transcript
+    assert "监管" not in doc.model_text
+    assert "退保" in doc.customer and "监管部门" in doc.agent
+
+
+def test_an_agent_summary_is_not_a_transcript():
+    doc = normalise("客户来电反映退保金额太低，要求公司解释，坐席已记录。")
+    assert not doc.is_transcript and doc.customer == doc.text
+
+
+def test_traditional_and_simplified_give_the_same_tokens():
+    tk = Tokenizer()
+    trad = "客戶對退保現金價值十分不滿，揚言要向金融監管局投訴並找記者曝光"
+    simp = "客户对退保现金价值十分不满，扬言要向金融监管局投诉并找记者曝光"
+    assert tk(clean(trad)) == tk(clean(simp))
+
+
+def test_full_width_digits_and_letters_become_half_width_but_chinese_punctuation_stays():
+    assert clean("保单号ＡＢ１２３４，保费４５０００元！") == "保单号AB1234，保费45000元！"
+
+
+def test_control_characters_surrogates_and_whitespace_are_cleaned():
+    assert clean("退保\x00\x07金额\u200b太低\ud800  了\r\n\r\n\n好") == "退保 金额太低 了\n好"
+
+
+def test_cleaning_is_idempotent():
+    for s in ["客戶：我要退保！！\n坐席：好的", "  ＡＢＣ\t１２３  ", "混合體 text 与简体"]:
+        assert clean(clean(s)) == clean(s)
+
+
+def test_very_long_notes_keep_their_text_and_say_the_model_read_less():
+    long = "客户要求退保。" * 1000
+    doc = normalise(long)
+    assert doc.original == long and doc.truncated
+    assert len(doc.model_text) == MAX_MODEL_CHARS
+
+
+@pytest.mark.parametrize("odd", [None, 12345, "", "   ", "😀😀", "\x00\x01"])
+def test_odd_input_never_raises(odd):
+    normalise(odd)
+
+
+@pytest.mark.parametrize("term", ["现金价值", "犹豫期", "保全", "核保", "理赔", "回访", "万能险", "分红险", "12378", "金融监管局", "消协", "退保"])
+def test_domain_terms_stay_whole(term):
+    assert term in Tokenizer()(f"客户说{term}的问题一直没解决")
+
+
+def test_tokenizer_is_picklable_and_deterministic():
+    tk = Tokenizer()
+    text = "客户对万能险结算利率不满，要求按宣传的保底收益赔偿"
+    again = pickle.loads(pickle.dumps(tk))
+    assert again(text) == tk(text) == tk(text)
+    assert len(pickle.dumps(tk)) < 1000  # the dictionary is rebuilt, not carried
+
+
+def test_numbers_become_shapes_but_hotlines_stay():
+    tokens = Tokenizer()("打了12378，保费45000元")
+    assert "12378" in tokens and "<num5>" in tokens and "45000" not in tokens

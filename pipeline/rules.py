@@ -1,0 +1,754 @@
+"""The playbook as data, and the engine: (Triage, Facts) -> HandlingPlan.
+
+Handling knowledge lives in data/playbook/*.yaml so that a complaint expert
+can read and change it without Python. Each file may hold `steps` and
+`avoid` (id, text, optional section), `rules`, a default `section`, and one
+file may hold `settings` (reply hours, regulatory days, owner floor).
+
+A rule:
+
+    - id: major_media_vip          # stable, unique across files
+      section: major               # one of SECTIONS
+      priority: 91                 # higher first, after the general steps
+      when: {all: [{risk_level: high}, {flag: [media_threat, vip_identity]}]}
+      steps: [major_senior_owner]  # step ids
+      avoid: []                    # avoid ids
+      owner: senior_specialist     # frontline | supervisor | senior_specialist
+      departments: [brand_pr]      # legal | brand_pr | regulator_liaison | security
+      review: false                # true: a person must look before acting
+      note: why it exists          # optional, free text
+
+Conditions (`when`), one key each, nestable:
+
+    {always: true}
+    {all: [...]} {any: [...]} {not: {...}}
+    {cause: id|[ids], main: bool, min_proba: p}      cause among the triage's causes
+    {cause_group: id|[ids]}
+    {risk_level: low|medium|high, at_most: level}    level at least (at most)
+    {flag: id|[ids], min_proba: p, max_proba: p}     with a bound: the flag's probability in range
+    {mindset: id|[ids], main: bool, min_proba: p, max_proba: p}
+    {fact: kind, op: ">=", value: 60, agg: any|max|min|count}  no op: the fact is present
+    {cue: name|[names]}                              a lexicon cue found by facts.py
+    {uncertain: any|head|[heads]}
+    {triage: reconciliation|truncated|is_transcript}
+    {top_proba: cause|risk_level|mindset, below: p}
+
+The loader checks every id against the taxonomy, the fact kinds and the cue
+names, and reports all problems at once. The engine is pure: the default
+playbook is loaded once and cached; a plan takes tens of microseconds.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import yaml
+
+from pipeline.facts import FACT_KINDS, cue_names
+from pipeline.records import Facts, FiredRule, HandlingPlan, ReplyDue, Step, Triage
+from pipeline.taxonomy import HEADS, RISK_LEVELS, taxonomy
+
+PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "data" / "playbook"
+
+SECTIONS: tuple[str, ...] = (
+    "general", "negotiation", "mindset", "perception", "major", "special_customer",
+    "compensation", "apology", "deadline", "beyond_course",
+)
+OWNERS: tuple[str, ...] = ("frontline", "supervisor", "senior_specialist")
+DEPARTMENTS: tuple[str, ...] = ("legal", "brand_pr", "regulator_liaison", "security")
+HEAD_NAMES: dict[str, str] = {"cause": "投诉原因", "risk_level": "升级风险", "risk_flags": "风险标记", "mindset": "客户心理"}
+
+_FILE_KEYS = {"section", "steps", "avoid", "rules", "settings"}
+_RULE_KEYS = {"id", "section", "priority", "when", "steps", "avoid", "owner", "departments", "review", "note"}
+_STEP_KEYS = {"id", "text", "section"}
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq, "!=": operator.ne,
+}
+_AGGS = ("any", "max", "min", "count")
+_TRIAGE_ATTRS = ("reconciliation", "truncated", "is_transcript")
+
+Reason = tuple[str, "float | None"]
+Test = Callable[["_Ctx"], "list[Reason] | None"]
+
+
+class PlaybookError(ValueError):
+    """A playbook file breaks the schema; the message lists every problem, with file and rule."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    reply_hours: dict[str, int] = field(default_factory=lambda: {"high": 2, "medium": 24, "low": 48})
+    min_reply_hours: int = 2
+    decision_days: int = 15
+    complex_days: int = 30
+    extension_days: int = 30
+    extension_text: str = "一般案件15日内作出处理决定并告知客户；复杂的可延长至30日；经批准可再延长30日。"
+    owner_floor: dict[str, str] = field(default_factory=lambda: {"high": "supervisor"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    section: str
+    priority: int
+    test: Test
+    steps: tuple[str, ...]
+    avoid: tuple[str, ...]
+    owner: str
+    departments: tuple[str, ...]
+    review: bool
+    source: str
+    when: Any = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """Rules in firing order (general first, then priority), and the step texts."""
+
+    rules: tuple[Rule, ...]
+    steps: dict[str, Step]
+    avoid: dict[str, Step]
+    settings: Settings
+    sources: tuple[str, ...]
+
+    def rule(self, rule_id: str) -> Rule:
+        return next(r for r in self.rules if r.id == rule_id)
+
+
+# ======================================================================= context
+
+
+class _Ctx:
+    """What the conditions read, indexed once per plan call."""
+
+    __slots__ = ("t", "flags", "cause_idx", "groups", "mindsets", "level", "facts", "cues")
+
+    def __init__(self, triage: Triage, facts: Facts) -> None:
+        self.t = triage
+        self.flags = set(triage.risk_flags)
+        self.cause_idx = {c: i for i, c in enumerate(triage.cause)}
+        self.groups = triage.cause_group or [c.split("_", 1)[0] for c in triage.cause]
+        self.mindsets = triage.mindset
+        self.level = RISK_LEVELS.index(triage.risk_level) if triage.risk_level in RISK_LEVELS else 0
+        self.facts: dict[str, list] = {}
+        self.cues: dict[str, str] = {}
+        for f in facts.items:
+            if f.kind == "cue":
+                self.cues.setdefault(f.value, f.text)
+            else:
+                self.facts.setdefault(f.kind, []).append(f.value)
+
+
+def _proba_text(p: float | None) -> str:
+    return "" if p is None else f" p={p:.2f}"
+
+
+# ======================================================================= condition compiler
+
+
+@dataclass(frozen=True)
+class _Known:
+    causes: frozenset[str]
+    groups: frozenset[str]
+    flags: frozenset[str]
+    mindsets: frozenset[str]
+    fact_kinds: frozenset[str]
+    cues: frozenset[str]
+
+
+def _known() -> _Known:
+    tax = taxonomy()
+    return _Known(
+        causes=frozenset(tax.cause_ids), groups=frozenset(tax.group_ids), flags=frozenset(tax.flag_ids),
+        mindsets=frozenset(tax.mindset_ids), fact_kinds=frozenset(FACT_KINDS), cues=frozenset(cue_names()),
+    )
+
+
+def _ids(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+class _Compiler:
+    """Turns a `when` mapping into a closure; collects problems instead of stopping at the first."""
+
+    def __init__(self, known: _Known, problems: list[str], where: str) -> None:
+        self.known, self.problems, self.where = known, problems, where
+
+    def bad(self, msg: str) -> Test:
+        self.problems.append(f"{self.where}: {msg}")
+        return lambda ctx: None
+
+    def check_ids(self, kind: str, ids: list, allowed: Iterable[str]) -> bool:
+        unknown = [i for i in ids if i not in allowed]
+        for i in unknown:
+            self.problems.append(f"{self.where}: unknown {kind} '{i}' in when")
+        return not unknown
+
+    def check_keys(self, cond: dict, allowed: set[str]) -> bool:
+        extra = set(cond) - allowed
+        if extra:
+            self.problems.append(f"{self.where}: unexpected keys {sorted(extra)} in condition {cond}")
+        return not extra
+
+    def proba(self, cond: dict, key: str) -> float | None:
+        p = cond.get(key)
+        if p is None:
+            return None
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            self.problems.append(f"{self.where}: {key} must be a number in [0, 1], got {p!r}")
+            return None
+        return float(p)
+
+    def compile(self, cond: Any) -> Test:
+        if not isinstance(cond, dict) or not cond:
+            return self.bad(f"a condition must be a non-empty mapping, got {cond!r}")
+        kinds = [k for k in cond if k in _ATOMS]
+        if len(kinds) != 1:
+            return self.bad(f"a condition needs exactly one of {sorted(_ATOMS)}, got {sorted(cond)}")
+        return _ATOMS[kinds[0]](self, cond)
+
+    # ---- combinators
+
+    def c_always(self, cond: dict) -> Test:
+        self.check_keys(cond, {"always"})
+        if cond["always"] is not True:
+            return self.bad("always must be true")
+        return lambda ctx: [("always", None)]
+
+    def c_all(self, cond: dict) -> Test:
+        self.check_keys(cond, {"all"})
+        if not isinstance(cond["all"], list) or not cond["all"]:
+            return self.bad("all needs a non-empty list")
+        parts = [self.compile(c) for c in cond["all"]]
+
+        def test(ctx: _Ctx) -> list[Reason] | None:
+            out: list[Reason] = []
+            for p in parts:
+                r = p(ctx)
+                if r is None:
+                    return None
+                out += r
+            return out
+
+        return test
+
+    def c_any(self, cond: dict) -> Test:
+        self.check_keys(cond, {"any"})
+        if not isinstance(cond["any"], list) or not cond["any"]:
+            return self.bad("any needs a non-empty list")
+        parts = [self.compile(c) for c in cond["any"]]
+
+        def test(ctx: _Ctx) -> list[Reason] | None:
+            out: list[Reason] = []
+            for p in parts:
+                r = p(ctx)
+                if r is not None:
+                    out += r
+            return out or None
+
+        return test
+
+    def c_not(self, cond: dict) -> Test:
+        self.check_keys(cond, {"not"})
+        inner = self.compile(cond["not"])
+        return lambda ctx: [("not(...)", None)] if inner(ctx) is None else None
+
+    # ---- atoms over the triage
+
+    def c_cause(self, cond: dict) -> Test:
+        self.check_keys(cond, {"cause", "main", "min_proba"})
+        ids = _ids(cond["cause"])
+        self.check_ids("cause", ids, self.known.causes)
+        main, lo = bool(cond.get("main", False)), self.proba(cond, "min_proba")
+
+        def test(ctx: _Ctx) -> list[Reason] | None:
+            out = []
+            for c in ids:
+                i = ctx.cause_idx.get(c)
+                if i is None or (main and i != 0):
+                    continue
+                p = ctx.t.cause_proba[i] if i < len(ctx.t.cause_proba) else None
+                if lo is not None and (p is None or p < lo):
+                    continue
+                out.append((f"cause {c}{_proba_text(p)}", p))
+            return out or None
+
+        return test
+
+    def c_cause_group(self, cond: dict) -> Test:
+        self.check_keys(cond, {"cause_group"})
+        ids = _ids(cond["cause_group"])
+        self.check_ids("cause group", ids, self.known.groups)
+
+        def test(ctx: _Ctx) -> list[Reason] | None:
+            out = []
+            for g in ids:
+                ps = [ctx.t.cause_proba[i] for i, cg in enumerate(ctx.groups) if cg == g and i < len(ctx.t.cause_proba)]
+                if g in ctx.groups:
+                    p = max(ps) if ps else None
+                    out.append((f"cause_group {g}{_proba_text(p)}", p))
+            return out or None
+
+        return test
+
+    def c_risk_level(self, cond: dict) -> Test:
+        self.check_keys(cond, {"risk_level", "at_most"})
+        lo, hi = cond["risk_level"], cond.get("at_most", "high")
+        if not self.check_ids("risk level", [lo, hi], RISK_LEVELS):
+            return lambda ctx: None
+        i_lo, i_hi = RISK_LEVELS.index(lo), RISK_LEVELS.index(hi)
+
+        def test(ctx: _Ctx) -> list[Reason] | None:
+            if not i_lo <= ctx.level <= i_hi:
+                return None
+            p = ctx.t.risk_level_proba.get(ctx.t.risk_level)
+            return [(f"risk_level {ctx.t.risk_level}{_proba_text(p)}", p)]
+
+        return test
+
+    def c_flag(self, cond: dict) -> Test:
+        self.check_keys(cond, {"flag", "min_proba", "max_proba"})
+        ids = _ids(cond["flag"])
+        self.check_ids("flag", ids, self.known.flags)
+        lo, hi = self.proba(cond, "min_proba"), self.proba(cond, "max_proba")
+        by_proba = lo is not None or hi is not None
+
+        def test(ctx: _Ctx) -> list[Reason] | None:
+            out = []
+            for f in ids:
+                p = ctx.t.risk_flag_proba.get(f)
+                if by_proba:
+                    q = p if p is not None else (1.0 if f in ctx.flags else 0.0)
+                    if (lo is not None and q < lo) or (hi is not None and q >= hi):
+                        continue
+                elif f not in ctx.flags:
+                    continue
+                out.append((f"flag {f}{_proba_text(p)}", p))
+            return out or None
+
+        return test
+
+    def c_mindset(self, cond: dict) -> Test:
+        self.check_keys(cond, {"mindset", "main", "min_proba", "max_proba"})
+        ids = _ids(cond["mindset"])
+        self.check_ids("mindset", ids, self.known.mindsets)
+        main = bool(cond.get("main", False))
+        lo, hi = self.proba(cond, "min_proba"), self.proba(cond, "max_proba")
+        by_proba = lo is not None or hi is not None
+
+        def test(ctx: _Ctx) -> list[Reason] | None:
+            out = []
+            for m in ids:
+                p = ctx.t.mindset_proba.get(m)
+                if by_proba:
+                    q = p if p is not None else (1.0 if m in ctx.mindsets else 0.0)
+                    if (lo is not None and q < lo) or (hi is not None and q >= hi):
+                        continue
+                elif m not in ctx.mindsets or (main and ctx.mindsets[0] != m):
+                    continue
+                out.append((f"mindset {m}{_proba_text(p)}", p))
+            return out or None
+
+        return test
+
+    def c_uncertain(self, cond: dict) -> Test:
+        self.check_keys(cond, {"uncertain"})
+        ids = _ids(cond["uncertain"])
+        if ids != ["any"]:
+            self.check_ids("head", ids, HEADS)
+
+        def test(ctx: _Ctx) -> list[Reason] | None:
+            heads = [h for h in ctx.t.uncertain if ids == ["any"] or h in ids]
+            return [(f"uncertain {h}", None) for h in heads] or None
+
+        return test
+
+    def c_triage(self, cond: dict) -> Test:
+        self.check_keys(cond, {"triage"})
+        attr = cond["triage"]
+        if not self.check_ids("triage attribute", [attr], _TRIAGE_ATTRS):
+            return lambda ctx: None
+        return lambda ctx: [(f"triage {attr}", None)] if getattr(ctx.t, attr) else None
+
+    def c_top_proba(self, cond: dict) -> Test:
+        self.check_keys(cond, {"top_proba", "below"})
+        head = cond["top_proba"]
+        below = self.proba({"below": cond.get("below")}, "below")
+        if not self.check_ids("head", [head], ("cause", "risk_level", "mindset")) or below is None:
+            return self.bad("top_proba needs a head (cause, risk_level, mindset) and below: p")
+
+        def test(ctx: _Ctx) -> list[Reason] | None:
+            p = _top_proba(ctx.t, head)
+            return [(f"top {head} p={p:.2f} < {below:.2f}", p)] if p is not None and p < below else None
+
+        return test
+
+    # ---- atoms over the facts
+
+    def c_fact(self, cond: dict) -> Test:
+        self.check_keys(cond, {"fact", "op", "value", "agg"})
+        kind, op, agg = cond["fact"], cond.get("op"), cond.get("agg", "any")
+        self.check_ids("fact", [kind], self.known.fact_kinds)
+        if op is not None and op not in _OPS:
+            return self.bad(f"unknown op '{op}' (use one of {list(_OPS)})")
+        if op is not None and "value" not in cond:
+            return self.bad(f"fact '{kind}' with op '{op}' needs a value")
+        if agg not in _AGGS:
+            return self.bad(f"unknown agg '{agg}' (use one of {list(_AGGS)})")
+        return _fact_test(kind, op, cond.get("value"), agg)
+
+    def c_cue(self, cond: dict) -> Test:
+        self.check_keys(cond, {"cue"})
+        ids = _ids(cond["cue"])
+        self.check_ids("cue", ids, self.known.cues)
+
+        def test(ctx: _Ctx) -> list[Reason] | None:
+            return [(f"cue {c} '{ctx.cues[c]}'", None) for c in ids if c in ctx.cues] or None
+
+        return test
+
+
+def _fact_test(kind: str, op: str | None, value: Any, agg: str) -> Test:
+    cmp = _OPS.get(op) if op else None
+
+    def test(ctx: _Ctx) -> list[Reason] | None:
+        vals = [v for v in ctx.facts.get(kind, []) if v is not None or cmp is None]
+        if cmp is None:
+            return [(f"fact {kind}={vals[0]}", None)] if kind in ctx.facts else None
+        if agg == "count":
+            n = len(vals)
+            return [(f"fact {kind} count={n} {op} {value}", None)] if cmp(n, value) else None
+        nums = [v for v in vals if isinstance(v, (int, float))] if agg in ("max", "min") else vals
+        if not nums:
+            return None
+        if agg in ("max", "min"):
+            v = max(nums) if agg == "max" else min(nums)
+            return [(f"fact {kind} {agg}={v} {op} {value}", None)] if cmp(v, value) else None
+        for v in nums:
+            try:
+                if cmp(v, value):
+                    return [(f"fact {kind}={v} {op} {value}", None)]
+            except TypeError:
+                continue
+        return None
+
+    return test
+
+
+_ATOMS: dict[str, Callable[[_Compiler, dict], Test]] = {
+    "always": _Compiler.c_always, "all": _Compiler.c_all, "any": _Compiler.c_any, "not": _Compiler.c_not,
+    "cause": _Compiler.c_cause, "cause_group": _Compiler.c_cause_group, "risk_level": _Compiler.c_risk_level,
+    "flag": _Compiler.c_flag, "mindset": _Compiler.c_mindset, "uncertain": _Compiler.c_uncertain,
+    "triage": _Compiler.c_triage, "top_proba": _Compiler.c_top_proba, "fact": _Compiler.c_fact, "cue": _Compiler.c_cue,
+}
+
+
+def _top_proba(t: Triage, head: str) -> float | None:
+    if head == "cause":
+        return t.cause_proba[0] if t.cause_proba else None
+    probs = t.risk_level_proba if head == "risk_level" else t.mindset_proba
+    return max(probs.values()) if probs else None
+
+
+# ======================================================================= loader
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+    return [path]
+
+
+def _read(path: Path, problems: list[str]) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError) as exc:
+        problems.append(f"{path.name}: cannot read YAML: {exc}".replace("\n", " "))
+        return None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.append(f"{path.name}: top level must be a mapping, got {type(raw).__name__}")
+        return None
+    extra = set(raw) - _FILE_KEYS
+    if extra:
+        problems.append(f"{path.name}: unknown top-level keys {sorted(extra)} (allowed: {sorted(_FILE_KEYS)})")
+    return raw
+
+
+def _load_texts(raw: dict, key: str, fname: str, default_section: str | None,
+                table: dict[str, Step], all_ids: set[str], problems: list[str]) -> None:
+    entries = raw.get(key) or []
+    if not isinstance(entries, list):
+        problems.append(f"{fname}: '{key}' must be a list")
+        return
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            problems.append(f"{fname}: {key} entry without an id: {entry!r}")
+            continue
+        sid, where = entry["id"], f"{fname}: {key} '{entry['id']}'"
+        if set(entry) - _STEP_KEYS:
+            problems.append(f"{where}: unknown keys {sorted(set(entry) - _STEP_KEYS)}")
+        if sid in all_ids:
+            problems.append(f"{where}: duplicate step/avoid id")
+            continue
+        text, section = entry.get("text"), entry.get("section", default_section)
+        if not isinstance(text, str) or not text.strip():
+            problems.append(f"{where}: needs a non-empty text")
+        if section not in SECTIONS:
+            problems.append(f"{where}: section '{section}' is not one of {list(SECTIONS)}")
+        all_ids.add(sid)
+        table[sid] = Step(id=sid, text=str(text or "").strip(), section=str(section))
+
+
+def _str_list(value: Any, where: str, what: str, problems: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{where}: {what} must be a list of ids")
+        return ()
+    return tuple(value)
+
+
+def _load_rule(entry: Any, fname: str, default_section: str | None, known: _Known,
+               problems: list[str], seen: set[str]) -> Rule | None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+        problems.append(f"{fname}: rule without an id: {str(entry)[:80]}")
+        return None
+    rid = entry["id"]
+    where = f"{fname}: rule '{rid}'"
+    if rid in seen:
+        problems.append(f"{where}: duplicate rule id")
+    seen.add(rid)
+    if set(entry) - _RULE_KEYS:
+        problems.append(f"{where}: unknown keys {sorted(set(entry) - _RULE_KEYS)}")
+    section = entry.get("section", default_section)
+    if section not in SECTIONS:
+        problems.append(f"{where}: section '{section}' is not one of {list(SECTIONS)}")
+    priority = entry.get("priority")
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        problems.append(f"{where}: priority must be an integer, got {priority!r}")
+        priority = 0
+    if "when" not in entry:
+        problems.append(f"{where}: missing 'when'")
+    test = _Compiler(known, problems, where).compile(entry.get("when"))
+    owner = entry.get("owner", "frontline")
+    if owner not in OWNERS:
+        problems.append(f"{where}: owner '{owner}' is not one of {list(OWNERS)}")
+        owner = "frontline"
+    departments = _str_list(entry.get("departments"), where, "departments", problems)
+    for d in departments:
+        if d not in DEPARTMENTS:
+            problems.append(f"{where}: department '{d}' is not one of {list(DEPARTMENTS)}")
+    review = entry.get("review", False)
+    if not isinstance(review, bool):
+        problems.append(f"{where}: review must be true or false")
+    return Rule(
+        id=rid, section=str(section), priority=priority, test=test,
+        steps=_str_list(entry.get("steps"), where, "steps", problems),
+        avoid=_str_list(entry.get("avoid"), where, "avoid", problems),
+        owner=owner, departments=departments, review=bool(review), source=fname,
+        when=entry.get("when"), note=str(entry.get("note", "")),
+    )
+
+
+def _load_settings(raw: Any, fname: str, problems: list[str]) -> Settings:
+    if not isinstance(raw, dict):
+        problems.append(f"{fname}: settings must be a mapping")
+        return Settings()
+    default = Settings()
+    extra = set(raw) - set(Settings.__dataclass_fields__)
+    if extra:
+        problems.append(f"{fname}: unknown settings {sorted(extra)}")
+    hours = raw.get("reply_hours", default.reply_hours)
+    if not isinstance(hours, dict) or set(hours) != set(RISK_LEVELS) or not all(
+            isinstance(v, int) and v > 0 for v in hours.values()):
+        problems.append(f"{fname}: settings.reply_hours needs a positive integer for each of {list(RISK_LEVELS)}")
+        hours = default.reply_hours
+    floor = raw.get("owner_floor", default.owner_floor)
+    if not isinstance(floor, dict) or any(k not in RISK_LEVELS or v not in OWNERS for k, v in floor.items()):
+        problems.append(f"{fname}: settings.owner_floor maps risk levels to owners")
+        floor = default.owner_floor
+    ints = {}
+    for key in ("min_reply_hours", "decision_days", "complex_days", "extension_days"):
+        v = raw.get(key, getattr(default, key))
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            problems.append(f"{fname}: settings.{key} must be a positive integer")
+            v = getattr(default, key)
+        ints[key] = v
+    return Settings(reply_hours=dict(hours), owner_floor=dict(floor),
+                    extension_text=str(raw.get("extension_text", default.extension_text)), **ints)
+
+
+def _check_refs(rules: list[Rule], steps: dict, avoid: dict, problems: list[str]) -> None:
+    for r in rules:
+        for s in r.steps:
+            if s not in steps:
+                hint = " (it is an avoid id)" if s in avoid else ""
+                problems.append(f"{r.source}: rule '{r.id}': step '{s}' is not defined{hint}")
+        for a in r.avoid:
+            if a not in avoid:
+                hint = " (it is a step id)" if a in steps else ""
+                problems.append(f"{r.source}: rule '{r.id}': avoid '{a}' is not defined{hint}")
+
+
+def _order(rules: list[Rule]) -> tuple[Rule, ...]:
+    """General rules first, then by priority (higher first), then file order."""
+    indexed = list(enumerate(rules))
+    indexed.sort(key=lambda ir: (ir[1].section != "general", -ir[1].priority, ir[0]))
+    return tuple(r for _, r in indexed)
+
+
+def load_playbook(path: Path | str = PLAYBOOK_DIR) -> Playbook:
+    """Load and check a playbook directory (all *.yaml) or a single file.
+
+    Raises PlaybookError listing every problem, each with its file and rule.
+    """
+    path = Path(path)
+    problems: list[str] = []
+    if not path.exists():
+        raise PlaybookError(f"{path}: no such playbook file or directory")
+    files = _files(path)
+    if not files:
+        raise PlaybookError(f"{path}: no *.yaml files")
+    known = _known()
+    steps: dict[str, Step] = {}
+    avoid: dict[str, Step] = {}
+    text_ids: set[str] = set()
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    settings, settings_from = Settings(), None
+    for f in files:
+        raw = _read(f, problems)
+        if raw is None:
+            continue
+        default_section = raw.get("section")
+        if default_section is not None and default_section not in SECTIONS:
+            problems.append(f"{f.name}: section '{default_section}' is not one of {list(SECTIONS)}")
+        _load_texts(raw, "steps", f.name, default_section, steps, text_ids, problems)
+        _load_texts(raw, "avoid", f.name, default_section, avoid, text_ids, problems)
+        if "settings" in raw:
+            if settings_from:
+                problems.append(f"{f.name}: settings already given in {settings_from}")
+            settings, settings_from = _load_settings(raw["settings"], f.name, problems), f.name
+        entries = raw.get("rules") or []
+        if not isinstance(entries, list):
+            problems.append(f"{f.name}: 'rules' must be a list")
+            continue
+        for entry in entries:
+            rule = _load_rule(entry, f.name, default_section, known, problems, seen)
+            if rule is not None:
+                rules.append(rule)
+    if not rules and not problems:
+        problems.append(f"{path}: the playbook has no rules")
+    _check_refs(rules, steps, avoid, problems)
+    if problems:
+        raise PlaybookError(f"{len(problems)} problem(s) in playbook {path}:\n  " + "\n  ".join(problems))
+    return Playbook(rules=_order(rules), steps=steps, avoid=avoid, settings=settings,
+                    sources=tuple(f.name for f in files))
+
+
+@lru_cache(maxsize=1)
+def default_playbook() -> Playbook:
+    """The project's playbook (data/playbook), loaded and checked once per process."""
+    return load_playbook(PLAYBOOK_DIR)
+
+
+# ======================================================================= engine
+
+
+def _dedupe(items: Iterable[Step]) -> list[Step]:
+    seen: set[str] = set()
+    out = []
+    for s in items:
+        if s.id not in seen:
+            seen.add(s.id)
+            out.append(s)
+    return out
+
+
+def _owner(fired: list[Rule], triage: Triage, settings: Settings) -> str:
+    level = max((OWNERS.index(r.owner) for r in fired), default=0)
+    floor = settings.owner_floor.get(triage.risk_level)
+    if floor:
+        level = max(level, OWNERS.index(floor))
+    return OWNERS[level]
+
+
+def _departments(fired: list[Rule]) -> list[str]:
+    wanted = {d for r in fired for d in r.departments}
+    return [d for d in DEPARTMENTS if d in wanted]
+
+
+def _reply_due(settings: Settings, triage: Triage, facts: Facts, received: dt.date | None) -> ReplyDue:
+    """First reply by risk level, capped by a customer's own deadline; regulatory dates from `received`."""
+    hours = settings.reply_hours.get(triage.risk_level, settings.reply_hours["medium"])
+    days = [f.value for f in facts.items if f.kind == "deadline" and isinstance(f.value, (int, float))]
+    customer_days = int(min(days)) if days else None
+    if customer_days is not None:
+        hours = min(hours, max(settings.min_reply_hours, customer_days * 24))
+    if isinstance(received, dt.datetime):
+        received = received.date()
+
+    def due(n: int) -> str | None:
+        return (received + dt.timedelta(days=n)).isoformat() if received else None
+
+    return ReplyDue(
+        first_reply_hours=hours,
+        decision_due=due(settings.decision_days),
+        decision_days=settings.decision_days,
+        extension=settings.extension_text,
+        complex_due=due(settings.complex_days),
+        extended_due=due(settings.complex_days + settings.extension_days),
+        customer_deadline_days=customer_days,
+    )
+
+
+def _because(reasons: list[Reason]) -> tuple[str, float | None]:
+    texts = list(dict.fromkeys(t for t, _ in reasons))
+    probs = [p for _, p in reasons if p is not None]
+    return "; ".join(texts), (min(probs) if probs else None)
+
+
+def _uncertain_reasons(triage: Triage) -> list[str]:
+    out = []
+    for head in triage.uncertain:
+        p = _top_proba(triage, head) if head != "risk_flags" else None
+        tail = f"，最高概率 {p:.2f}" if p is not None else ""
+        out.append(f"{head}（{HEAD_NAMES.get(head, head)}）把握不足{tail}，请人工复核")
+    return out
+
+
+def plan(triage: Triage, facts: Facts, received: dt.date | None = None,
+         playbook: Playbook | None = None) -> HandlingPlan:
+    """The handling plan for one triaged note. Pure: no I/O after the first load."""
+    pb = playbook or default_playbook()
+    ctx = _Ctx(triage, facts)
+    fired: list[Rule] = []
+    records: list[FiredRule] = []
+    review_reasons = _uncertain_reasons(triage)
+    for rule in pb.rules:
+        reasons = rule.test(ctx)
+        if reasons is None:
+            continue
+        fired.append(rule)
+        because, conf = _because(reasons)
+        records.append(FiredRule(rule=rule.id, because=because, confidence=conf))
+        if rule.review:
+            review_reasons.append(f"{rule.id}：{because}")
+    return HandlingPlan(
+        steps=_dedupe(pb.steps[s] for r in fired for s in r.steps),
+        avoid=_dedupe(pb.avoid[a] for r in fired for a in r.avoid),
+        owner=_owner(fired, triage, pb.settings),
+        departments=_departments(fired),
+        reply_due=_reply_due(pb.settings, triage, facts, received),
+        fired=records,
+        review=bool(review_reasons),
+        review_reasons=review_reasons,
+    )

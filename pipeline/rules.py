@@ -71,8 +71,9 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 _AGGS = ("any", "max", "min", "count")
 _TRIAGE_ATTRS = ("reconciliation", "truncated", "is_transcript")
 
-Reason = tuple[str, "float | None"]
-Test = Callable[["_Ctx"], "list[Reason] | None"]
+#: A condition that holds: what made it hold, and its confidence (None for facts and cues).
+Hit = tuple[list[str], "float | None"]
+Test = Callable[["_Ctx"], "Hit | None"]
 
 
 class PlaybookError(ValueError):
@@ -148,6 +149,22 @@ def _proba_text(p: float | None) -> str:
     return "" if p is None else f" p={p:.2f}"
 
 
+def _strongest(hits: list[tuple[str, float | None]]) -> Hit | None:
+    """Several ids of one atom, or the branches of `any`: the best-supported one sets the confidence."""
+    if not hits:
+        return None
+    probs = [p for _, p in hits if p is not None]
+    return [t for t, _ in hits], (max(probs) if probs else None)
+
+
+def _describe(cond: Any) -> str:
+    if isinstance(cond, dict):
+        return ",".join(f"{k}={_describe(v)}" for k, v in cond.items())
+    if isinstance(cond, list):
+        return "[" + "|".join(_describe(v) for v in cond) + "]"
+    return str(cond)
+
+
 # ======================================================================= condition compiler
 
 
@@ -218,7 +235,7 @@ class _Compiler:
         self.check_keys(cond, {"always"})
         if cond["always"] is not True:
             return self.bad("always must be true")
-        return lambda ctx: [("always", None)]
+        return lambda ctx: (["always"], None)
 
     def c_all(self, cond: dict) -> Test:
         self.check_keys(cond, {"all"})
@@ -226,14 +243,17 @@ class _Compiler:
             return self.bad("all needs a non-empty list")
         parts = [self.compile(c) for c in cond["all"]]
 
-        def test(ctx: _Ctx) -> list[Reason] | None:
-            out: list[Reason] = []
+        def test(ctx: _Ctx) -> Hit | None:  # the weakest part sets the confidence
+            texts: list[str] = []
+            probs: list[float] = []
             for p in parts:
-                r = p(ctx)
-                if r is None:
+                hit = p(ctx)
+                if hit is None:
                     return None
-                out += r
-            return out
+                texts += hit[0]
+                if hit[1] is not None:
+                    probs.append(hit[1])
+            return texts, (min(probs) if probs else None)
 
         return test
 
@@ -243,20 +263,23 @@ class _Compiler:
             return self.bad("any needs a non-empty list")
         parts = [self.compile(c) for c in cond["any"]]
 
-        def test(ctx: _Ctx) -> list[Reason] | None:
-            out: list[Reason] = []
+        def test(ctx: _Ctx) -> Hit | None:  # the strongest branch sets the confidence
+            texts: list[str] = []
+            probs: list[float] = []
             for p in parts:
-                r = p(ctx)
-                if r is not None:
-                    out += r
-            return out or None
+                hit = p(ctx)
+                if hit is not None:
+                    texts += hit[0]
+                    if hit[1] is not None:
+                        probs.append(hit[1])
+            return (texts, max(probs) if probs else None) if texts else None
 
         return test
 
     def c_not(self, cond: dict) -> Test:
         self.check_keys(cond, {"not"})
-        inner = self.compile(cond["not"])
-        return lambda ctx: [("not(...)", None)] if inner(ctx) is None else None
+        inner, text = self.compile(cond["not"]), f"not {_describe(cond['not'])}"
+        return lambda ctx: ([text], None) if inner(ctx) is None else None
 
     # ---- atoms over the triage
 
@@ -266,7 +289,7 @@ class _Compiler:
         self.check_ids("cause", ids, self.known.causes)
         main, lo = bool(cond.get("main", False)), self.proba(cond, "min_proba")
 
-        def test(ctx: _Ctx) -> list[Reason] | None:
+        def test(ctx: _Ctx) -> Hit | None:
             out = []
             for c in ids:
                 i = ctx.cause_idx.get(c)
@@ -276,7 +299,7 @@ class _Compiler:
                 if lo is not None and (p is None or p < lo):
                     continue
                 out.append((f"cause {c}{_proba_text(p)}", p))
-            return out or None
+            return _strongest(out)
 
         return test
 
@@ -285,14 +308,14 @@ class _Compiler:
         ids = _ids(cond["cause_group"])
         self.check_ids("cause group", ids, self.known.groups)
 
-        def test(ctx: _Ctx) -> list[Reason] | None:
+        def test(ctx: _Ctx) -> Hit | None:
             out = []
             for g in ids:
                 ps = [ctx.t.cause_proba[i] for i, cg in enumerate(ctx.groups) if cg == g and i < len(ctx.t.cause_proba)]
                 if g in ctx.groups:
                     p = max(ps) if ps else None
                     out.append((f"cause_group {g}{_proba_text(p)}", p))
-            return out or None
+            return _strongest(out)
 
         return test
 
@@ -303,11 +326,11 @@ class _Compiler:
             return lambda ctx: None
         i_lo, i_hi = RISK_LEVELS.index(lo), RISK_LEVELS.index(hi)
 
-        def test(ctx: _Ctx) -> list[Reason] | None:
+        def test(ctx: _Ctx) -> Hit | None:
             if not i_lo <= ctx.level <= i_hi:
                 return None
             p = ctx.t.risk_level_proba.get(ctx.t.risk_level)
-            return [(f"risk_level {ctx.t.risk_level}{_proba_text(p)}", p)]
+            return [f"risk_level {ctx.t.risk_level}{_proba_text(p)}"], p
 
         return test
 
@@ -318,7 +341,7 @@ class _Compiler:
         lo, hi = self.proba(cond, "min_proba"), self.proba(cond, "max_proba")
         by_proba = lo is not None or hi is not None
 
-        def test(ctx: _Ctx) -> list[Reason] | None:
+        def test(ctx: _Ctx) -> Hit | None:
             out = []
             for f in ids:
                 p = ctx.t.risk_flag_proba.get(f)
@@ -329,7 +352,7 @@ class _Compiler:
                 elif f not in ctx.flags:
                     continue
                 out.append((f"flag {f}{_proba_text(p)}", p))
-            return out or None
+            return _strongest(out)
 
         return test
 
@@ -341,7 +364,7 @@ class _Compiler:
         lo, hi = self.proba(cond, "min_proba"), self.proba(cond, "max_proba")
         by_proba = lo is not None or hi is not None
 
-        def test(ctx: _Ctx) -> list[Reason] | None:
+        def test(ctx: _Ctx) -> Hit | None:
             out = []
             for m in ids:
                 p = ctx.t.mindset_proba.get(m)
@@ -352,7 +375,7 @@ class _Compiler:
                 elif m not in ctx.mindsets or (main and ctx.mindsets[0] != m):
                     continue
                 out.append((f"mindset {m}{_proba_text(p)}", p))
-            return out or None
+            return _strongest(out)
 
         return test
 
@@ -362,9 +385,9 @@ class _Compiler:
         if ids != ["any"]:
             self.check_ids("head", ids, HEADS)
 
-        def test(ctx: _Ctx) -> list[Reason] | None:
+        def test(ctx: _Ctx) -> Hit | None:
             heads = [h for h in ctx.t.uncertain if ids == ["any"] or h in ids]
-            return [(f"uncertain {h}", None) for h in heads] or None
+            return ([f"uncertain {h}" for h in heads], None) if heads else None
 
         return test
 
@@ -373,7 +396,7 @@ class _Compiler:
         attr = cond["triage"]
         if not self.check_ids("triage attribute", [attr], _TRIAGE_ATTRS):
             return lambda ctx: None
-        return lambda ctx: [(f"triage {attr}", None)] if getattr(ctx.t, attr) else None
+        return lambda ctx: ([f"triage {attr}"], None) if getattr(ctx.t, attr) else None
 
     def c_top_proba(self, cond: dict) -> Test:
         self.check_keys(cond, {"top_proba", "below"})
@@ -382,9 +405,9 @@ class _Compiler:
         if not self.check_ids("head", [head], ("cause", "risk_level", "mindset")) or below is None:
             return self.bad("top_proba needs a head (cause, risk_level, mindset) and below: p")
 
-        def test(ctx: _Ctx) -> list[Reason] | None:
+        def test(ctx: _Ctx) -> Hit | None:
             p = _top_proba(ctx.t, head)
-            return [(f"top {head} p={p:.2f} < {below:.2f}", p)] if p is not None and p < below else None
+            return ([f"top {head} p={p:.2f} < {below:.2f}"], p) if p is not None and p < below else None
 
         return test
 
@@ -407,8 +430,9 @@ class _Compiler:
         ids = _ids(cond["cue"])
         self.check_ids("cue", ids, self.known.cues)
 
-        def test(ctx: _Ctx) -> list[Reason] | None:
-            return [(f"cue {c} '{ctx.cues[c]}'", None) for c in ids if c in ctx.cues] or None
+        def test(ctx: _Ctx) -> Hit | None:
+            found = [f"cue {c} '{ctx.cues[c]}'" for c in ids if c in ctx.cues]
+            return (found, None) if found else None
 
         return test
 
@@ -416,23 +440,25 @@ class _Compiler:
 def _fact_test(kind: str, op: str | None, value: Any, agg: str) -> Test:
     cmp = _OPS.get(op) if op else None
 
-    def test(ctx: _Ctx) -> list[Reason] | None:
-        vals = [v for v in ctx.facts.get(kind, []) if v is not None or cmp is None]
-        if cmp is None:
-            return [(f"fact {kind}={vals[0]}", None)] if kind in ctx.facts else None
-        if agg == "count":
-            n = len(vals)
-            return [(f"fact {kind} count={n} {op} {value}", None)] if cmp(n, value) else None
-        nums = [v for v in vals if isinstance(v, (int, float))] if agg in ("max", "min") else vals
-        if not nums:
+    def test(ctx: _Ctx) -> Hit | None:
+        vals = ctx.facts.get(kind)
+        if not vals:
             return None
+        if cmp is None:
+            return [f"fact {kind}={vals[0]}"], None
+        vals = [v for v in vals if v is not None]
+        if agg == "count":
+            return ([f"fact {kind} count={len(vals)} {op} {value}"], None) if cmp(len(vals), value) else None
         if agg in ("max", "min"):
+            nums = [v for v in vals if isinstance(v, (int, float))]
+            if not nums:
+                return None
             v = max(nums) if agg == "max" else min(nums)
-            return [(f"fact {kind} {agg}={v} {op} {value}", None)] if cmp(v, value) else None
-        for v in nums:
+            return ([f"fact {kind} {agg}={v} {op} {value}"], None) if cmp(v, value) else None
+        for v in vals:
             try:
                 if cmp(v, value):
-                    return [(f"fact {kind}={v} {op} {value}", None)]
+                    return [f"fact {kind}={v} {op} {value}"], None
             except TypeError:
                 continue
         return None
@@ -710,10 +736,6 @@ def _reply_due(settings: Settings, triage: Triage, facts: Facts, received: dt.da
     )
 
 
-def _because(reasons: list[Reason]) -> tuple[str, float | None]:
-    texts = list(dict.fromkeys(t for t, _ in reasons))
-    probs = [p for _, p in reasons if p is not None]
-    return "; ".join(texts), (min(probs) if probs else None)
 
 
 def _uncertain_reasons(triage: Triage) -> list[str]:
@@ -734,11 +756,11 @@ def plan(triage: Triage, facts: Facts, received: dt.date | None = None,
     records: list[FiredRule] = []
     review_reasons = _uncertain_reasons(triage)
     for rule in pb.rules:
-        reasons = rule.test(ctx)
-        if reasons is None:
+        hit = rule.test(ctx)
+        if hit is None:
             continue
         fired.append(rule)
-        because, conf = _because(reasons)
+        because, conf = "; ".join(dict.fromkeys(hit[0])), hit[1]
         records.append(FiredRule(rule=rule.id, because=because, confidence=conf))
         if rule.review:
             review_reasons.append(f"{rule.id}：{because}")

@@ -275,3 +275,29 @@ def test_empty_and_no_facts() -> None:
 
 def test_received_datetime_accepted() -> None:
     assert values("周五前回复", "deadline", dt.datetime(2024, 5, 8, 9, 30)) == [2]
+
+
+# --------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ALPHABET = "0123456789.,-%¥年月日号岁元万千百块第次天内前周五三十几两我们人客户保单号电话@abcX：（）(), 年近七旬"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_ALPHABET, max_size=60))
+def test_random_text_never_breaks(text: str) -> None:
+    facts = extract_facts(text, RECEIVED)
+    simp = to_simplified(text)
+    masked = mask_pii(simp)
+    assert len(masked) == len(simp)
+    numeric = [f for f in facts.items if f.kind not in ("cue", "product")]
+    for f in facts.items:
+        assert 0 <= f.start < f.end <= len(simp)
+        assert f.kind in FACT_KINDS
+    for a in (f for f in numeric if f.kind == "amount"):
+        assert isinstance(a.value, float) and a.value > 0
+        for other in numeric:
+            if other is not a:
+                assert not (a.start < other.end and other.start < a.end), (a, other)

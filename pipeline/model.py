@@ -98,7 +98,7 @@ class Triager(BaseEstimator):
     """
 
     def __init__(self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] | None = (1, 3),
-                 markers: bool = True, marker_weight: float = 1.0, min_df: int = 2, C: float = 10.0,
+                 markers: bool = True, marker_weight: float = 0.3, min_df: int = 2, C: float = 10.0,
                  flag_C: float = 10.0, secondary_weight: float = 0.3, mindset_second: float = 0.25,
                  risk_policy: str = "flags", cv: int = 3, random_state: int = 0):
         self.word_ngrams = word_ngrams

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_softmax, softmax
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -100,7 +101,7 @@ class Triager(BaseEstimator):
     def __init__(self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] | None = (1, 3),
                  markers: bool = True, marker_weight: float = 0.3, min_df: int = 2, C: float = 10.0,
                  flag_C: float = 10.0, secondary_weight: float = 0.3, mindset_second: float = 0.25,
-                 risk_policy: str = "flags", cv: int = 3, random_state: int = 0):
+                 risk_policy: str = "flags", cv: int = 3, tol: float = 1e-3, n_jobs: int = -1, random_state: int = 0):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.markers = markers
@@ -112,12 +113,18 @@ class Triager(BaseEstimator):
         self.mindset_second = mindset_second
         self.risk_policy = risk_policy
         self.cv = cv
+        self.tol = tol
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     # ------------------------------------------------------------ fitting
 
     def _lr(self, C: float) -> LogisticRegression:
-        return LogisticRegression(C=C, max_iter=3000, solver="lbfgs")
+        return LogisticRegression(C=C, max_iter=3000, solver="lbfgs", tol=self.tol)
+
+    def _parallel(self, tasks):
+        """Fold fits and the final fit at once; threads, since the solvers release the GIL in numpy."""
+        return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for fn, *args in tasks)
 
     def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float):
         """Main label rows at weight 1, secondary labels as extra rows at a lower weight."""
@@ -130,16 +137,16 @@ class Triager(BaseEstimator):
         rows, ys, ws = np.array(rows), np.array(ys), np.array(ws)
         y_main = np.array([index[m] for m in main])
         # out-of-fold logits on the main label, for calibration and review thresholds
+        folds = list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(np.zeros(len(y_main)), y_main))
+        fit = lambda keep: self._lr(C).fit(X[rows[keep]], ys[keep], sample_weight=ws[keep])
+        fitted = self._parallel([(fit, np.isin(rows, tr)) for tr, _ in folds] + [(fit, np.ones(len(rows), dtype=bool))])
         oof = np.zeros((X.shape[0], len(classes)))
-        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
-        for tr, te in folds.split(np.zeros(len(y_main)), y_main):
-            keep = np.isin(rows, tr)
-            lr = self._lr(C).fit(X[rows[keep]], ys[keep], sample_weight=ws[keep])
+        for (_, te), lr in zip(folds, fitted[:-1]):
             part = np.full((len(te), len(classes)), -30.0)
             part[:, lr.classes_] = lr.decision_function(X[te])
             oof[te] = part
         temperature = _fit_temperature(oof, y_main)
-        lr = self._lr(C).fit(X[rows], ys, sample_weight=ws)
+        lr = fitted[-1]
         coef = np.zeros((len(classes), X.shape[1]))
         intercept = np.full(len(classes), -30.0)
         coef[lr.classes_] = lr.coef_
@@ -148,16 +155,27 @@ class Triager(BaseEstimator):
         oof_proba = softmax(oof / temperature, axis=1)
         return head, oof_proba, y_main
 
-    def _fit_binary(self, X, y: np.ndarray, C: float):
-        oof = np.zeros(X.shape[0])
-        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
-        for tr, te in folds.split(np.zeros(len(y)), y):
-            lr = LogisticRegression(C=C, max_iter=3000, class_weight="balanced").fit(X[tr], y[tr])
-            oof[te] = lr.decision_function(X[te])
-        a, b = _fit_platt(oof, y)
-        lr = LogisticRegression(C=C, max_iter=3000, class_weight="balanced").fit(X, y)
-        head = _Linear(classes=["yes"], coef=lr.coef_.copy(), intercept=lr.intercept_.copy(), platt=(a, b))
-        return head, expit(a * oof + b)
+    def _binary_lr(self, C: float) -> LogisticRegression:
+        return LogisticRegression(C=C, max_iter=3000, class_weight="balanced", solver="liblinear")
+
+    def _fit_flags(self, X, Y: np.ndarray, C: float) -> tuple[list[_Linear], np.ndarray]:
+        """All flag heads: out-of-fold scores for Platt scaling and thresholds, then the final fits."""
+        n, k = Y.shape
+        folds = list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(np.zeros(n), Y.argmax(1) + Y.sum(1)))
+        fit = lambda rows, j: self._binary_lr(C).fit(X[rows], Y[rows, j])
+        everything = np.arange(n)
+        tasks = [(fit, tr, j) for j in range(k) for tr, _ in folds] + [(fit, everything, j) for j in range(k)]
+        fitted = self._parallel(tasks)
+        oof = np.zeros((n, k))
+        heads = []
+        for j in range(k):
+            for f, (_, te) in enumerate(folds):
+                oof[te, j] = fitted[j * len(folds) + f].decision_function(X[te])
+            a, b = _fit_platt(oof[:, j], Y[:, j])
+            final = fitted[k * len(folds) + j]
+            heads.append(_Linear(classes=["yes"], coef=final.coef_.copy(), intercept=final.intercept_.copy(), platt=(a, b)))
+            oof[:, j] = expit(a * oof[:, j] + b)
+        return heads, oof
 
     def fit(self, df: pd.DataFrame) -> "Triager":
         """Fit every head on a labelled frame (columns of labels.md; lists as lists)."""
@@ -178,15 +196,11 @@ class Triager(BaseEstimator):
         self.level_head_, level_oof, level_y = self._fit_multiclass(
             X, list(df["risk_level"]), [[] for _ in range(len(df))], self.level_classes_, self.C)
         flag_sets = [set(f) for f in df["risk_flags"]]
-        self.flag_heads_: dict[str, _Linear] = {}
-        self.flag_thresholds_: dict[str, float] = {}
-        flag_oof = {}
-        for flag in self.flag_classes_:
-            y = np.array([flag in s for s in flag_sets], dtype=int)
-            head, oof = self._fit_binary(X, y, self.flag_C)
-            self.flag_heads_[flag] = head
-            self.flag_thresholds_[flag] = _best_threshold(oof, y)
-            flag_oof[flag] = oof
+        Y = np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int)
+        heads, flag_oof_m = self._fit_flags(X, Y, self.flag_C)
+        self.flag_heads_ = dict(zip(self.flag_classes_, heads))
+        self.flag_thresholds_ = {f: _best_threshold(flag_oof_m[:, j], Y[:, j]) for j, f in enumerate(self.flag_classes_)}
+        flag_oof = {f: flag_oof_m[:, j] for j, f in enumerate(self.flag_classes_)}
         self._stack_flags()
         self.review_thresholds_ = {
             "cause": _review_threshold(cause_oof.max(1), cause_oof.argmax(1) == cause_y),

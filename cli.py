@@ -254,7 +254,7 @@ def score(text, as_json, interactive, received, model_dir) -> None:
       tousu score --interactive
     """
     model, _ = get_model(model_dir)
-    day = received.date() if received else None
+    day = received.date() if received else date.today()
     if interactive:
         click.echo("输入投诉内容，回车评分；空行或 Ctrl-D 退出。", err=True)
         while True:

@@ -81,6 +81,26 @@ def _best_threshold(proba: np.ndarray, y: np.ndarray) -> float:
     return round(best_t, 3)
 
 
+def _second_threshold(main_oof: np.ndarray, any_oof: np.ndarray, gold: list[list[str]], classes: list[str]) -> float:
+    """The cut on 'mindset present' probability that best predicts the second mindset (F1, out of fold)."""
+    main = main_oof.argmax(1)
+    cand, cand_p = [], []
+    for i in range(len(gold)):
+        ranked = [j for j in np.argsort(-any_oof[i]) if j != main[i]]
+        cand.append(ranked[0]); cand_p.append(any_oof[i, ranked[0]])
+    cand_p = np.array(cand_p)
+    truth = [classes.index(g[1]) if len(g) > 1 else -1 for g in gold]
+    best_t, best_f = 0.5, -1.0
+    for t in np.arange(0.1, 0.71, 0.025):
+        tp = sum(1 for c, p, g in zip(cand, cand_p, truth) if p >= t and c == g)
+        fp = sum(1 for c, p, g in zip(cand, cand_p, truth) if p >= t and c != g)
+        fn = sum(1 for c, p, g in zip(cand, cand_p, truth) if g >= 0 and not (p >= t and c == g))
+        f = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        if f > best_f + 1e-9:
+            best_t, best_f = float(t), f
+    return round(best_t, 3)
+
+
 def _review_threshold(top_proba: np.ndarray, correct: np.ndarray, floor_accuracy: float = 0.5) -> float:
     """Below this top probability the head is right less than half the time: ask a person."""
     best = 0.0
@@ -100,7 +120,7 @@ class Triager(BaseEstimator):
 
     def __init__(self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] | None = (1, 3),
                  markers: bool = True, marker_weight: float = 0.3, min_df: int = 2, C: float = 10.0,
-                 flag_C: float = 10.0, secondary_weight: float = 0.3, mindset_second: float = 0.25,
+                 flag_C: float = 10.0, secondary_weight: float = 0.3,
                  risk_policy: str = "flags", cv: int = 3, tol: float = 1e-3, n_jobs: int = -1, random_state: int = 0):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
@@ -110,7 +130,6 @@ class Triager(BaseEstimator):
         self.C = C
         self.flag_C = flag_C
         self.secondary_weight = secondary_weight
-        self.mindset_second = mindset_second
         self.risk_policy = risk_policy
         self.cv = cv
         self.tol = tol
@@ -159,7 +178,8 @@ class Triager(BaseEstimator):
         return LogisticRegression(C=C, max_iter=3000, class_weight="balanced", solver="liblinear")
 
     def _fit_flags(self, X, Y: np.ndarray, C: float) -> tuple[list[_Linear], np.ndarray]:
-        """All flag heads: out-of-fold scores for Platt scaling and thresholds, then the final fits."""
+        """Independent binary heads (flags; mindset present anywhere): out-of-fold scores for
+        Platt scaling and thresholds, then the final fits."""
         n, k = Y.shape
         folds = list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(np.zeros(n), Y.argmax(1) + Y.sum(1)))
         fit = lambda rows, j: self._binary_lr(C).fit(X[rows], Y[rows, j])
@@ -202,6 +222,13 @@ class Triager(BaseEstimator):
         self.flag_thresholds_ = {f: _best_threshold(flag_oof_m[:, j], Y[:, j]) for j, f in enumerate(self.flag_classes_)}
         flag_oof = {f: flag_oof_m[:, j] for j, f in enumerate(self.flag_classes_)}
         self._stack_flags()
+        # a second mindset needs its own yes/no evidence: the main-label softmax is too peaked for it
+        M = np.array([[m in ms for m in self.mindset_classes_[:-1]] for ms in minds], dtype=int)
+        m_heads, m_oof = self._fit_flags(X, M, self.C)
+        self.mindset_any_coef_ = np.vstack([h.coef for h in m_heads])
+        self.mindset_any_intercept_ = np.concatenate([h.intercept for h in m_heads])
+        self.mindset_any_platt_ = np.array([h.platt for h in m_heads])
+        self.mindset_second_threshold_ = _second_threshold(mind_oof, m_oof, minds, self.mindset_classes_)
         self.review_thresholds_ = {
             "cause": _review_threshold(cause_oof.max(1), cause_oof.argmax(1) == cause_y),
             "mindset": _review_threshold(mind_oof.max(1), mind_oof.argmax(1) == mind_y),
@@ -233,7 +260,9 @@ class Triager(BaseEstimator):
     def _proba_from_X(self, X) -> dict[str, np.ndarray]:
         s = np.asarray(X @ self.flag_coef_.T) + self.flag_intercept_
         flags = expit(self.flag_platt_[:, 0] * s + self.flag_platt_[:, 1])
+        sm = np.asarray(X @ self.mindset_any_coef_.T) + self.mindset_any_intercept_
         return {
+            "mindset_any": expit(self.mindset_any_platt_[:, 0] * sm + self.mindset_any_platt_[:, 1]),
             "cause": self.cause_head_.proba(X),
             "risk_level": self.level_head_.proba(X),
             "risk_flags": flags,
@@ -241,7 +270,8 @@ class Triager(BaseEstimator):
         }
 
     def predict_proba(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Head -> probability matrix; columns in `cause_classes_`, `level_classes_`, `flag_classes_`, `mindset_classes_` order."""
+        """Head -> probability matrix; columns in `cause_classes_`, `level_classes_`, `flag_classes_`,
+        `mindset_classes_` order (`mindset_any`: each mindset present at all, main or second)."""
         _, X = self.transform(texts)
         return self._proba_from_X(X)
 
@@ -284,9 +314,11 @@ class Triager(BaseEstimator):
         first = self.mindset_classes_[m_order[0]]
         if first != NO_MINDSET:
             mindset.append(first)
-            second = self.mindset_classes_[m_order[1]]
-            if second != NO_MINDSET and p["mindset"][m_order[1]] >= self.mindset_second:
-                mindset.append(second)
+            any_p = p["mindset_any"]
+            ranked = [j for j in np.argsort(-any_p) if self.mindset_classes_[j] != first]
+            j = ranked[0]
+            if any_p[j] >= self.mindset_second_threshold_:
+                mindset.append(self.mindset_classes_[j])
         uncertain = [head for head, top in (("cause", p["cause"].max()), ("mindset", p["mindset"].max()),
                                             ("risk_level", p["risk_level"].max()))
                      if top < self.review_thresholds_.get(head, 0.0)]

@@ -116,6 +116,11 @@ NEGOTIATION_CASES = [
     Case("rebate_prep", tri(("sales_rebate",)), steps=("nego_prep_rebate",)),
     Case("compensation_cue_negotiates", tri(("contract_claims",)), facts(cue("compensation_demand", "赔偿")),
          steps=("nego_prepare",)),
+    Case("customer_names_a_figure", tri(("contract_surrender",)),
+         facts(cue("compensation_demand", "补偿"), ("amount", 2459.79, "2459.79元")),
+         steps=("mind_recognition_no_onspot",)),
+    Case("a_demand_without_a_figure_is_not_one", tri(("contract_surrender",)), facts(cue("compensation_demand", "补偿")),
+         absent=("mind_recognition_no_onspot",)),
 ]
 
 MINDSET_CASES = [

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from .io import ERROR_COLUMN, CaseFileError, atomic_write, file_format, iter_chunks, write_frame
+from .io import ERROR_COLUMN, CaseFileError, check_exists, file_format, iter_chunks, write_frame
 from .text import normalise
 
 PRED_COLUMNS = ("pred_cause", "pred_cause_proba", "pred_cause_group", "pred_risk_level", "pred_risk_flags",
@@ -235,6 +235,7 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
              encoding: str | None = None, chunksize: int = 1000, jobs: int = 1, resume: bool = False,
              progress: bool = False) -> TagSummary:
     """Tag every row of INPUT into OUTPUT. Raises CaseFileError for a file that cannot be read at all."""
+    check_exists(input_path)
     fmt_in = file_format(input_path)
     output = Path(output_path)
     fmt_out = file_format(output)
@@ -251,7 +252,7 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
         summary.rows += len(frame)
         summary.errors += int((frame[ERROR_COLUMN] != "").sum())
         summary.risk_levels.update(v for v in frame["pred_risk_level"] if v)
-    bar = Progress(_count_rows(input_path, fmt_in), progress)
+    bar = Progress(_count_rows(input_path, fmt_in) if progress else None, progress)
     bar.update(skip)
     start = time.time()
     kw = dict(text_column=text_column, plan_mode=plan_mode, received_column=received_column)

@@ -98,7 +98,7 @@ def detect_encoding(path: str | Path, sample_bytes: int = 1 << 20) -> str:
     raise CaseFileError(f"{path}: cannot tell the text encoding (not UTF-8, UTF-16 or GB18030); pass --encoding, e.g. --encoding gbk.")
 
 
-def _check_exists(path: str | Path) -> None:
+def check_exists(path: str | Path) -> None:
     if str(path) == "-":
         return
     p = Path(path)
@@ -126,7 +126,7 @@ def iter_chunks(path: str | Path, chunksize: int = 2000, encoding: str | None = 
     A JSONL line that is not valid JSON becomes a row with only an `error`
     value, so a broken line costs one row, not the file.
     """
-    _check_exists(path)
+    check_exists(path)
     fmt = file_format(path)
     if fmt == "csv":
         enc = encoding or detect_encoding(path)
@@ -328,7 +328,7 @@ def write_frame(df: pd.DataFrame, fh_or_path, fmt: str, header: bool = True) -> 
         # a cell starting with = + - @ would run as a formula in Excel: keep it text
         for c in flat.columns:
             if flat[c].dtype == object:
-                flat[c] = [("'" + v) if isinstance(v, str) and v[:1] in "=+-@" else v for v in flat[c]]
+                flat[c] = [("'" + v) if isinstance(v, str) and v and v[0] in "=+-@" else v for v in flat[c]]
         flat.to_excel(fh_or_path, index=False, engine="openpyxl")
     elif fmt == "parquet":
         df.to_parquet(fh_or_path, index=False, engine="pyarrow")

@@ -139,6 +139,14 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
     train_df, test_df = train_test()
     gold = read_labelled(data_path) if data_path else test_df
     report = run_eval(model, gold, train_df)
+    by_source = {}
+    if "source" in gold.columns and gold["source"].nunique() > 1:
+        from pipeline.evaluate import Prediction, score as score_set
+
+        for src, part in gold.groupby("source"):
+            preds = [Prediction.of(t) for t in model.predict(list(part["text"]))]
+            by_source[src] = {k: v for k, v in score_set(part.reset_index(drop=True), preds).items() if k in HEADLINE or k == "n"}
+        report["by_source"] = by_source
     title = f"tousu {manifest['version']} on {data_path or 'held-out split'}"
     html = write_report(report, gold, Path(out_dir), title)
     if as_json:
@@ -147,12 +155,16 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
         out.update({f"keyword_{k}": report["keyword_baseline"][k] for k in HEADLINE})
         out.update({f"majority_{k}": report["majority_baseline"][k] for k in HEADLINE})
         out["calibration"] = report["calibration"]
+        if by_source:
+            out["by_source"] = by_source
         out["model_version"] = manifest["version"]
         click.echo(json.dumps(out, ensure_ascii=False))
     else:
         click.echo(f"{title}: {report['model']['n']} notes")
         click.echo(summary_table(report))
         click.echo(f"calibration: " + ", ".join(f"{h} Brier {v['brier']:.3f} ECE {v['ece']:.3f}" for h, v in report["calibration"].items()))
+        for src, m in by_source.items():
+            click.echo(f"  {src:<12} n={m['n']:<5}" + "  ".join(f"{k} {m[k]:.3f}" for k in HEADLINE))
         click.echo(f"risk levels reconciled with flags: {report['reconciled']}")
         click.echo(f"report: {html}")
 

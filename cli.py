@@ -311,10 +311,11 @@ def retrain(new_files, tolerance, force) -> None:
     new = pd.concat([read_labelled(f) for f in new_files], ignore_index=True)
     click.echo(f"retraining with {len(new)} new cases...", err=True)
     result = run_retrain(new, tolerance=tolerance, force=force)
-    click.echo(f"{'metric':<24}{'set':<13}{'champion':>10}{'challenger':>12}{'delta':>8}")
+    click.echo(f"{'metric':<24}{'set':<13}{'n':>5}{'champion':>10}{'challenger':>12}{'delta':>8}{'allowed':>9}")
     for k, sets in result["comparison"].items():
         for s, v in sets.items():
-            click.echo(f"{k:<24}{s:<13}{v['champion']:>10.3f}{v['challenger']:>12.3f}{v['delta']:>+8.3f}")
+            allowed = -max(tolerance, v["se"])
+            click.echo(f"{k:<24}{s:<13}{v['n']:>5}{v['champion']:>10.3f}{v['challenger']:>12.3f}{v['delta']:>+8.3f}{allowed:>+9.3f}")
     for c in result["conflicts"]:
         click.echo(f"conflict: {c}", err=True)
     if result["duplicate_ids"] or result["duplicate_texts"]:

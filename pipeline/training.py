@@ -88,7 +88,9 @@ def compare(champion, challenger, sets: dict[str, pd.DataFrame]) -> dict[str, di
             continue
         a, b = heldout_metrics(champion, data), heldout_metrics(challenger, data)
         for k in HEADLINE:
-            table.setdefault(k, {})[name] = {"champion": a[k], "challenger": b[k], "delta": round(b[k] - a[k], 3)}
+            se = (a[k] * (1 - a[k]) / len(data)) ** 0.5
+            table.setdefault(k, {})[name] = {"champion": a[k], "challenger": b[k], "delta": round(b[k] - a[k], 3),
+                                             "n": int(len(data)), "se": round(se, 3)}
     return table
 
 
@@ -105,8 +107,10 @@ def retrain(new: pd.DataFrame, tolerance: float = 0.02, force: bool = False, roo
     champion, manifest = load_model(None if root is None else None)
     challenger = Triager(**{k: v for k, v in champion.get_params().items()}).fit(merged)
     table = compare(champion, challenger, {"heldout": test, "new_heldout": new_test})
+    # a drop counts only beyond the tolerance and beyond one standard error of the slice:
+    # on a slice of 70 new notes one note is 0.014, and noise must not block a good model
     worse = [f"{k} on {s}: {v['champion']:.3f} -> {v['challenger']:.3f}" for k, sets in table.items()
-             for s, v in sets.items() if v["delta"] < -tolerance]
+             for s, v in sets.items() if v["delta"] < -max(tolerance, v["se"])]
     metrics = {"heldout": {k: sets["heldout"]["challenger"] for k, sets in table.items() if "heldout" in sets},
                "n_test": int(len(test)), "comparison": table, "new_cases": int(len(new))}
     path = save_model(challenger, merged, metrics, root=root, note=f"retrain with {len(new)} new cases")

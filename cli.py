@@ -186,9 +186,10 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
 @click.option("--encoding", default=None, help="Input encoding when detection guesses wrong, e.g. gbk.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run without repeating or losing rows.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--keep-pii", is_flag=True, help="Keep phone, ID-card, bank-card numbers and e-mails unmasked in the output's text column.")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Model directory; default: the promoted model.")
 @_guard
-def tag(input_path, output, text_column, id_column, received_column, plan_mode, jobs, chunk_size, encoding, resume, quiet, model_dir) -> None:
+def tag(input_path, output, text_column, id_column, received_column, plan_mode, jobs, chunk_size, encoding, resume, quiet, keep_pii, model_dir) -> None:
     """Batch-tag a file of notes: every row comes out once, in order, extra columns untouched.
 
     Adds pred_cause (top 3, main first), pred_cause_proba, pred_cause_group,
@@ -222,7 +223,7 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
     jobs = os.cpu_count() or 1 if jobs == 0 else jobs
     summary = tag_file(model, model_dir or str(promoted_dir()), input_path, output, text_column=text_column, id_column=id_column,
                        plan_mode=plan_mode, received_column=received_column, encoding=encoding, chunksize=chunk_size,
-                       jobs=jobs, resume=resume, progress=not quiet and sys.stderr.isatty())
+                       jobs=jobs, resume=resume, progress=not quiet and sys.stderr.isatty(), keep_pii=keep_pii)
     if to_stdout:
         with open(output, encoding="utf-8") as fh:
             sys.stdout.write(fh.read())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from .text import normalise
 PRED_COLUMNS = ("pred_cause", "pred_cause_proba", "pred_cause_group", "pred_risk_level", "pred_risk_flags",
                 "pred_mindset", "review", "review_reasons")
 PLAN_MODES = ("full", "summary", "none")
+_READABLE = re.compile(r"[0-9A-Za-z\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass
@@ -60,7 +62,7 @@ def _received(value) -> date | None:
 
 
 def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str = "summary",
-              received_column: str | None = None) -> pd.DataFrame:
+              received_column: str | None = None, keep_pii: bool = False) -> pd.DataFrame:
     """Add the prediction and plan columns to a frame; bad rows get an `error` and no prediction."""
     from .facts import extract_facts
     from .rules import plan as make_plan
@@ -79,8 +81,8 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
             errors[i] = f"empty text in column '{text_column}'"
             continue
         doc = normalise(text)
-        if not doc.customer.strip():
-            errors[i] = "no readable Chinese or Latin text after cleaning"
+        if not _READABLE.search(doc.customer):
+            errors[i] = "no readable text (no Chinese, letters or digits after cleaning)"
             continue
         docs[i] = doc
     cols: dict[str, list] = {c: [None] * n for c in PRED_COLUMNS}
@@ -120,6 +122,10 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
             plan_cols["facts"][i] = [f"{f.kind}={f.value}" for f in facts.items]
     for c, v in {**cols, **plan_cols}.items():
         out[c] = v
+    if not keep_pii and text_column in out.columns:
+        from .pii import mask_pii
+
+        out[text_column] = [mask_pii(t) if isinstance(t, str) else t for t in out[text_column]]
     out[ERROR_COLUMN] = [e or "" for e in errors]
     return out
 
@@ -233,7 +239,7 @@ def _worker_tag(args):
 def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *, text_column: str = "text",
              id_column: str = "id", plan_mode: str = "summary", received_column: str | None = None,
              encoding: str | None = None, chunksize: int = 1000, jobs: int = 1, resume: bool = False,
-             progress: bool = False) -> TagSummary:
+             progress: bool = False, keep_pii: bool = False) -> TagSummary:
     """Tag every row of INPUT into OUTPUT. Raises CaseFileError for a file that cannot be read at all."""
     check_exists(input_path)
     fmt_in = file_format(input_path)
@@ -255,7 +261,7 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
     bar = Progress(_count_rows(input_path, fmt_in) if progress else None, progress)
     bar.update(skip)
     start = time.time()
-    kw = dict(text_column=text_column, plan_mode=plan_mode, received_column=received_column)
+    kw = dict(text_column=text_column, plan_mode=plan_mode, received_column=received_column, keep_pii=keep_pii)
     number = len(done)
 
     def chunks() -> Iterator[pd.DataFrame]:

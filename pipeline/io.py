@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io as _io
+import re
 import json
 import os
 import sys
@@ -25,6 +26,9 @@ LIST_FIELDS = ("cause", "risk_flags", "mindset")
 LABEL_FIELDS = ("cause", "risk_level", "risk_flags", "mindset")
 REQUIRED = ("id", "text") + LABEL_FIELDS
 ERROR_COLUMN = "error"
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+csv.field_size_limit(2**31 - 1)  # a 1 MB note is one field; Python's csv stops at 128 KB by default
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
@@ -130,24 +134,7 @@ def iter_chunks(path: str | Path, chunksize: int = 2000, encoding: str | None = 
     fmt = file_format(path)
     if fmt == "csv":
         enc = encoding or detect_encoding(path)
-        sep = "\t" if Path(path).suffix.lower() == ".tsv" else ","
-        try:
-            reader = pd.read_csv(path, encoding=enc, dtype=str, keep_default_na=False, chunksize=chunksize,
-                                 sep=sep, on_bad_lines="error", engine="python" if sep == "\t" else "c")
-            yielded = False
-            for chunk in reader:
-                if len(chunk) == 0:
-                    continue
-                yielded = True
-                yield chunk
-            if not yielded:
-                raise CaseFileError(f"{path}: the file has a header but no rows.")
-        except UnicodeDecodeError as exc:
-            raise CaseFileError(f"{path}: not readable as {enc} ({exc.reason}); pass --encoding, e.g. --encoding gb18030.") from None
-        except pd.errors.EmptyDataError:
-            raise CaseFileError(f"{path}: the file is empty; it needs a header row and at least one note.") from None
-        except pd.errors.ParserError as exc:
-            raise CaseFileError(f"{path}: broken CSV ({str(exc).strip()}); check quoting and the number of fields on that line.") from None
+        yield from _csv_chunks(path, enc, "\t" if Path(path).suffix.lower() == ".tsv" else ",", chunksize)
     elif fmt == "jsonl":
         fh = sys.stdin if str(path) == "-" else open(path, encoding=encoding or detect_encoding(path))
         try:
@@ -186,6 +173,67 @@ def iter_chunks(path: str | Path, chunksize: int = 2000, encoding: str | None = 
             raise CaseFileError(f"{path}: not a readable Parquet file ({type(exc).__name__}).") from None
         for batch in pf.iter_batches(batch_size=chunksize):
             yield batch.to_pandas()
+
+
+def _unique_header(header: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in header:
+        name = name.strip() if isinstance(name, str) else str(name)
+        if name in seen:
+            seen[name] += 1
+            out.append(f"{name}.{seen[name]}")
+        else:
+            seen[name] = 0
+            out.append(name)
+    return out
+
+
+def _csv_chunks(path: str | Path, enc: str, sep: str, chunksize: int) -> Iterator[pd.DataFrame]:
+    """CSV rows with Python's C-backed csv reader: a ragged row keeps its place as a row error,
+    a short row is padded, NUL bytes are dropped, and every value stays text."""
+    try:
+        with open(path, encoding=enc, newline="") as fh:
+            reader = csv.reader((line.replace("\0", "") for line in fh), delimiter=sep)
+            header = next(reader, None)
+            if not header or not any(h.strip() for h in header):
+                raise CaseFileError(f"{path}: the file is empty; it needs a header row and at least one note.")
+            columns = _unique_header(header)
+            width = len(columns)
+            rows: list[list[str]] = []
+            errors: list[str] = []
+            yielded = False
+            for fields in reader:
+                if not fields or (len(fields) == 1 and not fields[0].strip() and width > 1):
+                    continue  # a blank line is not a row
+                if len(fields) > width:
+                    errors.append(f"ragged CSV row ending on line {reader.line_num}: {len(fields)} fields, the header has {width}")
+                    rows.append([""] * width)
+                else:
+                    errors.append("")
+                    rows.append(fields + [""] * (width - len(fields)))
+                if len(rows) >= chunksize:
+                    yield _csv_frame(rows, errors, columns)
+                    yielded = True
+                    rows, errors = [], []
+            if rows:
+                yield _csv_frame(rows, errors, columns)
+                yielded = True
+            if not yielded:
+                raise CaseFileError(f"{path}: the file has a header but no rows.")
+    except UnicodeDecodeError as exc:
+        raise CaseFileError(f"{path}: not readable as {enc} ({exc.reason}); pass --encoding, e.g. --encoding gb18030.") from None
+    except UnicodeError as exc:
+        raise CaseFileError(f"{path}: not readable as {enc} ({exc}); pass --encoding.") from None
+    except csv.Error as exc:
+        raise CaseFileError(f"{path}: broken CSV ({exc}); check quoting on that line.") from None
+
+
+def _csv_frame(rows: list[list[str]], errors: list[str], columns: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=columns, dtype=object)
+    if any(errors):
+        df[ERROR_COLUMN] = errors
+    return df
 
 
 def read_table(path: str | Path, encoding: str | None = None, sheet: str | int | None = 0) -> pd.DataFrame:
@@ -306,14 +354,22 @@ def dataframe_to_jsonl(df: pd.DataFrame, fh) -> None:
             if isinstance(v, float) and v != v:
                 v = None
             rec[c] = v
-        fh.write(json.dumps(rec, ensure_ascii=False, default=_json_default) + "\n")
+        line = json.dumps(rec, ensure_ascii=False, default=_json_default)
+        if _SURROGATES.search(line):  # a lone surrogate is not UTF-8: escape this record instead
+            line = json.dumps(rec, ensure_ascii=True, default=_json_default)
+        fh.write(line + "\n")
+
+
+def _no_surrogates(value: Any) -> Any:
+    """Flat formats must be valid UTF-8: a lone surrogate becomes U+FFFD there."""
+    return _SURROGATES.sub("\ufffd", value) if isinstance(value, str) and _SURROGATES.search(value) else value
 
 
 def flatten_lists(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for c in out.columns:
         if out[c].dtype == object:
-            out[c] = [_cell_for_flat(v) for v in out[c]]
+            out[c] = [_no_surrogates(_cell_for_flat(v)) for v in out[c]]
     return out
 
 

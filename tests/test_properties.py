@@ -1,0 +1,67 @@
+"""Property tests: any Unicode string is handled, and the plan's invariants always hold."""
+import string
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.facts import extract_facts
+from pipeline.pii import mask_pii
+from pipeline.rules import plan
+from pipeline.text import clean, normalise
+from pipeline.tokenize import Tokenizer
+
+TOKENIZER = Tokenizer()
+CHINESE = st.text(alphabet=st.sampled_from(list("客户要求退保理赔业务员媒体曝光监管投诉律师起诉第三次岁元万我们你们！？，。：\n 0123456789坐席：")), max_size=120)
+ANY = st.one_of(st.text(max_size=200), CHINESE, st.text(alphabet=string.printable, max_size=100))
+
+
+@given(ANY)
+@settings(max_examples=300, deadline=None)
+def test_normalise_handles_any_string_and_is_idempotent(s):
+    doc = normalise(s)
+    assert isinstance(doc.text, str) and doc.original == s
+    assert clean(doc.text) == doc.text
+    assert len(doc.model_text) <= len(doc.customer)
+
+
+@given(ANY)
+@settings(max_examples=300, deadline=None)
+def test_tokenizer_handles_any_string(s):
+    tokens = TOKENIZER(clean(s))
+    assert all(isinstance(t, str) and t and not t.isspace() for t in tokens)
+    assert tokens == TOKENIZER(clean(s))
+
+
+@given(ANY)
+@settings(max_examples=300, deadline=None)
+def test_fact_extractor_handles_any_string_with_spans_inside(s):
+    text = clean(s)
+    for f in extract_facts(text).items:
+        assert 0 <= f.start <= f.end <= len(text)
+
+
+@given(ANY)
+@settings(max_examples=200, deadline=None)
+def test_masking_keeps_length_and_is_idempotent(s):
+    once = mask_pii(s)
+    assert len(once) == len(s) and mask_pii(once) == once
+
+
+LEVELS = ["frontline", "supervisor", "senior_specialist"]
+
+
+@given(CHINESE)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_plan_invariants_hold_for_real_predictions(small_model, s):
+    doc = normalise(s)
+    t = small_model.predict([doc])[0]
+    p = plan(t, extract_facts(doc.text))
+    ids = [step.id for step in p.steps]
+    assert ids[:5] == ["general_listen", "general_record", "general_confirm", "general_apologise_answer", "general_report"]
+    assert len(ids) == len(set(ids)) and len(p.avoid) == len({a.id for a in p.avoid})
+    if t.risk_level == "high":
+        assert LEVELS.index(p.owner) >= LEVELS.index("supervisor")
+    proba = small_model.predict_proba([doc])
+    for head in ("cause", "mindset", "risk_level"):
+        if proba[head][0].max() < small_model.review_thresholds_[head]:
+            assert head in t.uncertain and p.review

@@ -408,5 +408,30 @@ def suggest(input_path, count, output, text_column, id_column, model_dir) -> Non
     click.echo(f"wrote {len(picked)} notes to {output}", err=True)
 
 
+@main.command()
+@click.option("--quick", is_flag=True, help="Small sizes (about a minute): what the slow test runs.")
+@click.option("--memory-rows", type=int, default=None, help="Rows for the peak-memory run (default 1,000,000; quick 5,000).")
+@click.option("--train-sizes", default=None, help="Comma-separated training sizes (default 3000,30000; quick 1000).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench/results", show_default=True)
+@_guard
+def bench(quick, memory_rows, train_sizes, out_dir) -> None:
+    """Measure throughput, latency, cold start, training time and peak memory on this machine.
+
+    Prints a Markdown table and writes bench-(quick|full).json and .md.
+
+    \b
+    Examples:
+      tousu bench --quick
+      tousu bench                      # full: 1M rows for memory, 30k-note training
+    """
+    from pipeline.bench import markdown, run as run_bench
+
+    get_model(None)
+    result = run_bench(quick=quick, out_dir=Path(out_dir), memory_rows=memory_rows,
+                       train_sizes=tuple(int(x) for x in train_sizes.split(",")) if train_sizes else None,
+                       log=lambda m: click.echo(m, err=True))
+    click.echo(markdown(result))
+
+
 if __name__ == "__main__":
     main()

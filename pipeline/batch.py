@@ -293,8 +293,15 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
     if jobs > 1 and model_dir:
         import multiprocessing as mp
 
-        ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
-        with ctx.Pool(jobs, initializer=_worker_init, initargs=(model_dir,)) as pool:
+        global _WORKER_MODEL
+        if sys.platform != "win32":
+            # fork after the model and jieba's dictionary are loaded: workers share those pages
+            model.predict(["预热"])
+            _WORKER_MODEL = model
+            ctx, init, args = mp.get_context("fork"), None, ()
+        else:
+            ctx, init, args = mp.get_context("spawn"), _worker_init, (model_dir,)
+        with ctx.Pool(jobs, initializer=init, initargs=args) as pool:
             for tagged in pool.imap(_worker_tag, ((c, kw) for c in chunks()), chunksize=1):
                 consume(tagged)
     else:

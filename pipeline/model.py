@@ -36,16 +36,28 @@ NO_MINDSET = "__none__"
 
 @dataclass
 class _Linear:
-    """A fitted linear head reduced to what prediction needs: weights, bias, calibration."""
+    """A fitted linear head reduced to what prediction needs: weights, bias, calibration.
+
+    Weights are stored (features, classes), float32, C-contiguous: the layout a
+    sparse @ dense product wants without a copy per call, at half the size.
+    """
 
     classes: list[str]
-    coef: np.ndarray  # (n_classes, n_features); binary heads: (1, n_features)
+    weights: np.ndarray
     intercept: np.ndarray
     temperature: float = 1.0  # multiclass
     platt: tuple[float, float] = (1.0, 0.0)  # binary: p = sigmoid(a * score + b)
 
+    @classmethod
+    def from_coef(cls, classes: list[str], coef: np.ndarray, intercept: np.ndarray, **kw) -> "_Linear":
+        return cls(list(classes), np.ascontiguousarray(coef.T, dtype=np.float32), np.asarray(intercept, dtype=np.float64), **kw)
+
+    @property
+    def coef(self) -> np.ndarray:
+        return self.weights.T
+
     def scores(self, X) -> np.ndarray:
-        return np.asarray(X @ self.coef.T) + self.intercept
+        return np.asarray(X @ self.weights, dtype=np.float64) + self.intercept
 
     def proba(self, X) -> np.ndarray:
         s = self.scores(X)
@@ -53,6 +65,29 @@ class _Linear:
             a, b = self.platt
             return expit(a * s[:, 0] + b)
         return softmax(s / self.temperature, axis=1)
+
+
+@dataclass
+class _Binaries:
+    """Independent binary heads as one matrix product; Platt scaling per column."""
+
+    classes: list[str]
+    weights: np.ndarray  # (features, heads) float32
+    intercept: np.ndarray
+    platt: np.ndarray  # (heads, 2)
+
+    @property
+    def coef(self) -> np.ndarray:
+        return self.weights.T
+
+    def proba(self, X) -> np.ndarray:
+        s = np.asarray(X @ self.weights, dtype=np.float64) + self.intercept
+        return expit(self.platt[:, 0] * s + self.platt[:, 1])
+
+
+def _stack(classes: list[str], heads: list[_Linear]) -> _Binaries:
+    return _Binaries(list(classes), np.ascontiguousarray(np.hstack([h.weights for h in heads])),
+                     np.concatenate([h.intercept for h in heads]), np.array([h.platt for h in heads]))
 
 
 def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
@@ -170,7 +205,7 @@ class Triager(BaseEstimator):
         intercept = np.full(len(classes), -30.0)
         coef[lr.classes_] = lr.coef_
         intercept[lr.classes_] = lr.intercept_
-        head = _Linear(classes=list(classes), coef=coef, intercept=intercept, temperature=temperature)
+        head = _Linear.from_coef(classes, coef, intercept, temperature=temperature)
         oof_proba = softmax(oof / temperature, axis=1)
         return head, oof_proba, y_main
 
@@ -193,7 +228,7 @@ class Triager(BaseEstimator):
                 oof[te, j] = fitted[j * len(folds) + f].decision_function(X[te])
             a, b = _fit_platt(oof[:, j], Y[:, j])
             final = fitted[k * len(folds) + j]
-            heads.append(_Linear(classes=["yes"], coef=final.coef_.copy(), intercept=final.intercept_.copy(), platt=(a, b)))
+            heads.append(_Linear.from_coef(["yes"], final.coef_, final.intercept_, platt=(a, b)))
             oof[:, j] = expit(a * oof[:, j] + b)
         return heads, oof
 
@@ -218,16 +253,14 @@ class Triager(BaseEstimator):
         flag_sets = [set(f) for f in df["risk_flags"]]
         Y = np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int)
         heads, flag_oof_m = self._fit_flags(X, Y, self.flag_C)
-        self.flag_heads_ = dict(zip(self.flag_classes_, heads))
+        self.flag_head_ = _stack(self.flag_classes_, heads)
         self.flag_thresholds_ = {f: _best_threshold(flag_oof_m[:, j], Y[:, j]) for j, f in enumerate(self.flag_classes_)}
         flag_oof = {f: flag_oof_m[:, j] for j, f in enumerate(self.flag_classes_)}
         self._stack_flags()
         # a second mindset needs its own yes/no evidence: the main-label softmax is too peaked for it
         M = np.array([[m in ms for m in self.mindset_classes_[:-1]] for ms in minds], dtype=int)
         m_heads, m_oof = self._fit_flags(X, M, self.C)
-        self.mindset_any_coef_ = np.vstack([h.coef for h in m_heads])
-        self.mindset_any_intercept_ = np.concatenate([h.intercept for h in m_heads])
-        self.mindset_any_platt_ = np.array([h.platt for h in m_heads])
+        self.mindset_any_head_ = _stack(self.mindset_classes_[:-1], m_heads)
         self.mindset_second_threshold_ = _second_threshold(mind_oof, m_oof, minds, self.mindset_classes_)
         self.review_thresholds_ = {
             "cause": _review_threshold(cause_oof.max(1), cause_oof.argmax(1) == cause_y),
@@ -241,11 +274,6 @@ class Triager(BaseEstimator):
         return self
 
     def _stack_flags(self) -> None:
-        """All flag heads as one matrix product."""
-        heads = [self.flag_heads_[f] for f in self.flag_classes_]
-        self.flag_coef_ = np.vstack([h.coef for h in heads])
-        self.flag_intercept_ = np.concatenate([h.intercept for h in heads])
-        self.flag_platt_ = np.array([h.platt for h in heads])
         self.flag_threshold_vec_ = np.array([self.flag_thresholds_[f] for f in self.flag_classes_])
 
     # ------------------------------------------------------------ predicting
@@ -258,11 +286,9 @@ class Triager(BaseEstimator):
         return docs, self.features_.transform([d.model_text for d in docs]).tocsr()
 
     def _proba_from_X(self, X) -> dict[str, np.ndarray]:
-        s = np.asarray(X @ self.flag_coef_.T) + self.flag_intercept_
-        flags = expit(self.flag_platt_[:, 0] * s + self.flag_platt_[:, 1])
-        sm = np.asarray(X @ self.mindset_any_coef_.T) + self.mindset_any_intercept_
+        flags = self.flag_head_.proba(X)
         return {
-            "mindset_any": expit(self.mindset_any_platt_[:, 0] * sm + self.mindset_any_platt_[:, 1]),
+            "mindset_any": self.mindset_any_head_.proba(X),
             "cause": self.cause_head_.proba(X),
             "risk_level": self.level_head_.proba(X),
             "risk_flags": flags,
@@ -367,7 +393,7 @@ class Triager(BaseEstimator):
         for c in triage.cause:
             out[f"cause:{c}"] = top_features(self.cause_head_.coef[self.cause_classes_.index(c)])
         for f in triage.risk_flags:
-            out[f"risk_flags:{f}"] = top_features(self.flag_heads_[f].coef[0])
+            out[f"risk_flags:{f}"] = top_features(self.flag_head_.coef[self.flag_classes_.index(f)])
         for m in triage.mindset:
             out[f"mindset:{m}"] = top_features(self.mindset_head_.coef[self.mindset_classes_.index(m)])
         out[f"risk_level:{triage.risk_level}"] = top_features(self.level_head_.coef[self.level_classes_.index(triage.risk_level)])

@@ -88,7 +88,7 @@ def save_model(model, train_df, metrics: dict, root: Path | None = None, version
         raise ModelError(f"{final}: a model with this version already exists.")
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=root))
     try:
-        joblib.dump(model, tmp / MODEL_FILE, compress=3)
+        joblib.dump(model, tmp / MODEL_FILE, compress=0)
         manifest = {
             "version": version,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

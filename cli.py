@@ -187,9 +187,15 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
 @click.option("--resume", is_flag=True, help="Continue an interrupted run without repeating or losing rows.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @click.option("--keep-pii", is_flag=True, help="Keep phone, ID-card, bank-card numbers and e-mails unmasked in the output's text column.")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="dask: INPUT may be a folder or quoted glob; OUTPUT is a folder of partitions.")
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786); default: a local cluster with --jobs workers.")
+@click.option("--output-format", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
+              help="Partition file format for --engine dask.")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Model directory; default: the promoted model.")
 @_guard
-def tag(input_path, output, text_column, id_column, received_column, plan_mode, jobs, chunk_size, encoding, resume, quiet, keep_pii, model_dir) -> None:
+def tag(input_path, output, text_column, id_column, received_column, plan_mode, jobs, chunk_size, encoding, resume, quiet, keep_pii,
+        engine, scheduler, output_format, model_dir) -> None:
     """Batch-tag a file of notes: every row comes out once, in order, extra columns untouched.
 
     Adds pred_cause (top 3, main first), pred_cause_proba, pred_cause_group,
@@ -203,6 +209,7 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
       tousu tag 工单.xlsx -o 工单_tagged.xlsx --text-column 投诉内容 --id-column 工单号
       tousu tag big.csv -o big.tagged.parquet --jobs 0 --resume
       cat notes.jsonl | tousu tag - > tagged.jsonl
+      tousu tag 'exports/*.parquet' -o tagged/ --engine dask --scheduler tcp://10.0.0.5:8786
     """
     import os
     import tempfile
@@ -211,6 +218,18 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
     from pipeline.registry import promoted_dir
 
     model, manifest = get_model(model_dir)
+    if engine == "dask":
+        from pipeline.dask_engine import tag_with_dask
+
+        if not output:
+            raise click.UsageError("--engine dask needs -o OUTPUT_FOLDER.")
+        result = tag_with_dask(model, input_path, output, out_format=output_format, scheduler=scheduler,
+                               workers=max(jobs, 2) if jobs else (os.cpu_count() or 2), text_column=text_column,
+                               plan_mode=plan_mode, keep_pii=keep_pii)
+        if not quiet:
+            click.echo(f"tagged {result.rows} rows in {result.partitions} partitions ({result.errors} with errors) "
+                       f"with model {manifest['version']} -> {result.output}", err=True)
+        return
     to_stdout = False
     if output is None:
         if input_path == "-":

@@ -156,7 +156,8 @@ class Triager(BaseEstimator):
     def __init__(self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] | None = (1, 3),
                  markers: bool = True, marker_weight: float = 0.3, min_df: int = 2, C: float = 10.0,
                  flag_C: float = 10.0, secondary_weight: float = 0.3,
-                 risk_policy: str = "flags", cv: int = 3, tol: float = 1e-3, n_jobs: int = -1, random_state: int = 0):
+                 risk_policy: str = "flags", cv: int = 3, oof_max_rows: int = 6000, tol: float = 1e-3, n_jobs: int = -1,
+                 random_state: int = 0):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.markers = markers
@@ -167,6 +168,7 @@ class Triager(BaseEstimator):
         self.secondary_weight = secondary_weight
         self.risk_policy = risk_policy
         self.cv = cv
+        self.oof_max_rows = oof_max_rows
         self.tol = tol
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -180,8 +182,9 @@ class Triager(BaseEstimator):
         """Fold fits and the final fit at once; threads, since the solvers release the GIL in numpy."""
         return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for fn, *args in tasks)
 
-    def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float):
-        """Main label rows at weight 1, secondary labels as extra rows at a lower weight."""
+    def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float, sub: np.ndarray):
+        """Main label rows at weight 1, secondary labels as extra rows at a lower weight.
+        Out-of-fold scores come from the rows in `sub`; the final fit uses every row."""
         index = {c: i for i, c in enumerate(classes)}
         rows, ys, ws = [], [], []
         for i, (m, more) in enumerate(zip(main, extra)):
@@ -191,7 +194,8 @@ class Triager(BaseEstimator):
         rows, ys, ws = np.array(rows), np.array(ys), np.array(ws)
         y_main = np.array([index[m] for m in main])
         # out-of-fold logits on the main label, for calibration and review thresholds
-        folds = list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(np.zeros(len(y_main)), y_main))
+        folds = [(sub[tr], sub[te]) for tr, te in
+                 StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(np.zeros(len(sub)), y_main[sub])]
         fit = lambda keep: self._lr(C).fit(X[rows[keep]], ys[keep], sample_weight=ws[keep])
         fitted = self._parallel([(fit, np.isin(rows, tr)) for tr, _ in folds] + [(fit, np.ones(len(rows), dtype=bool))])
         oof = np.zeros((X.shape[0], len(classes)))
@@ -199,24 +203,26 @@ class Triager(BaseEstimator):
             part = np.full((len(te), len(classes)), -30.0)
             part[:, lr.classes_] = lr.decision_function(X[te])
             oof[te] = part
-        temperature = _fit_temperature(oof, y_main)
+        temperature = _fit_temperature(oof[sub], y_main[sub])
         lr = fitted[-1]
         coef = np.zeros((len(classes), X.shape[1]))
         intercept = np.full(len(classes), -30.0)
         coef[lr.classes_] = lr.coef_
         intercept[lr.classes_] = lr.intercept_
         head = _Linear.from_coef(classes, coef, intercept, temperature=temperature)
-        oof_proba = softmax(oof / temperature, axis=1)
-        return head, oof_proba, y_main
+        oof_proba = softmax(oof[sub] / temperature, axis=1)
+        return head, oof_proba, y_main[sub]
 
     def _binary_lr(self, C: float) -> LogisticRegression:
         return LogisticRegression(C=C, max_iter=3000, class_weight="balanced", solver="liblinear")
 
-    def _fit_flags(self, X, Y: np.ndarray, C: float) -> tuple[list[_Linear], np.ndarray]:
-        """Independent binary heads (flags; mindset present anywhere): out-of-fold scores for
-        Platt scaling and thresholds, then the final fits."""
+    def _fit_flags(self, X, Y: np.ndarray, C: float, sub: np.ndarray) -> tuple[list[_Linear], np.ndarray]:
+        """Independent binary heads (flags; mindset present anywhere): out-of-fold scores on the
+        rows in `sub` for Platt scaling and thresholds, then the final fits on every row."""
         n, k = Y.shape
-        folds = list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(np.zeros(n), Y.argmax(1) + Y.sum(1)))
+        strata = Y.argmax(1) + Y.sum(1)
+        folds = [(sub[tr], sub[te]) for tr, te in
+                 StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(np.zeros(len(sub)), strata[sub])]
         fit = lambda rows, j: self._binary_lr(C).fit(X[rows], Y[rows, j])
         everything = np.arange(n)
         tasks = [(fit, tr, j) for j in range(k) for tr, _ in folds] + [(fit, everything, j) for j in range(k)]
@@ -226,11 +232,11 @@ class Triager(BaseEstimator):
         for j in range(k):
             for f, (_, te) in enumerate(folds):
                 oof[te, j] = fitted[j * len(folds) + f].decision_function(X[te])
-            a, b = _fit_platt(oof[:, j], Y[:, j])
+            a, b = _fit_platt(oof[sub, j], Y[sub, j])
             final = fitted[k * len(folds) + j]
             heads.append(_Linear.from_coef(["yes"], final.coef_, final.intercept_, platt=(a, b)))
             oof[:, j] = expit(a * oof[:, j] + b)
-        return heads, oof
+        return heads, oof[sub]
 
     def fit(self, df: pd.DataFrame) -> "Triager":
         """Fit every head on a labelled frame (columns of labels.md; lists as lists)."""
@@ -242,26 +248,30 @@ class Triager(BaseEstimator):
         self.flag_classes_ = tax.flag_ids
         self.mindset_classes_ = tax.mindset_ids + [NO_MINDSET]
         self.level_classes_ = list(RISK_LEVELS)
+        # calibration and thresholds need out-of-fold scores, but not on every row of a large set
+        n = len(df)
+        sub = np.arange(n) if n <= self.oof_max_rows else np.sort(
+            np.random.default_rng(self.random_state).choice(n, self.oof_max_rows, replace=False))
         causes = [list(c) for c in df["cause"]]
         self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
-            X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C)
+            X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub)
         minds = [list(m) for m in df["mindset"]]
         self.mindset_head_, mind_oof, mind_y = self._fit_multiclass(
-            X, [m[0] if m else NO_MINDSET for m in minds], [m[1:] for m in minds], self.mindset_classes_, self.C)
+            X, [m[0] if m else NO_MINDSET for m in minds], [m[1:] for m in minds], self.mindset_classes_, self.C, sub)
         self.level_head_, level_oof, level_y = self._fit_multiclass(
-            X, list(df["risk_level"]), [[] for _ in range(len(df))], self.level_classes_, self.C)
+            X, list(df["risk_level"]), [[] for _ in range(len(df))], self.level_classes_, self.C, sub)
         flag_sets = [set(f) for f in df["risk_flags"]]
         Y = np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int)
-        heads, flag_oof_m = self._fit_flags(X, Y, self.flag_C)
+        heads, flag_oof_m = self._fit_flags(X, Y, self.flag_C, sub)
         self.flag_head_ = _stack(self.flag_classes_, heads)
-        self.flag_thresholds_ = {f: _best_threshold(flag_oof_m[:, j], Y[:, j]) for j, f in enumerate(self.flag_classes_)}
+        self.flag_thresholds_ = {f: _best_threshold(flag_oof_m[:, j], Y[sub, j]) for j, f in enumerate(self.flag_classes_)}
         flag_oof = {f: flag_oof_m[:, j] for j, f in enumerate(self.flag_classes_)}
         self._stack_flags()
         # a second mindset needs its own yes/no evidence: the main-label softmax is too peaked for it
         M = np.array([[m in ms for m in self.mindset_classes_[:-1]] for ms in minds], dtype=int)
-        m_heads, m_oof = self._fit_flags(X, M, self.C)
+        m_heads, m_oof = self._fit_flags(X, M, self.C, sub)
         self.mindset_any_head_ = _stack(self.mindset_classes_[:-1], m_heads)
-        self.mindset_second_threshold_ = _second_threshold(mind_oof, m_oof, minds, self.mindset_classes_)
+        self.mindset_second_threshold_ = _second_threshold(mind_oof, m_oof, [minds[i] for i in sub], self.mindset_classes_)
         self.review_thresholds_ = {
             "cause": _review_threshold(cause_oof.max(1), cause_oof.argmax(1) == cause_y),
             "mindset": _review_threshold(mind_oof.max(1), mind_oof.argmax(1) == mind_y),
@@ -269,7 +279,7 @@ class Triager(BaseEstimator):
         }
         self.oof_ = {"cause": (cause_oof, cause_y), "mindset": (mind_oof, mind_y), "risk_level": (level_oof, level_y),
                      "risk_flags": (np.column_stack([flag_oof[f] for f in self.flag_classes_]),
-                                    np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int))}
+                                    Y[sub])}
         self.n_train_ = len(df)
         return self
 

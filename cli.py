@@ -452,5 +452,34 @@ def bench(quick, memory_rows, train_sizes, out_dir) -> None:
     click.echo(markdown(result))
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for every interface).")
+@click.option("--port", type=int, default=8000, show_default=True, help="TCP port.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes; each loads the promoted model (call /v1/admin/reload in each after promoting).")
+@_guard
+def serve(host, port, workers) -> None:
+    """Serve the promoted model over HTTP, with the handler's triage page at /.
+
+    POST /v1/triage, /v1/triage/batch; GET /healthz, /readyz, /v1/model,
+    /metrics; POST /v1/admin/reload; the OpenAPI document at /openapi.json
+    and /docs. Set TOUSU_API_TOKEN to require `Authorization: Bearer <token>`
+    on every route except /healthz and /readyz.
+
+    \b
+    Examples:
+      tousu serve                                  # http://127.0.0.1:8000/
+      TOUSU_API_TOKEN=s3cret tousu serve --host 0.0.0.0 --port 8080 --workers 4
+      curl -s localhost:8000/v1/triage -H 'Content-Type: application/json' \\
+           -d '{"text": "再不给结果我就发抖音曝光"}'
+    """
+    import uvicorn
+
+    get_model(None)  # a promoted model must exist (first run: trains the default one)
+    click.echo(f"tousu: serving on http://{host}:{port}/ with {workers} worker(s)", err=True)
+    uvicorn.run("pipeline.service:app_factory", factory=True, host=host, port=port, workers=workers,
+                access_log=False, log_level="info")
+
+
 if __name__ == "__main__":
     main()

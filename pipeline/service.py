@@ -1,0 +1,472 @@
+"""Real-time scoring: an HTTP service around the promoted model, and the handler's page.
+
+    create_app(models_root=None, settings=None) -> FastAPI
+    app_factory()                                 (for `uvicorn --factory`, several workers)
+
+Routes
+  POST /v1/triage           one note -> triage, facts, plan (the JSON of `tousu score --json`)
+  POST /v1/triage/batch     {"notes": [...]}, at most Settings.max_batch notes
+  GET  /healthz             the process is up (always 200, no auth)
+  GET  /readyz              200 when a model is loaded, else 503 (no auth)
+  GET  /v1/model            the loaded version and its manifest's metrics
+  GET  /metrics             Prometheus text format
+  POST /v1/admin/reload     load the promoted model again and swap it in
+  GET  /                    the handler's page (pipeline/static), no external resources
+  GET  /openapi.json, /docs FastAPI's defaults
+
+Safety and bounds
+- The model is only ever the registry's promoted one, loaded by
+  `registry.load_model`, which checks every file's sha256 before unpickling.
+  No request can name a model path (unknown body fields are refused).
+- Bodies over `max_body_bytes` get 413 (checked on Content-Length and while
+  reading); notes over `max_note_chars` get 422; batches over `max_batch` 413.
+- The model runs in a thread pool; a request that takes longer than
+  `timeout_s` gets 504 (the worker thread finishes in the background).
+- Every response carries X-Request-ID (the caller's if it is sane, else a new
+  one). One JSON log line per request (request_id, route, status,
+  elapsed_ms); every string in a log line goes through `mask_pii`.
+- With TOUSU_API_TOKEN set, every route except /healthz and /readyz needs
+  `Authorization: Bearer <token>` (401 otherwise). CORS is off unless
+  Settings.cors_origins names origins.
+- Reload swaps the (model, manifest) pair under a lock; a request takes the
+  pair once at its start, so in-flight requests finish on the old model.
+  With several uvicorn workers each worker holds its own model: call reload
+  once per worker (or restart) after promoting.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from contextlib import asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.pii import mask_pii
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+log = logging.getLogger("tousu.service")
+
+OPEN_ROUTES = frozenset({"/healthz", "/readyz"})
+KNOWN_ROUTES = ("/v1/triage", "/v1/triage/batch", "/healthz", "/readyz", "/v1/model", "/metrics",
+                "/v1/admin/reload", "/", "/openapi.json", "/docs", "/redoc")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass
+class Settings:
+    max_body_bytes: int = 1_000_000
+    max_note_chars: int = 20_000
+    max_batch: int = 64
+    timeout_s: float = 10.0
+    threads: int = 4
+    api_token: str | None = None          # None: read TOUSU_API_TOKEN when the app is created
+    cors_origins: tuple[str, ...] = ()    # empty: no CORS headers at all
+    extra: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ request / response bodies
+
+class Note(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="The complaint note (simplified, traditional or mixed Chinese).")
+    id: str | None = Field(default=None, description="Your case id; echoed back.")
+    received: date | None = Field(default=None, description="Date received (ISO, YYYY-MM-DD); default today. "
+                                                            "Sets the reply deadlines.")
+    extra: dict[str, Any] | None = Field(default=None, description="Any object; echoed back untouched.")
+
+
+class Batch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    notes: list[Note] = Field(description="The notes, at most Settings.max_batch of them.")
+
+
+class _TooLarge(HTTPException):
+    """Raised while reading a body past the limit; FastAPI passes HTTPExceptions through."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, detail=f"request body is larger than {limit} bytes")
+
+
+# ------------------------------------------------------------------ metrics
+
+class Metrics:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: dict[tuple[str, str, int], int] = {}
+        self.latency: dict[str, list[int]] = {}
+        self.latency_sum: dict[str, float] = {}
+        self.latency_count: dict[str, int] = {}
+        self.predictions: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        self.reloads = 0
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        with self.lock:
+            key = (route, method, status)
+            self.requests[key] = self.requests.get(key, 0) + 1
+            buckets = self.latency.setdefault(route, [0] * len(LATENCY_BUCKETS))
+            for i, b in enumerate(LATENCY_BUCKETS):
+                if seconds <= b:
+                    buckets[i] += 1
+            self.latency_sum[route] = self.latency_sum.get(route, 0.0) + seconds
+            self.latency_count[route] = self.latency_count.get(route, 0) + 1
+            if status >= 500:
+                self.errors[f"http_{status}"] = self.errors.get(f"http_{status}", 0) + 1
+
+    def predicted(self, level: str) -> None:
+        with self.lock:
+            self.predictions[level] = self.predictions.get(level, 0) + 1
+
+    def error(self, kind: str) -> None:
+        with self.lock:
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def render(self, version: str | None) -> str:
+        def lbl(**kw) -> str:
+            return "{" + ",".join(f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+                                  for k, v in kw.items()) + "}"
+
+        out = ["# HELP tousu_requests_total HTTP requests by route, method and status.",
+               "# TYPE tousu_requests_total counter"]
+        with self.lock:
+            for (route, method, status), n in sorted(self.requests.items()):
+                out.append(f"tousu_requests_total{lbl(route=route, method=method, status=status)} {n}")
+            out += ["# HELP tousu_request_seconds Request latency.", "# TYPE tousu_request_seconds histogram"]
+            for route, buckets in sorted(self.latency.items()):
+                for b, n in zip(LATENCY_BUCKETS, buckets):
+                    out.append(f"tousu_request_seconds_bucket{lbl(route=route, le=b)} {n}")
+                out.append(f"tousu_request_seconds_bucket{lbl(route=route, le='+Inf')} {self.latency_count[route]}")
+                out.append(f"tousu_request_seconds_sum{lbl(route=route)} {self.latency_sum[route]:.6f}")
+                out.append(f"tousu_request_seconds_count{lbl(route=route)} {self.latency_count[route]}")
+            out += ["# HELP tousu_predictions_total Notes scored, by predicted risk level.",
+                    "# TYPE tousu_predictions_total counter"]
+            for level in ("low", "medium", "high"):
+                out.append(f"tousu_predictions_total{lbl(risk_level=level)} {self.predictions.get(level, 0)}")
+            out += ["# HELP tousu_errors_total Server-side errors by kind.", "# TYPE tousu_errors_total counter"]
+            for kind, n in sorted(self.errors.items()):
+                out.append(f"tousu_errors_total{lbl(kind=kind)} {n}")
+            out += ["# HELP tousu_model_reloads_total Successful model reloads.", "# TYPE tousu_model_reloads_total counter",
+                    f"tousu_model_reloads_total {self.reloads}"]
+        out += ["# HELP tousu_model_info The loaded model version (1 when one is loaded).", "# TYPE tousu_model_info gauge",
+                f"tousu_model_info{lbl(version=version or '')} {1 if version else 0}"]
+        return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------ the loaded model
+
+class ModelHolder:
+    """The (model, manifest) pair in use; replaced whole, never mutated."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+        self.lock = threading.Lock()
+        self.current: tuple[Any, dict] | None = None
+        self.last_error: str | None = None
+
+    def _load(self) -> tuple[Any, dict]:
+        from pipeline.registry import load_model, promoted_dir
+
+        return load_model(promoted_dir(self.root))
+
+    def load_initial(self) -> None:
+        from pipeline.registry import ModelError
+
+        try:
+            pair = self._load()
+        except (ModelError, OSError) as exc:
+            self.last_error = str(exc)
+            log.warning(_log_line({"event": "model_not_loaded", "error": str(exc)}))
+            return
+        with self.lock:
+            self.current = pair
+
+    def get(self) -> tuple[Any, dict] | None:
+        return self.current  # one attribute read: atomic
+
+    def reload(self) -> tuple[str | None, str]:
+        """Load the promoted model and swap it in; on failure the old one stays."""
+        with self.lock:  # one reload at a time; readers never wait on this lock
+            old = self.current[1]["version"] if self.current else None
+            pair = self._load()
+            self.current = pair
+            self.last_error = None
+            return old, pair[1]["version"]
+
+    @property
+    def version(self) -> str | None:
+        cur = self.current
+        return cur[1]["version"] if cur else None
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_pii(value)
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask(v) for v in value]
+    return value
+
+
+def _log_line(record: dict) -> str:
+    return json.dumps(_mask(record), ensure_ascii=False, default=str)
+
+
+# ------------------------------------------------------------------ edge middleware (pure ASGI)
+
+class _Edge:
+    """Request id, auth, body limit, metrics and the per-request log line."""
+
+    def __init__(self, app, *, settings: Settings, token: str | None, metrics: Metrics) -> None:
+        self.app = app
+        self.settings = settings
+        self.token = token
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        path = scope.get("path", "")
+        route = path if path in KNOWN_ROUTES else ("/static" if path.startswith("/static/") else "other")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        rid = headers.get("x-request-id", "")
+        if not _REQUEST_ID.match(rid):
+            rid = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        status_box = {"status": 500, "started": False}
+        log_extra: dict = {}
+        scope["state"]["log"] = log_extra
+
+        async def send_wrapped(message):
+            if message["type"] == "http.response.start":
+                status_box["status"] = message["status"]
+                status_box["started"] = True
+                hdrs = list(message.get("headers", []))
+                hdrs.append((b"x-request-id", rid.encode("latin-1")))
+                hdrs.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": hdrs}
+            await send(message)
+
+        async def reply(status: int, body: dict, extra_headers: list | None = None):
+            payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            await send_wrapped({"type": "http.response.start", "status": status,
+                                "headers": [(b"content-type", b"application/json; charset=utf-8"),
+                                            (b"content-length", str(len(payload)).encode())] + (extra_headers or [])})
+            await send_wrapped({"type": "http.response.body", "body": payload})
+
+        try:
+            if self.token and path not in OPEN_ROUTES and scope.get("method") != "OPTIONS":
+                auth = headers.get("authorization", "")
+                given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+                if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
+                    await reply(401, {"detail": "missing or wrong bearer token (Authorization: Bearer <TOUSU_API_TOKEN>)"},
+                                [(b"www-authenticate", b"Bearer")])
+                    return
+            limit = self.settings.max_body_bytes
+            length = headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                await reply(413, {"detail": f"request body is larger than {limit} bytes"})
+                return
+            seen = 0
+
+            async def receive_limited():
+                nonlocal seen
+                message = await receive()
+                if message["type"] == "http.request":
+                    seen += len(message.get("body", b""))
+                    if seen > limit:
+                        raise _TooLarge(limit)
+                return message
+
+            try:
+                await self.app(scope, receive_limited, send_wrapped)
+            except _TooLarge:
+                if status_box["started"]:
+                    raise
+                await reply(413, {"detail": f"request body is larger than {limit} bytes"})
+        except Exception as exc:  # noqa: BLE001 - the log line and a 500, never a traceback to the caller
+            self.metrics.error("unhandled")
+            log.exception(_log_line({"event": "unhandled", "request_id": rid, "error": f"{type(exc).__name__}: {exc}"}))
+            if not status_box["started"]:
+                await reply(500, {"detail": "internal error", "request_id": rid})
+        finally:
+            elapsed = time.perf_counter() - start
+            self.metrics.observe(route, scope.get("method", ""), status_box["status"], elapsed)
+            log.info(_log_line({"request_id": rid, "method": scope.get("method"), "route": route,
+                                "status": status_box["status"], "elapsed_ms": round(elapsed * 1000, 2), **log_extra}))
+
+
+# ------------------------------------------------------------------ scoring
+
+def _score(model, notes: list[Note]) -> list[dict]:
+    from pipeline.facts import extract_facts
+    from pipeline.render import plan_to_json
+    from pipeline.rules import plan as make_plan
+    from pipeline.text import normalise
+
+    docs = [normalise(n.text) for n in notes]
+    triages = model.predict(docs)
+    out = []
+    for note, doc, triage in zip(notes, docs, triages):
+        received = note.received or date.today()
+        facts = extract_facts(doc.text, received)
+        out.append(plan_to_json(triage, facts, make_plan(triage, facts, received)))
+    return out
+
+
+def create_app(models_root: Path | None = None, settings: Settings | None = None) -> FastAPI:
+    """The service. `models_root`: the registry (default: $TOUSU_MODELS_DIR or models/)."""
+    settings = settings or Settings()
+    token = settings.api_token if settings.api_token is not None else (os.environ.get("TOUSU_API_TOKEN") or None)
+    holder = ModelHolder(Path(models_root) if models_root else None)
+    metrics = Metrics()
+    executor = ThreadPoolExecutor(max_workers=max(1, settings.threads), thread_name_prefix="tousu-score")
+    holder.load_initial()
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="tousu", lifespan=lifespan, version="0.1.0",
+                  description="Triage of Chinese insurance complaint notes: cause, escalation risk, mindset "
+                              "and a handling plan.")
+    app.state.holder, app.state.metrics, app.state.settings = holder, metrics, settings
+
+    def check_note(note: Note, where: list) -> None:
+        if len(note.text) > settings.max_note_chars:
+            raise HTTPException(422, detail=[{"loc": where + ["text"], "type": "too_long",
+                                              "msg": f"the note is {len(note.text)} characters long; at most "
+                                                     f"{settings.max_note_chars} are accepted. Split it or shorten it."}])
+        if not note.text.strip():
+            raise HTTPException(422, detail=[{"loc": where + ["text"], "type": "empty", "msg": "the note is empty."}])
+
+    async def run_model(request: Request, notes: list[Note]) -> tuple[list[dict], str, float]:
+        pair = holder.get()
+        if pair is None:
+            raise HTTPException(503, detail=f"no model loaded: {holder.last_error or 'none promoted'}")
+        model, manifest = pair
+        t0 = time.perf_counter()
+        fut = executor.submit(_score, model, notes)
+        try:
+            results = await asyncio.wait_for(asyncio.wrap_future(fut), timeout=settings.timeout_s)
+        except asyncio.TimeoutError:
+            metrics.error("timeout")
+            raise HTTPException(504, detail=f"scoring took longer than {settings.timeout_s:g} s") from None
+        for r in results:
+            metrics.predicted(r["triage"]["risk_level"]["id"])
+        request.scope["state"]["log"].update({"model_version": manifest["version"], "notes": len(notes),
+                                              "ids": [n.id for n in notes if n.id][:10]})
+        return results, manifest["version"], round((time.perf_counter() - t0) * 1000, 2)
+
+    @app.post("/v1/triage", summary="Triage one note")
+    async def triage_one(note: Note, request: Request) -> dict:
+        check_note(note, ["body"])
+        results, version, ms = await run_model(request, [note])
+        return {"id": note.id, **results[0], "model_version": version, "elapsed_ms": ms, "extra": note.extra}
+
+    @app.post("/v1/triage/batch", summary="Triage several notes (at most Settings.max_batch)")
+    async def triage_batch(batch: Batch, request: Request) -> dict:
+        if len(batch.notes) > settings.max_batch:
+            raise HTTPException(413, detail=f"{len(batch.notes)} notes in one batch; at most {settings.max_batch} "
+                                            "are accepted. Send several batches.")
+        for i, note in enumerate(batch.notes):
+            check_note(note, ["body", "notes", i])
+        if not batch.notes:
+            return {"results": [], "model_version": holder.version, "elapsed_ms": 0.0}
+        results, version, ms = await run_model(request, batch.notes)
+        return {"results": [{"id": n.id, **r, "extra": n.extra} for n, r in zip(batch.notes, results)],
+                "model_version": version, "elapsed_ms": ms}
+
+    @app.get("/healthz", summary="Liveness")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: a model is loaded")
+    async def readyz():
+        if holder.get() is None:
+            return JSONResponse({"status": "not ready", "detail": holder.last_error or "no model"}, status_code=503)
+        return {"status": "ready", "model_version": holder.version}
+
+    @app.get("/v1/model", summary="The loaded model's version and metrics")
+    async def model_info() -> dict:
+        pair = holder.get()
+        if pair is None:
+            raise HTTPException(503, detail=f"no model loaded: {holder.last_error or 'none promoted'}")
+        m = pair[1]
+        return {"version": m["version"], "created": m.get("created"), "n_train": m.get("n_train"),
+                "note": m.get("note"), "metrics": m.get("metrics", {})}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(holder.version), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.post("/v1/admin/reload", summary="Load the promoted model from the registry and swap it in")
+    async def reload_model() -> dict:
+        from pipeline.registry import ModelError
+
+        try:
+            old, new = await asyncio.get_running_loop().run_in_executor(None, holder.reload)
+        except (ModelError, OSError) as exc:
+            metrics.error("reload")
+            raise HTTPException(409 if holder.get() else 503,
+                                detail=f"reload refused: {exc}; still serving {holder.version or 'no model'}") from None
+        with metrics.lock:
+            metrics.reloads += 1
+        log.info(_log_line({"event": "reload", "old_version": old, "new_version": new}))
+        return {"old_version": old, "new_version": new, "changed": old != new}
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8",
+                            headers={"Content-Security-Policy": "default-src 'self'; img-src 'self' data:"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
+    app.add_middleware(_Edge, settings=settings, token=token, metrics=metrics)
+    return app
+
+
+def _configure_logging() -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def app_factory() -> FastAPI:
+    """For `uvicorn --factory pipeline.service:app_factory` (each worker builds its own app)."""
+    _configure_logging()
+    s = Settings()
+    for name, attr, cast in (("TOUSU_MAX_BODY_BYTES", "max_body_bytes", int), ("TOUSU_MAX_NOTE_CHARS", "max_note_chars", int),
+                             ("TOUSU_MAX_BATCH", "max_batch", int), ("TOUSU_TIMEOUT_S", "timeout_s", float),
+                             ("TOUSU_THREADS", "threads", int)):
+        if os.environ.get(name):
+            setattr(s, attr, cast(os.environ[name]))
+    return create_app(settings=s)

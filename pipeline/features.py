@@ -86,9 +86,12 @@ def build_features(word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int
                    markers: bool = True, min_df: int = 2, tokenizer: Tokenizer | None = None,
                    marker_weight: float = 1.0) -> FeatureUnion:
     """The feature union the heads share; the comparison in the evaluation report picks its settings."""
-    parts = [("word", TfidfVectorizer(analyzer=WordNgrams(tokenizer, word_ngrams), sublinear_tf=True, min_df=min_df, lowercase=False))]
+    # vocabularies are capped so that training time grows with the rows, not with every rare n-gram
+    # of a large corpus (the default corpus has about 77k features in all, under both caps)
+    parts = [("word", TfidfVectorizer(analyzer=WordNgrams(tokenizer, word_ngrams), sublinear_tf=True, min_df=min_df,
+                                      lowercase=False, max_features=60_000))]
     if char_ngrams:
-        parts.append(("char", TfidfVectorizer(analyzer="char", ngram_range=tuple(char_ngrams), sublinear_tf=True, min_df=min_df, max_features=300_000)))
+        parts.append(("char", TfidfVectorizer(analyzer="char", ngram_range=tuple(char_ngrams), sublinear_tf=True, min_df=min_df, max_features=60_000)))
     weights = None
     if markers:
         parts.append(("marker", MarkerCounts()))

@@ -41,7 +41,7 @@ def test_the_seed_case_end_to_end(default_models):
     assert causes[0] == "contract_surrender" and "sales_misrepresentation" in causes[:2]
     assert t["risk_level"]["id"] == "high"
     assert {"media_threat", "anger"} <= {f["id"] for f in t["risk_flags"]}
-    assert t["mindset"][0]["id"] == "remedy"
+    assert [m["id"] for m in t["mindset"]] == ["remedy", "recognition"]
     amounts = {f["value"] for f in facts if f["kind"] == "amount"}
     assert {45000, 51142.75, 2459.79} <= amounts
     assert 68 in {f["value"] for f in facts if f["kind"] == "age"}
@@ -54,7 +54,7 @@ def test_the_seed_case_end_to_end(default_models):
     assert "avoid_disparage_company" in [a["id"] for a in plan["avoid"]]
 
 
-def test_the_seed_case_runner_up_mindset_is_recognition(default_models):
+def test_the_seed_case_second_mindset_is_recognition_by_its_presence_head(default_models):
     from pipeline.registry import load_model
 
     model, _ = load_model()

@@ -367,7 +367,8 @@ class Triager(BaseEstimator):
             risk_flags=flags,
             risk_flag_proba={f: round(float(v), 4) for f, v in zip(self.flag_classes_, flag_p)},
             mindset=mindset,
-            mindset_proba={c: round(float(v), 4) for c, v in zip(self.mindset_classes_, p["mindset"]) if c != NO_MINDSET},
+            # shown to the handler: how likely each mindset is present at all (main or second)
+            mindset_proba={c: round(float(v), 4) for c, v in zip(self.mindset_classes_[:-1], p["mindset_any"])},
             flag_evidence={f: self._evidence(doc, f) for f in flags},
             uncertain=uncertain,
             reconciliation=note,

@@ -136,6 +136,15 @@ def _work_dir(output: Path) -> Path:
     return output.parent / f".{output.name}.parts"
 
 
+def _discard(work: Path) -> None:
+    """Rename first, then delete: a kill mid-delete must never leave a work folder missing some
+    chunks, or a resume would skip the wrong rows."""
+    trash = work.with_name(work.name + ".trash")
+    shutil.rmtree(trash, ignore_errors=True)
+    os.replace(work, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def _done_chunks(work: Path) -> list[Path]:
     return sorted(work.glob("chunk-*.pkl")) if work.exists() else []
 
@@ -247,8 +256,9 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
     fmt_out = file_format(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     work = _work_dir(output)
+    shutil.rmtree(work.with_name(work.name + ".trash"), ignore_errors=True)  # left by a run killed while cleaning up
     if work.exists() and not resume:
-        shutil.rmtree(work)
+        _discard(work)
     work.mkdir(exist_ok=True)
     done = _done_chunks(work)
     skip = sum(int(p.stem.rsplit("-", 1)[1]) for p in done)
@@ -311,6 +321,6 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
     if number == 0:
         raise CaseFileError(f"{input_path}: no rows to tag.")
     _assemble(work, output, fmt_out)
-    shutil.rmtree(work, ignore_errors=True)
+    _discard(work)
     summary.seconds = time.time() - start
     return summary

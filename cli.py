@@ -61,7 +61,7 @@ def _guard(fn):
 
 def get_model(model_dir: str | None):
     """The named model, the promoted one, or (first run) the default model trained from data/corpus."""
-    from pipeline.registry import ModelError, load_model, models_dir, read_registry
+    from pipeline.registry import load_model, models_dir, read_registry
 
     if model_dir:
         return load_model(model_dir)
@@ -143,9 +143,10 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
     if "source" in gold.columns and gold["source"].nunique() > 1:
         from pipeline.evaluate import Prediction, score as score_set
 
+        preds = [Prediction.of(t) for t in report["_triages"]]
         for src, part in gold.groupby("source"):
-            preds = [Prediction.of(t) for t in model.predict(list(part["text"]))]
-            by_source[src] = {k: v for k, v in score_set(part.reset_index(drop=True), preds).items() if k in HEADLINE or k == "n"}
+            scored = score_set(part.reset_index(drop=True), [preds[i] for i in part.index])
+            by_source[src] = {k: v for k, v in scored.items() if k in HEADLINE or k == "n"}
         report["by_source"] = by_source
     title = f"tousu {manifest['version']} on {data_path or 'held-out split'}"
     comparison = Path(__file__).resolve().parent / "docs" / "feature_comparison.json"
@@ -164,7 +165,7 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
     else:
         click.echo(f"{title}: {report['model']['n']} notes")
         click.echo(summary_table(report))
-        click.echo(f"calibration: " + ", ".join(f"{h} Brier {v['brier']:.3f} ECE {v['ece']:.3f}" for h, v in report["calibration"].items()))
+        click.echo("calibration: " + ", ".join(f"{h} Brier {v['brier']:.3f} ECE {v['ece']:.3f}" for h, v in report["calibration"].items()))
         for src, m in by_source.items():
             click.echo(f"  {src:<12} n={m['n']:<5}" + "  ".join(f"{k} {m[k]:.3f}" for k in HEADLINE))
         click.echo(f"risk levels reconciled with flags: {report['reconciled']}")

@@ -13,6 +13,7 @@ sent round robin. Uses the registry in $TOUSU_MODELS_DIR (default models/).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -65,6 +66,28 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
     sys.exit("the service was not ready in time")
 
 
+@contextlib.contextmanager
+def running_service(prefix: str, workers: int = 1):
+    """The service on a free loopback port, ready; stopped on exit. Its per-request log goes to a
+    file, never an unread pipe (a full pipe blocks the service). Yields (port, process)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "pipeline.service:app_factory", "--factory", "--host", "127.0.0.1",
+           "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    log_file = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "TOUSU_API_TOKEN": ""}, stdout=subprocess.DEVNULL, stderr=log_file)
+    try:
+        wait_ready(port, proc)
+        yield port, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log_file.close()
+        print(f"service log: {log_file.name}", file=sys.stderr)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30)
@@ -73,15 +96,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=20, help="requests sent before timing starts")
     args = ap.parse_args()
 
-    port = free_port()
-    env = {**os.environ, "TOUSU_API_TOKEN": ""}
-    cmd = [sys.executable, "-m", "uvicorn", "pipeline.service:app_factory", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(args.workers), "--no-access-log", "--log-level", "warning"]
-    # The service logs one line per request on stderr: to a file, never an unread pipe (a full pipe blocks it).
-    log_file = tempfile.NamedTemporaryFile(prefix="tousu-load-", suffix=".log", delete=False)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
-    try:
-        wait_ready(port, proc)
+    with running_service("tousu-load-", args.workers) as (port, _proc):
         texts = [json.dumps({"text": t}, ensure_ascii=False).encode() for t in notes()]
         headers = {"Content-Type": "application/json"}
 
@@ -139,14 +154,6 @@ def main() -> None:
               f"({args.workers} worker(s)): {result['rps']} req/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
               f"{result['failed']} failed")
         print(json.dumps(result))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log_file.close()
-        print(f"service log: {log_file.name}", file=sys.stderr)
 
 
 if __name__ == "__main__":

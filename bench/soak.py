@@ -15,17 +15,14 @@ import argparse
 import collections
 import http.client
 import json
-import os
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_check import ROOT, free_port, notes, wait_ready  # noqa: E402
+from load_check import notes, running_service  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -69,16 +66,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--rate", type=float, default=20, help="requests per second")
     args = ap.parse_args()
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="tousu-soak-", suffix=".log", delete=False)
-    cmd = [sys.executable, "-m", "uvicorn", "pipeline.service:app_factory", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "TOUSU_API_TOKEN": ""}, stdout=subprocess.DEVNULL, stderr=log)
     statuses: collections.Counter = collections.Counter()
     faults: list[tuple[str, object]] = []
     memory: list[float] = []
-    try:
-        wait_ready(port, proc)
+    with running_service("tousu-soak-") as (port, proc):
         bodies = [json.dumps({"text": t}, ensure_ascii=False).encode() for t in notes()]
         start = time.perf_counter()
         stop = start + args.seconds
@@ -130,13 +121,6 @@ def main() -> None:
                   "rss_mb_first": memory[0] if memory else None, "rss_mb_last": memory[-1] if memory else None,
                   "rss_mb_max": max(memory) if memory else None, "faults": dict(fault_summary)}
         print(json.dumps(result, ensure_ascii=False, indent=1))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -168,7 +167,7 @@ def run(quick: bool = False, out_dir: Path = ROOT / "bench" / "results", memory_
         log("tag, 1 core ...")
         result["tag_notes_per_s_1_core"] = round(tag_rate(model, model_dir, path, 1, n), 1)
         log(f"tag, {jobs_all} cores ...")
-        result[f"tag_notes_per_s_all_cores"] = round(tag_rate(model, model_dir, path, jobs_all, n), 1)
+        result["tag_notes_per_s_all_cores"] = round(tag_rate(model, model_dir, path, jobs_all, n), 1)
         result["ratio_tag_all_cores_to_raw_jieba"] = round(result["tag_notes_per_s_all_cores"] / result["raw_jieba_notes_per_s"], 3)
         result["ratio_tag_1_core_to_raw_jieba"] = round(result["tag_notes_per_s_1_core"] / result["raw_jieba_notes_per_s"], 3)
         log("single-note latency ...")

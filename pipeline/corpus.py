@@ -73,7 +73,8 @@ def load_split(corpus_dir: Path = CORPUS_DIR) -> pd.DataFrame:
 def train_test(df: pd.DataFrame | None = None, corpus_dir: Path = CORPUS_DIR) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The fixed split. An id missing from split.csv is an error, not a silent train row."""
     df = load_corpus(corpus_dir) if df is None else df
-    split = dict(zip(*load_split(corpus_dir).T.values))
+    table = load_split(corpus_dir)
+    split = dict(zip(table["id"], table["split"]))
     missing = [i for i in df["id"] if i not in split]
     if missing:
         raise ValueError(f"{len(missing)} corpus ids are not in split.csv (e.g. {missing[:3]}); run `python -m pipeline.corpus`.")

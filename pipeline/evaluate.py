@@ -9,7 +9,6 @@ mindset_top1 (over notes whose gold mindset is not empty).
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -164,9 +163,7 @@ def keyword_baseline(texts: Sequence[str]) -> list[Prediction]:
     for text in texts:
         t = normalise(text).model_text
         cause = [c for c, words in kw["cause"].items() if any(w in t for w in words)][:3] or ["other"]
-        flags = [f for f in tax.flag_ids if any(markers[m].search(t) for m in ev.get(f, ()))]
-        if "abusive_language" in flags and "anger" in flags:
-            flags.remove("anger")
+        flags = tax.resolve_flags([f for f in tax.flag_ids if any(markers[m].search(t) for m in ev.get(f, ()))])
         mindset = [m for m, words in kw["mindset"].items() if any(w in t for w in words)][:2]
         out.append(Prediction(cause, tax.risk_floor(flags), flags, mindset))
     return out

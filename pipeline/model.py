@@ -265,8 +265,7 @@ class Triager(BaseEstimator):
         heads, flag_oof_m = self._fit_flags(X, Y, self.flag_C, sub)
         self.flag_head_ = _stack(self.flag_classes_, heads)
         self.flag_thresholds_ = {f: _best_threshold(flag_oof_m[:, j], Y[sub, j]) for j, f in enumerate(self.flag_classes_)}
-        flag_oof = {f: flag_oof_m[:, j] for j, f in enumerate(self.flag_classes_)}
-        self._stack_flags()
+        self.flag_threshold_vec_ = np.array([self.flag_thresholds_[f] for f in self.flag_classes_])
         # a second mindset needs its own yes/no evidence: the main-label softmax is too peaked for it
         M = np.array([[m in ms for m in self.mindset_classes_[:-1]] for ms in minds], dtype=int)
         m_heads, m_oof = self._fit_flags(X, M, self.C, sub)
@@ -278,13 +277,9 @@ class Triager(BaseEstimator):
             "risk_level": _review_threshold(level_oof.max(1), level_oof.argmax(1) == level_y),
         }
         self.oof_ = {"cause": (cause_oof, cause_y), "mindset": (mind_oof, mind_y), "risk_level": (level_oof, level_y),
-                     "risk_flags": (np.column_stack([flag_oof[f] for f in self.flag_classes_]),
-                                    Y[sub])}
+                     "risk_flags": (flag_oof_m, Y[sub])}
         self.n_train_ = len(df)
         return self
-
-    def _stack_flags(self) -> None:
-        self.flag_threshold_vec_ = np.array([self.flag_thresholds_[f] for f in self.flag_classes_])
 
     # ------------------------------------------------------------ predicting
 
@@ -312,9 +307,13 @@ class Triager(BaseEstimator):
         return self._proba_from_X(X)
 
     def predict(self, texts: Sequence[str | NormalisedText]) -> list[Triage]:
+        return self.predict_with_proba(texts)[0]
+
+    def predict_with_proba(self, texts: Sequence[str | NormalisedText]) -> tuple[list[Triage], dict[str, np.ndarray]]:
+        """Triages and the probability matrices behind them, from one pass over the features."""
         docs, X = self.transform(texts)
         proba = self._proba_from_X(X)
-        return [self._triage(docs[i], {k: v[i] for k, v in proba.items()}) for i in range(len(docs))]
+        return [self._triage(docs[i], {k: v[i] for k, v in proba.items()}) for i in range(len(docs))], proba
 
     def _reconcile(self, level_p: np.ndarray, flags: list[str]) -> tuple[str, str | None]:
         """The spec's rule decides the floor; the learned model may lift medium to high
@@ -341,9 +340,7 @@ class Triager(BaseEstimator):
         order = np.argsort(-p["cause"])[:3]
         cause = [self.cause_classes_[j] for j in order]
         flag_p = p["risk_flags"]
-        flags = [f for f, pr, t in zip(self.flag_classes_, flag_p, self.flag_threshold_vec_) if pr >= t]
-        if "abusive_language" in flags and "anger" in flags:  # exclusive by the spec: insults win
-            flags.remove("anger")
+        flags = tax.resolve_flags([f for f, pr, t in zip(self.flag_classes_, flag_p, self.flag_threshold_vec_) if pr >= t])
         level, note = self._reconcile(p["risk_level"], flags)
         m_order = np.argsort(-p["mindset"])
         mindset: list[str] = []

@@ -24,18 +24,14 @@ def pick(model, df: pd.DataFrame, n: int, text_column: str = "text", id_column: 
     rows = df[ok].reset_index(drop=True)
     if rows.empty:
         return pd.DataFrame(columns=["id", "text", "cause", "risk_level", "risk_flags", "mindset"])
-    proba = model.predict_proba(list(rows[text_column]))
+    triages, proba = model.predict_with_proba(list(rows[text_column]))
     doubt = uncertainty(proba, model.flag_threshold_vec_)
-    triages = model.predict(list(rows[text_column]))
-    main = [t.cause[0] for t in triages]
-    order = pd.DataFrame({"i": range(len(rows)), "doubt": doubt, "main": main}).sort_values("doubt", ascending=False)
-    queues = {c: list(g["i"]) for c, g in order.groupby("main", sort=False)}
-    chosen: list[int] = []
-    while len(chosen) < min(n, len(rows)):
-        for c in sorted(queues, key=lambda c: -order.set_index("i").loc[queues[c][0], "doubt"] if queues[c] else 0):
-            if queues[c] and len(chosen) < n:
-                chosen.append(queues[c].pop(0))
-        queues = {c: q for c, q in queues.items() if q}
+    # round robin over predicted main causes: the most doubtful note of every cause first, then the
+    # second of every cause, ...; within a round, the more doubtful first
+    order = pd.DataFrame({"i": range(len(rows)), "doubt": doubt, "main": [t.cause[0] for t in triages]})
+    order = order.sort_values("doubt", ascending=False, kind="stable")
+    order["round"] = order.groupby("main", sort=False).cumcount()
+    chosen = list(order.sort_values(["round", "doubt"], ascending=[True, False], kind="stable")["i"][:n])
     out = rows.iloc[chosen].copy()
     ids = out[id_column].astype(str) if id_column in out.columns else pd.Series([f"s-{i}" for i in chosen], index=out.index)
     extra = [c for c in out.columns if c not in (id_column, text_column)]

@@ -33,6 +33,7 @@ class Taxonomy:
     flags: dict[str, dict]
     mindsets: dict[str, dict]
     threat_flags: tuple[str, ...]
+    exclusive_flags: dict[str, tuple[str, ...]]
 
     @property
     def cause_ids(self) -> list[str]:
@@ -69,6 +70,11 @@ class Taxonomy:
     @property
     def high_flags(self) -> list[str]:
         return [f for f, v in self.flags.items() if v["severity"] == "high"]
+
+    def resolve_flags(self, flags: list[str]) -> list[str]:
+        """Drop flags that an exclusive flag beside them overrides; order kept."""
+        dropped = {lost for win, losers in self.exclusive_flags.items() if win in flags for lost in losers}
+        return [f for f in flags if f not in dropped]
 
     def schema_hash(self) -> str:
         """A hash of the ids only: a model trained on one label set refuses another."""
@@ -118,6 +124,10 @@ def _check(raw: dict, path: Path) -> Taxonomy:
     for fid, entry in raw["risk_flags"].items():
         if entry.get("severity") not in {"medium", "high", "vip"}:
             problems.append(f"flag '{fid}': severity must be medium, high or vip")
+    for win, losers in raw.get("exclusive_flags", {}).items():
+        for f in [win, *losers]:
+            if f not in raw["risk_flags"]:
+                problems.append(f"exclusive_flags: unknown flag '{f}'")
     for t in raw["threat_flags"]:
         if t not in raw["risk_flags"]:
             problems.append(f"threat_flags: unknown flag '{t}'")
@@ -134,6 +144,7 @@ def _check(raw: dict, path: Path) -> Taxonomy:
         flags=dict(raw["risk_flags"]),
         mindsets=dict(raw["mindset"]),
         threat_flags=tuple(raw["threat_flags"]),
+        exclusive_flags={w: tuple(l) for w, l in raw.get("exclusive_flags", {}).items()},
     )
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 from .corpus import load_corpus, train_test
 from .evaluate import HEADLINE, Prediction, score
 from .model import Triager
-from .registry import load_model, promote, read_registry, save_model
+from .registry import load_model, promote, promoted_dir, read_registry, save_model
 from .text import clean
 
 
@@ -52,6 +52,10 @@ def _is_new_heldout(case_id: str, share: float = 0.2) -> bool:
     return int(hashlib.sha256(case_id.encode()).hexdigest()[:8], 16) % 100 < share * 100
 
 
+def _labels(row) -> tuple:
+    return (list(row.cause), row.risk_level, list(row.risk_flags), list(row.mindset))
+
+
 def merge_new(base: pd.DataFrame, new: pd.DataFrame) -> Merge:
     """New labelled cases joined to the training data; same id or same normalised text is a duplicate,
     and a duplicate with different labels is a conflict (the new label wins, and it is reported)."""
@@ -70,7 +74,7 @@ def merge_new(base: pd.DataFrame, new: pd.DataFrame) -> Merge:
         old = by_id.get(r.id) or by_text.get(norm)
         if old is not None:
             (dup_ids if old.id == r.id else dup_texts).append(r.id)
-            if any(list(getattr(old, k)) != list(getattr(r, k)) if k != "risk_level" else getattr(old, k) != getattr(r, k) for k in keys):
+            if _labels(old) != _labels(r):
                 conflicts.append(f"{r.id}: labels differ from corpus case {old.id}; the new labels are used")
             replace.add(old.id)
         keep_rows.append(r)
@@ -104,7 +108,7 @@ def retrain(new: pd.DataFrame, tolerance: float = 0.02, force: bool = False, roo
     test_ids = set(test["id"])
     leaked = [i for i in new_train["id"] if i in test_ids]
     merged = merge.merged[~merge.merged["id"].isin(test_ids)]
-    champion, manifest = load_model(None if root is None else None)
+    champion, manifest = load_model(promoted_dir(root))
     challenger = Triager(**{k: v for k, v in champion.get_params().items()}).fit(merged)
     table = compare(champion, challenger, {"heldout": test, "new_heldout": new_test})
     # a drop counts only beyond the tolerance and beyond one standard error of the slice:

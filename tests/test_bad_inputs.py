@@ -6,7 +6,7 @@ file_error - one clear CaseFileError for the whole file, nothing written
 """
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 

@@ -352,9 +352,8 @@ class Triager(BaseEstimator):
             j = ranked[0]
             if any_p[j] >= self.mindset_second_threshold_:
                 mindset.append(self.mindset_classes_[j])
-        uncertain = [head for head, top in (("cause", p["cause"].max()), ("mindset", p["mindset"].max()),
-                                            ("risk_level", p["risk_level"].max()))
-                     if top < self.review_thresholds_.get(head, 0.0)]
+        tops = {"cause": float(p["cause"].max()), "mindset": float(p["mindset"].max()), "risk_level": float(p["risk_level"].max())}
+        uncertain = [head for head, top in tops.items() if top < self.review_thresholds_.get(head, 0.0)]
         return Triage(
             cause=cause,
             cause_proba=[round(float(p["cause"][j]), 4) for j in order],
@@ -368,6 +367,7 @@ class Triager(BaseEstimator):
             mindset_proba={c: round(float(v), 4) for c, v in zip(self.mindset_classes_[:-1], p["mindset_any"])},
             flag_evidence={f: self._evidence(doc, f) for f in flags},
             uncertain=uncertain,
+            head_top_proba={h: round(v, 4) for h, v in tops.items()},
             reconciliation=note,
             truncated=doc.truncated,
             is_transcript=doc.is_transcript,

@@ -39,6 +39,8 @@ class Triage:
     mindset_proba: dict[str, float]
     flag_evidence: dict[str, list[Evidence]] = field(default_factory=dict)
     uncertain: list[str] = field(default_factory=list)
+    # the top probability of each head as the review decision read it (mindset: the main-label softmax)
+    head_top_proba: dict[str, float] = field(default_factory=dict)
     reconciliation: str | None = None  # set when the learned level was moved to agree with the flags
     truncated: bool = False
     is_transcript: bool = False

@@ -741,7 +741,7 @@ def _reply_due(settings: Settings, triage: Triage, facts: Facts, received: dt.da
 def _uncertain_reasons(triage: Triage) -> list[str]:
     out = []
     for head in triage.uncertain:
-        p = _top_proba(triage, head) if head != "risk_flags" else None
+        p = triage.head_top_proba.get(head, _top_proba(triage, head) if head != "risk_flags" else None)
         tail = f"，最高概率 {p:.2f}" if p is not None else ""
         out.append(f"{head}（{HEAD_NAMES.get(head, head)}）把握不足{tail}，请人工复核")
     return out

@@ -50,6 +50,20 @@ def test_risk_level_never_contradicts_the_flags(small_model, small_corpus):
         assert not {"anger", "abusive_language"} <= set(t.risk_flags)
 
 
+def test_review_names_each_uncertain_head_with_the_probability_it_read(small_model, small_corpus):
+    from pipeline.rules import plan
+    from pipeline.records import Facts
+    _, test = small_corpus
+    seen = 0
+    for t in small_model.predict(list(test["text"][:200])):
+        for head in t.uncertain:
+            assert t.head_top_proba[head] < small_model.review_thresholds_[head]
+            reason = next(r for r in plan(t, Facts()).review_reasons if r.startswith(head))
+            assert f"{t.head_top_proba[head]:.2f}" in reason
+            seen += 1
+    assert seen > 0
+
+
 def test_flag_thresholds_are_tuned_not_all_half(small_model):
     th = small_model.flag_thresholds_
     assert set(th) == set(taxonomy().flag_ids)

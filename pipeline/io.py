@@ -269,15 +269,37 @@ def _where(fmt: str, index: int) -> str:
     return f"line {index + 1}" if fmt == "jsonl" else f"row {index + 2}"
 
 
+def label_problems(rec: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for every way the four label fields of one case break the taxonomy.
+
+    Shared by label files and by handlers' corrections, so both accept exactly the same labels.
+    """
+    tax = taxonomy()
+    known = {"cause": set(tax.cause_ids), "risk_flags": set(tax.flag_ids), "mindset": set(tax.mindset_ids)}
+    limits = {"cause": (1, 3), "risk_flags": (0, len(tax.flag_ids)), "mindset": (0, 2)}
+    problems: list[tuple[str, str]] = []
+    for field in LIST_FIELDS:
+        values = as_list(rec.get(field))
+        lo, hi = limits[field]
+        if not lo <= len(values) <= hi:
+            problems.append((field, f"{len(values)} ids given, {lo} to {hi} allowed"))
+        unknown = [v for v in values if v not in known[field]]
+        if unknown:
+            problems.append((field, f"unknown id(s) {unknown}"))
+        if len(set(values)) != len(values):
+            problems.append((field, "an id is repeated"))
+    level = str(rec.get("risk_level") or "").strip()
+    if level not in RISK_LEVELS:
+        problems.append(("risk_level", f"'{level}' is not one of {list(RISK_LEVELS)}"))
+    return problems
+
+
 def validate_labels(df: pd.DataFrame, fmt: str = "jsonl") -> tuple[pd.DataFrame, list[Problem]]:
     """Check every labelled row against the taxonomy; return clean rows and all problems."""
-    tax = taxonomy()
     problems: list[Problem] = []
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         return df, [Problem("header", c, "required column is missing") for c in missing]
-    known = {"cause": set(tax.cause_ids), "risk_flags": set(tax.flag_ids), "mindset": set(tax.mindset_ids)}
-    limits = {"cause": (1, 3), "risk_flags": (0, len(tax.flag_ids)), "mindset": (0, 2)}
     out = df.copy()
     seen: dict[str, int] = {}
     for i, row in enumerate(df.itertuples(index=False)):
@@ -296,19 +318,7 @@ def validate_labels(df: pd.DataFrame, fmt: str = "jsonl") -> tuple[pd.DataFrame,
         text = rec.get("text")
         if not isinstance(text, str) or not text.strip():
             problems.append(Problem(where, "text", "missing or empty"))
-        for field in LIST_FIELDS:
-            values = as_list(rec.get(field))
-            lo, hi = limits[field]
-            if not lo <= len(values) <= hi:
-                problems.append(Problem(where, field, f"{len(values)} ids given, {lo} to {hi} allowed"))
-            unknown = [v for v in values if v not in known[field]]
-            if unknown:
-                problems.append(Problem(where, field, f"unknown id(s) {unknown}"))
-            if len(set(values)) != len(values):
-                problems.append(Problem(where, field, "an id is repeated"))
-        level = str(rec.get("risk_level") or "").strip()
-        if level not in RISK_LEVELS:
-            problems.append(Problem(where, "risk_level", f"'{level}' is not one of {list(RISK_LEVELS)}"))
+        problems += [Problem(where, f, m) for f, m in label_problems(rec)]
     for field in LIST_FIELDS:
         out[field] = [as_list(v) for v in df[field]]
     out["id"] = [str(v).strip() for v in df["id"]]

@@ -1,0 +1,570 @@
+"""The case store: every triage kept for audit, handlers' corrections kept beside it.
+
+    store = CaseStore()                      # $TOUSU_DATABASE_URL, else SQLite in the user's data folder
+    store.record([TriageRecord(...)])        # one transaction; the case row is created or updated
+    store.correct("C-1", {"risk_level": "high"}, author="王丽", channel="page")
+    store.list_cases(risk_level="high", since=date(2026, 11, 1))
+    store.export_corrected(since=date(2026, 11, 1))   # label-file rows for `tousu retrain --new`
+    store.agreement(by="week")               # model vs handler, per head and period
+
+Tables (the schema is owned by the Alembic migrations in pipeline/migrations):
+  cases        one row per case id: the latest triage's risk and cause, the
+               handler's current labels once corrected, status open/resolved.
+               `risk_level` is the level the queue should use: the handler's
+               when corrected, else the model's latest.
+  triages      every assessment ever made: masked text and the sha256 of the
+               original, model version, the full JSON (heads with
+               probabilities, facts, plan), the predicted labels, timing.
+  corrections  every correction: who, when, through which channel, the labels
+               before and after, which heads changed, and the triage it
+               corrected. Nothing is ever updated in place here.
+
+Writes are safe with several processes: SQLite runs in WAL mode and every
+write transaction starts with BEGIN IMMEDIATE (writers queue on the busy
+timeout instead of failing on a lock upgrade); PostgreSQL writes upsert the
+case row with ON CONFLICT. Original note text is never stored, only the
+masked text and its hash.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pipeline.io import LABEL_FIELDS, LIST_FIELDS, as_list, label_problems
+from pipeline.pii import mask_pii
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+ENV_URL = "TOUSU_DATABASE_URL"
+CHANNELS = ("page", "api", "cli")
+PERIODS = ("day", "week", "month")
+#: a secondary cause joins the predicted labels at this probability (the main cause always does)
+SECONDARY_CAUSE_MIN = 0.25
+MAX_PAGE = 500
+_PG_LOCK = 7_274_889_101  # advisory lock id serialising migrations on PostgreSQL
+_Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class StoreError(ValueError):
+    """A request the store refuses: unknown case, bad labels, bad filter. The message says which."""
+
+
+class CaseNotFound(StoreError):
+    pass
+
+
+# ------------------------------------------------------------------ schema (kept equal to the migrations by a test)
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+
+    case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+    received_on: Mapped[date | None] = mapped_column(Date())
+    last_triage_id: Mapped[int | None] = mapped_column(Integer())
+    risk_level: Mapped[str] = mapped_column(String(16), index=True)
+    main_cause: Mapped[str] = mapped_column(String(64), index=True)
+    review: Mapped[bool] = mapped_column(Boolean())
+    status: Mapped[str] = mapped_column(String(16), index=True, server_default="open")
+    labels: Mapped[dict | None] = mapped_column(_Json)
+    corrected_at: Mapped[datetime | None] = mapped_column(DateTime(), index=True)
+    corrected_by: Mapped[str | None] = mapped_column(String(128))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
+    n_corrections: Mapped[int] = mapped_column(Integer(), server_default="0")
+
+
+class TriageRow(Base):
+    __tablename__ = "triages"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(128), ForeignKey("cases.case_id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    model_version: Mapped[str] = mapped_column(String(64))
+    text_masked: Mapped[str] = mapped_column(Text())
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    predicted: Mapped[dict] = mapped_column(_Json)
+    result: Mapped[dict] = mapped_column(_Json)
+    risk_level: Mapped[str] = mapped_column(String(16))
+    processing_ms: Mapped[float | None] = mapped_column(Float())
+    dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class CorrectionRow(Base):
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(128), ForeignKey("cases.case_id"), index=True)
+    triage_id: Mapped[int | None] = mapped_column(Integer(), ForeignKey("triages.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(), index=True)
+    author: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    before: Mapped[dict] = mapped_column(_Json)
+    after: Mapped[dict | None] = mapped_column(_Json)  # None: the correction only resolved or reopened the case
+    changed: Mapped[list] = mapped_column(_Json)
+    resolved: Mapped[bool | None] = mapped_column(Boolean())
+    comment: Mapped[str | None] = mapped_column(Text())
+
+
+# ------------------------------------------------------------------ records in and out
+
+@dataclass
+class TriageRecord:
+    """One assessment to keep. `text` is the original note: the store keeps only its masked form and hash."""
+
+    case_id: str
+    text: str
+    result: dict[str, Any]  # render.plan_to_json: {"triage", "facts", "plan"}
+    model_version: str
+    source: str = "serve"  # serve | tag | score
+    received: date | None = None
+    processing_ms: float | None = None
+    dedupe_key: str | None = None  # same key twice is stored once (re-running `tag --store`)
+
+
+@dataclass
+class CasePage:
+    cases: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@dataclass
+class Correction:
+    case_id: str
+    correction_id: int
+    changed: list[str]
+    before: dict[str, Any]
+    after: dict[str, Any]
+    status: str
+    author: str
+    created_at: str
+
+
+@dataclass
+class AgreementRow:
+    period: str  # first day of the period, ISO
+    n: int
+    agree: dict[str, float] = field(default_factory=dict)  # head -> share of corrected cases where model == handler
+
+
+def utcnow() -> datetime:
+    """Naive UTC: one convention for SQLite and PostgreSQL alike."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def predicted_labels(result: dict[str, Any]) -> dict[str, Any]:
+    """The model's labels in the label-file format, read from a triage's JSON.
+
+    The triage lists three causes; only the main one and those at SECONDARY_CAUSE_MIN or more are labels.
+    """
+    t = result["triage"]
+    causes = [c["id"] for i, c in enumerate(t["cause"]) if i == 0 or (c.get("proba") or 0) >= SECONDARY_CAUSE_MIN]
+    return {"cause": causes, "risk_level": t["risk_level"]["id"],
+            "risk_flags": [f["id"] for f in t["risk_flags"]], "mindset": [m["id"] for m in t["mindset"]]}
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# ------------------------------------------------------------------ engine and migrations
+
+def default_url() -> str:
+    """$TOUSU_DATABASE_URL, else a SQLite file in the user's data folder (created on first use)."""
+    if os.environ.get(ENV_URL):
+        return os.environ[ENV_URL]
+    import platformdirs
+
+    folder = Path(platformdirs.user_data_dir("tousu", appauthor=False))
+    return f"sqlite:///{folder / 'cases.db'}"
+
+
+def _normalise_url(url: str) -> str:
+    # plain postgresql:// means psycopg2 to SQLAlchemy; we ship psycopg 3
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = _normalise_url(url or default_url())
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _alembic_config(engine: Engine):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    cfg = _alembic_config(sa.create_engine("sqlite://"))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextmanager
+def _write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction that takes the database's write lock up front."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            yield conn
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str | None:
+    """Bring the schema to `revision`; safe when several processes start at once."""
+    from alembic import command
+
+    cfg = _alembic_config(engine)
+    with _write(engine) as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK})")
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    return current_revision(engine)
+
+
+def _insert(engine: Engine):
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+# ------------------------------------------------------------------ the store
+
+class CaseStore:
+    """Cases, their triages and corrections in one SQL database (SQLite or PostgreSQL)."""
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+        self.engine = make_engine(url)
+        self.url = self.engine.url.render_as_string(hide_password=True)
+        if migrate and current_revision(self.engine) != head_revision():
+            upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "CaseStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---------------------------------------------------------- writing triages
+
+    def record(self, records: list[TriageRecord]) -> list[int]:
+        """Keep these assessments in one transaction; returns the triage row ids (None for a repeated dedupe key)."""
+        if not records:
+            return []
+        insert = _insert(self.engine)
+        cases, triages = CaseRow.__table__, TriageRow.__table__
+        ids: list[int] = []
+        now = utcnow()
+        for attempt in range(5):
+            try:
+                with _write(self.engine) as conn:
+                    ids = [self._record_one(conn, insert, cases, triages, r, now) for r in records]
+                return ids
+            except sa.exc.OperationalError as exc:  # SQLite lock past the busy timeout, PostgreSQL deadlock
+                if not any(w in str(exc).lower() for w in ("locked", "deadlock")) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        return ids
+
+    @staticmethod
+    def _record_one(conn: Connection, insert, cases, triages, r: TriageRecord, now: datetime) -> int | None:
+        if not r.case_id or len(r.case_id) > 128:
+            raise StoreError(f"case id must be 1 to 128 characters, got {len(r.case_id or '')}")
+        labels = predicted_labels(r.result)
+        row = {"case_id": r.case_id, "created_at": now, "updated_at": now, "received_on": r.received,
+               "risk_level": labels["risk_level"], "main_cause": labels["cause"][0],
+               "review": bool(r.result.get("plan", {}).get("review", False)), "status": "open", "n_corrections": 0}
+        stmt = insert(cases).values(**row)
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(index_elements=["case_id"], set_={
+            "updated_at": excluded.updated_at,
+            "received_on": sa.func.coalesce(excluded.received_on, cases.c.received_on),
+            "main_cause": excluded.main_cause, "review": excluded.review,
+            # the queue follows the handler once a case is corrected
+            "risk_level": sa.case((cases.c.corrected_at.is_(None), excluded.risk_level), else_=cases.c.risk_level),
+        })
+        conn.execute(stmt)
+        tri = insert(triages).values(
+            case_id=r.case_id, created_at=now, source=r.source, model_version=r.model_version,
+            text_masked=mask_pii(r.text), text_sha256=text_hash(r.text), predicted=labels, result=r.result,
+            risk_level=labels["risk_level"], processing_ms=r.processing_ms, dedupe_key=r.dedupe_key)
+        if r.dedupe_key:
+            tri = tri.on_conflict_do_nothing(index_elements=["dedupe_key"])
+        triage_id = conn.execute(tri.returning(triages.c.id)).scalar()
+        if triage_id is not None:
+            conn.execute(cases.update().where(cases.c.case_id == r.case_id).values(last_triage_id=triage_id))
+        return triage_id
+
+    # ---------------------------------------------------------- corrections
+
+    def correct(self, case_id: str, labels: dict[str, Any], *, author: str, channel: str = "api",
+                resolved: bool | None = None, comment: str | None = None) -> Correction:
+        """Apply a handler's labels (any of the four heads; the others stay as they are) and/or resolve the case.
+
+        The first correction starts from the model's labels; the earlier prediction stays in `triages`.
+        """
+        author = (author or "").strip()
+        if not author:
+            raise StoreError("a correction needs its author (the auth token's name, the X-Tousu-User header or --author)")
+        if channel not in CHANNELS:
+            raise StoreError(f"channel must be one of {list(CHANNELS)}")
+        unknown = sorted(set(labels) - set(LABEL_FIELDS))
+        if unknown:
+            raise StoreError(f"unknown label field(s) {unknown}; the fields are {list(LABEL_FIELDS)}")
+        if not labels and resolved is None:
+            raise StoreError("nothing to change: give at least one of cause, risk_level, risk_flags, mindset or resolved")
+        cases, triages, corrections = CaseRow.__table__, TriageRow.__table__, CorrectionRow.__table__
+        with _write(self.engine) as conn:
+            case = conn.execute(sa.select(cases).where(cases.c.case_id == case_id).with_for_update()).mappings().first()
+            if case is None:
+                raise CaseNotFound(f"no stored case '{case_id}'")
+            predicted = conn.execute(sa.select(triages.c.predicted).where(triages.c.id == case["last_triage_id"])).scalar()
+            before = dict(case["labels"] or predicted or {})
+            after = dict(before)
+            for k, v in labels.items():
+                after[k] = as_list(v) if k in LIST_FIELDS else str(v or "").strip()
+            problems = label_problems(after)
+            if problems:
+                raise StoreError("; ".join(f"{f}: {m}" for f, m in problems))
+            changed = [k for k in LABEL_FIELDS if after.get(k) != before.get(k)]
+            now = utcnow()
+            status = case["status"] if resolved is None else ("resolved" if resolved else "open")
+            values: dict[str, Any] = {"updated_at": now, "status": status, "n_corrections": case["n_corrections"] + 1}
+            if labels:
+                values.update(labels=after, corrected_at=now, corrected_by=author, risk_level=after["risk_level"],
+                              main_cause=after["cause"][0])
+            if resolved is not None:
+                values.update(resolved_at=now if resolved else None, resolved_by=author if resolved else None)
+            conn.execute(cases.update().where(cases.c.case_id == case_id).values(**values))
+            cid = conn.execute(corrections.insert().values(
+                case_id=case_id, triage_id=case["last_triage_id"], created_at=now, author=author[:128], channel=channel,
+                before=before, after=after if labels else None, changed=changed, resolved=resolved, comment=comment,
+            ).returning(corrections.c.id)).scalar()
+        return Correction(case_id, int(cid), changed, before, after, status, author, now.isoformat(timespec="seconds"))
+
+    # ---------------------------------------------------------- reading
+
+    def get(self, case_id: str) -> dict[str, Any]:
+        """The case with every triage (oldest first) and every correction."""
+        cases, triages, corrections = CaseRow.__table__, TriageRow.__table__, CorrectionRow.__table__
+        with self.engine.connect() as conn:
+            case = conn.execute(sa.select(cases).where(cases.c.case_id == case_id)).mappings().first()
+            if case is None:
+                raise CaseNotFound(f"no stored case '{case_id}'")
+            tri = conn.execute(sa.select(triages).where(triages.c.case_id == case_id).order_by(triages.c.id)).mappings().all()
+            cor = conn.execute(sa.select(corrections).where(corrections.c.case_id == case_id)
+                               .order_by(corrections.c.id)).mappings().all()
+        out = _case_json(case)
+        out["triages"] = [_jsonable(dict(t)) for t in tri]
+        out["corrections"] = [_jsonable(dict(c)) for c in cor]
+        return out
+
+    def list_cases(self, *, risk_level: str | list[str] | None = None, status: str | None = None,
+                   corrected: bool | None = None, cause: str | None = None, since: date | datetime | None = None,
+                   until: date | datetime | None = None, limit: int = 50, cursor: str | None = None) -> CasePage:
+        """Cases newest first (by last update), filtered; pass `next_cursor` back for the next page."""
+        from pipeline.taxonomy import RISK_LEVELS
+
+        if not 1 <= limit <= MAX_PAGE:
+            raise StoreError(f"limit must be 1 to {MAX_PAGE}")
+        cases, triages = CaseRow.__table__, TriageRow.__table__
+        q = sa.select(cases, triages.c.text_masked, triages.c.model_version).join(
+            triages, triages.c.id == cases.c.last_triage_id, isouter=True)
+        levels = [risk_level] if isinstance(risk_level, str) else list(risk_level or [])
+        bad = [lv for lv in levels if lv not in RISK_LEVELS]
+        if bad:
+            raise StoreError(f"risk_level {bad} is not one of {list(RISK_LEVELS)}")
+        if levels:
+            q = q.where(cases.c.risk_level.in_(levels))
+        if status is not None:
+            if status not in ("open", "resolved"):
+                raise StoreError("status must be 'open' or 'resolved'")
+            q = q.where(cases.c.status == status)
+        if corrected is not None:
+            q = q.where(cases.c.corrected_at.is_not(None) if corrected else cases.c.corrected_at.is_(None))
+        if cause:
+            q = q.where(cases.c.main_cause == cause)
+        if since is not None:
+            q = q.where(cases.c.updated_at >= _as_datetime(since))
+        if until is not None:
+            q = q.where(cases.c.updated_at < _as_datetime(until, end=True))
+        if cursor:
+            at, cid = _read_cursor(cursor)
+            q = q.where(sa.or_(cases.c.updated_at < at, sa.and_(cases.c.updated_at == at, cases.c.case_id < cid)))
+        q = q.order_by(cases.c.updated_at.desc(), cases.c.case_id.desc()).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        page = []
+        for r in rows:
+            item = _case_json(r)
+            item["text"] = (r["text_masked"] or "")[:200]
+            item["model_version"] = r["model_version"]
+            page.append(item)
+        nxt = _make_cursor(rows[-1]["updated_at"], rows[-1]["case_id"]) if more and rows else None
+        return CasePage(page, nxt)
+
+    def counts(self) -> dict[str, int]:
+        cases, triages, corrections = CaseRow.__table__, TriageRow.__table__, CorrectionRow.__table__
+        with self.engine.connect() as conn:
+            one = lambda q: int(conn.execute(q).scalar() or 0)  # noqa: E731
+            return {"cases": one(sa.select(sa.func.count()).select_from(cases)),
+                    "triages": one(sa.select(sa.func.count()).select_from(triages)),
+                    "corrections": one(sa.select(sa.func.count()).select_from(corrections)),
+                    "corrected_cases": one(sa.select(sa.func.count()).where(cases.c.corrected_at.is_not(None))),
+                    "resolved_cases": one(sa.select(sa.func.count()).where(cases.c.status == "resolved"))}
+
+    def _corrected_rows(self, since, until) -> list[dict[str, Any]]:
+        """Corrected cases with the handler's labels and the prediction the handler saw."""
+        cases, triages, corrections = CaseRow.__table__, TriageRow.__table__, CorrectionRow.__table__
+        first = (sa.select(corrections.c.case_id, sa.func.min(corrections.c.id).label("first_id"))
+                 .where(corrections.c.after.is_not(None)).group_by(corrections.c.case_id).subquery())
+        q = (sa.select(cases.c.case_id, cases.c.labels, cases.c.corrected_at, cases.c.corrected_by,
+                       triages.c.predicted, triages.c.text_masked, triages.c.model_version)
+             .join(first, first.c.case_id == cases.c.case_id)
+             .join(corrections, corrections.c.id == first.c.first_id)
+             .join(triages, triages.c.id == corrections.c.triage_id)
+             .where(cases.c.corrected_at.is_not(None)))
+        if since is not None:
+            q = q.where(cases.c.corrected_at >= _as_datetime(since))
+        if until is not None:
+            q = q.where(cases.c.corrected_at < _as_datetime(until, end=True))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q.order_by(cases.c.corrected_at, cases.c.case_id)).mappings()]
+
+    def export_corrected(self, since: date | datetime | None = None, until: date | datetime | None = None) -> list[dict[str, Any]]:
+        """Corrected cases as label-file rows (masked text, the handler's current labels), oldest first.
+
+        Heads the handler left alone count as confirmed: the handler saw them and kept them.
+        """
+        out = []
+        for r in self._corrected_rows(since, until):
+            labels = r["labels"]
+            out.append({"id": r["case_id"], "text": r["text_masked"], **{k: labels[k] for k in LABEL_FIELDS},
+                        "source": "case_store", "corrected_by": r["corrected_by"],
+                        "corrected_at": r["corrected_at"].isoformat(timespec="seconds"),
+                        "model_version": r["model_version"]})
+        return out
+
+    def agreement(self, since: date | datetime | None = None, until: date | datetime | None = None,
+                  by: str = "week") -> list[AgreementRow]:
+        """Per period: how often the model's first prediction equalled the handler's labels, per head.
+
+        cause and mindset compare the main label; risk_level the level; risk_flags the whole set.
+        """
+        if by not in PERIODS:
+            raise StoreError(f"by must be one of {list(PERIODS)}")
+        sums: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for r in self._corrected_rows(since, until):
+            p, h = r["predicted"], r["labels"]
+            bucket = sums[_period_start(r["corrected_at"].date(), by)]
+            bucket["n"] += 1
+            bucket["cause"] += p["cause"][:1] == h["cause"][:1]
+            bucket["risk_level"] += p["risk_level"] == h["risk_level"]
+            bucket["risk_flags"] += set(p["risk_flags"]) == set(h["risk_flags"])
+            bucket["mindset"] += p["mindset"][:1] == h["mindset"][:1]
+        return [AgreementRow(day.isoformat(), s["n"], {k: round(s[k] / s["n"], 3) for k in LABEL_FIELDS})
+                for day, s in sorted(sums.items())]
+
+
+# ------------------------------------------------------------------ helpers
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat(timespec="seconds") if isinstance(v, datetime) else v.isoformat() if isinstance(v, date) else v)
+            for k, v in row.items()}
+
+
+def _case_json(row) -> dict[str, Any]:
+    keys = [c.name for c in CaseRow.__table__.columns]
+    return _jsonable({k: row[k] for k in keys})
+
+
+def _as_datetime(value: date | datetime, end: bool = False) -> datetime:
+    """A date filter means whole days: `until` a date includes that day."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    start = datetime(value.year, value.month, value.day)
+    return start + timedelta(days=1) if end else start
+
+
+def _period_start(day: date, by: str) -> date:
+    if by == "day":
+        return day
+    if by == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def _make_cursor(at: datetime, case_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{case_id}".encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, case_id = raw.split("|", 1)
+        return datetime.fromisoformat(at), case_id
+    except (ValueError, UnicodeDecodeError):
+        raise StoreError("cursor is not one this service gave out; start again without it") from None

@@ -5,6 +5,7 @@ Thin click commands: parse options, call the pipeline, print. Exit codes
   0 success                      3 an input file cannot be read as a whole
   1 unexpected internal error    4 the model is missing, damaged or for other labels
   2 usage error (bad option)     5 retrain refused: the challenger was worse
+                                 6 the case store refused the request or cannot be reached
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import click
 
-EXIT_INPUT, EXIT_MODEL, EXIT_REFUSED = 3, 4, 5
+EXIT_INPUT, EXIT_MODEL, EXIT_REFUSED, EXIT_STORE = 3, 4, 5, 6
 
 
 class Ctx:
@@ -54,6 +55,12 @@ def _guard(fn):
         except Exception as exc:
             if debug:
                 traceback.print_exc()
+            store = sys.modules.get("pipeline.store")  # loaded only by commands that use the store
+            if store is not None and isinstance(exc, store.StoreError):
+                _fail(str(exc), EXIT_STORE)
+            if type(exc).__module__.startswith("sqlalchemy"):
+                _fail(f"case store: {type(exc).__name__}: {str(exc).splitlines()[0]} "
+                      "(check TOUSU_DATABASE_URL or --database)", EXIT_STORE)
             _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
 
     return wrapper
@@ -74,6 +81,22 @@ def get_model(model_dir: str | None):
         click.echo(f"tousu: trained and promoted {path.name}; held-out cause top-1 "
                    f"{metrics['heldout']['cause_top1']:.3f}", err=True)
     return load_model()
+
+
+def _open_store(database_url: str | None):
+    from pipeline.store import CaseStore
+
+    return CaseStore(database_url)
+
+
+_DB_OPTION = click.option("--database", "database_url", envvar="TOUSU_DATABASE_URL", metavar="URL",
+                          help="Case store: sqlite:///path.db or postgresql+psycopg://user@host/db "
+                               "(default $TOUSU_DATABASE_URL, else cases.db in the user's data folder).")
+_DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
+
+
+def _ids(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.replace("，", ",").split(",") if v.strip()]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -194,9 +217,11 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
 @click.option("--output-format", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
               help="Partition file format for --engine dask.")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Model directory; default: the promoted model.")
+@click.option("--store", is_flag=True, help="Also keep every triage in the case store (case id: the id column, else FILE#ROW).")
+@_DB_OPTION
 @_guard
 def tag(input_path, output, text_column, id_column, received_column, plan_mode, jobs, chunk_size, encoding, resume, quiet, keep_pii,
-        engine, scheduler, output_format, model_dir) -> None:
+        engine, scheduler, output_format, model_dir, store, database_url) -> None:
     """Batch-tag a file of notes: every row comes out once, in order, extra columns untouched.
 
     Adds pred_cause (top 3, main first), pred_cause_proba, pred_cause_group,
@@ -211,13 +236,16 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
       tousu tag big.csv -o big.tagged.parquet --jobs 0 --resume
       cat notes.jsonl | tousu tag - > tagged.jsonl
       tousu tag 'exports/*.parquet' -o tagged/ --engine dask --scheduler tcp://10.0.0.5:8786
+      tousu tag today.csv -o today.tagged.csv --store          # and keep each triage for audit
     """
     import os
     import tempfile
 
-    from pipeline.batch import tag_file
+    from pipeline.batch import StoreTarget, tag_file
     from pipeline.registry import promoted_dir
 
+    if store and engine == "dask":
+        raise click.UsageError("--store works with --engine local only.")
     model, manifest = get_model(model_dir)
     if engine == "dask":
         from pipeline.dask_engine import tag_with_dask
@@ -243,7 +271,9 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
     jobs = os.cpu_count() or 1 if jobs == 0 else jobs
     summary = tag_file(model, model_dir or str(promoted_dir()), input_path, output, text_column=text_column, id_column=id_column,
                        plan_mode=plan_mode, received_column=received_column, encoding=encoding, chunksize=chunk_size,
-                       jobs=jobs, resume=resume, progress=not quiet and sys.stderr.isatty(), keep_pii=keep_pii)
+                       jobs=jobs, resume=resume, progress=not quiet and sys.stderr.isatty(), keep_pii=keep_pii,
+                       store=StoreTarget(database_url, manifest["version"], Path(input_path).name if input_path != "-" else "stdin",
+                                         id_column, text_column, received_column) if store else None)
     if to_stdout:
         with open(output, encoding="utf-8") as fh:
             sys.stdout.write(fh.read())
@@ -257,16 +287,27 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
 
 # ------------------------------------------------------------------ score
 
-def _score_one(model, text: str, received: date | None, as_json: bool) -> str:
+def _score_one(model, text: str, received: date | None, as_json: bool, keep=None) -> str:
+    """`keep`: (store, case id, model version) to keep the triage in the case store."""
+    import time
+
     from pipeline.facts import extract_facts
     from pipeline.render import plan_to_json, render_card
     from pipeline.rules import plan as make_plan
     from pipeline.text import normalise
 
+    t0 = time.perf_counter()
     doc = normalise(text)
     triage = model.predict([doc])[0]
     facts = extract_facts(doc.text, received)
     plan = make_plan(triage, facts, received)
+    if keep is not None:
+        from pipeline.store import TriageRecord
+
+        store, case_id, version = keep
+        store.record([TriageRecord(case_id, text, plan_to_json(triage, facts, plan), version, source="score",
+                                   received=received, processing_ms=round((time.perf_counter() - t0) * 1000, 2))])
+        click.echo(f"stored as case {case_id}", err=True)
     if as_json:
         return json.dumps(plan_to_json(triage, facts, plan), ensure_ascii=False, indent=2)
     return render_card(triage, facts, plan)
@@ -278,8 +319,11 @@ def _score_one(model, text: str, received: date | None, as_json: bool) -> str:
 @click.option("--interactive", "-i", is_flag=True, help="Read notes line after line until an empty line or Ctrl-D.")
 @click.option("--received", type=click.DateTime(["%Y-%m-%d"]), help="Date the complaint was received (default today).")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Model directory; default: the promoted model.")
+@click.option("--store", is_flag=True, help="Keep the triage in the case store (for correction and audit).")
+@click.option("--id", "case_id", help="With --store: the case id (default: a new one, printed on stderr).")
+@_DB_OPTION
 @_guard
-def score(text, as_json, interactive, received, model_dir) -> None:
+def score(text, as_json, interactive, received, model_dir, store, case_id, database_url) -> None:
     """Score one note and print the handler's card (or --json).
 
     \b
@@ -287,9 +331,19 @@ def score(text, as_json, interactive, received, model_dir) -> None:
       tousu score "客户(68岁)对退保现金价值不满，称不解决就找媒体曝光"
       echo "第三次来电催理赔，再不赔就起诉" | tousu score --json
       tousu score --interactive
+      tousu score --store --id C-20261125-001 "理赔拖了两个月还没结果"
     """
-    model, _ = get_model(model_dir)
+    model, manifest = get_model(model_dir)
     day = received.date() if received else date.today()
+    case_store = _open_store(database_url) if store else None
+
+    def keep():
+        if case_store is None:
+            return None
+        from pipeline.service import new_case_id
+
+        return case_store, (case_id if case_id and not interactive else new_case_id()), manifest["version"]
+
     if interactive:
         click.echo("输入投诉内容，回车评分；空行或 Ctrl-D 退出。", err=True)
         while True:
@@ -299,7 +353,7 @@ def score(text, as_json, interactive, received, model_dir) -> None:
                 break
             if not line.strip():
                 break
-            click.echo(_score_one(model, line, day, as_json))
+            click.echo(_score_one(model, line, day, as_json, keep()))
         return
     if text is None:
         if sys.stdin.isatty():
@@ -307,31 +361,48 @@ def score(text, as_json, interactive, received, model_dir) -> None:
         text = sys.stdin.read()
     if not text.strip():
         raise click.UsageError("the note is empty.")
-    click.echo(_score_one(model, text, day, as_json))
+    click.echo(_score_one(model, text, day, as_json, keep()))
 
 
 # ------------------------------------------------------------------ retrain / models / suggest
 
 @main.command()
-@click.option("--new", "new_files", multiple=True, required=True, type=click.Path(dir_okay=False),
+@click.option("--new", "new_files", multiple=True, type=click.Path(dir_okay=False),
               help="Newly labelled cases in the label file format (repeatable).")
+@click.option("--from-store", is_flag=True, help="Add the handlers' corrected cases from the case store.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="With --from-store: cases corrected on or after this date.")
 @click.option("--tolerance", type=float, default=0.02, show_default=True, help="Largest drop of any head's metric that still promotes.")
 @click.option("--force", is_flag=True, help="Promote even if a head got worse (logged in the registry).")
+@_DB_OPTION
 @_guard
-def retrain(new_files, tolerance, force) -> None:
+def retrain(new_files, from_store, since, tolerance, force, database_url) -> None:
     """Retrain with newly labelled cases; promote the challenger only if no head gets worse.
 
     \b
-    Example:
+    Examples:
       tousu retrain --new corrected_2026-11.jsonl --tolerance 0.02
+      tousu retrain --from-store --since 2026-11-01     # export the corrections and retrain, in one step
     """
     import pandas as pd
 
-    from pipeline.io import read_labelled
+    from pipeline.io import LabelFileError, read_labelled, validate_labels
     from pipeline.training import retrain as run_retrain
 
+    if not new_files and not from_store:
+        raise click.UsageError("give --new FILE (repeatable) and/or --from-store.")
     get_model(None)  # a champion must exist
-    new = pd.concat([read_labelled(f) for f in new_files], ignore_index=True)
+    frames = [read_labelled(f) for f in new_files]
+    if from_store:
+        rows = _open_store(database_url).export_corrected(since=since)
+        if not rows:
+            _fail(f"no corrected cases in the case store{' since ' + since.date().isoformat() if since else ''}; "
+                  "nothing to retrain on.", EXIT_INPUT)
+        store_frame, problems = validate_labels(pd.DataFrame(rows))
+        if problems:
+            raise LabelFileError("case store export", problems)
+        click.echo(f"{len(store_frame)} corrected cases from the case store", err=True)
+        frames.append(store_frame)
+    new = pd.concat(frames, ignore_index=True)
     click.echo(f"retraining with {len(new)} new cases...", err=True)
     result = run_retrain(new, tolerance=tolerance, force=force)
     click.echo(f"{'metric':<24}{'set':<13}{'n':>5}{'champion':>10}{'challenger':>12}{'delta':>8}{'allowed':>9}")
@@ -348,6 +419,162 @@ def retrain(new_files, tolerance, force) -> None:
     else:
         click.echo(f"not promoted: {result['version']} is worse than {result['champion']}: " + "; ".join(result["worse"]), err=True)
         sys.exit(EXIT_REFUSED)
+
+
+# ------------------------------------------------------------------ the case store
+
+@main.group()
+def cases() -> None:
+    """The case store: every triage kept for audit, and handlers' corrections.
+
+    `tousu serve` stores every triage; `tousu tag --store` and
+    `tousu score --store` do too. Corrections come from the handler's page,
+    POST /v1/cases/{id}/labels, or `tousu cases correct`.
+
+    \b
+    Examples:
+      tousu cases list --risk-level high --status open
+      tousu cases correct 20261125-3f9a --risk-level high --flags media_threat,anger --author 王丽
+      tousu cases export --corrected --since 2026-11-01 -o new.jsonl && tousu retrain --new new.jsonl
+      tousu cases stats --by week
+    """
+
+
+@cases.command("list")
+@click.option("--risk-level", "risk_levels", multiple=True, type=click.Choice(["low", "medium", "high"]),
+              help="Only these levels (repeatable); the handler's level once corrected.")
+@click.option("--status", type=click.Choice(["open", "resolved"]))
+@click.option("--corrected/--uncorrected", default=None, help="Only corrected (or only uncorrected) cases.")
+@click.option("--cause", help="Only cases whose main cause is this id.")
+@click.option("--since", type=_DATE, help="Updated on or after this date.")
+@click.option("--until", type=_DATE, help="Updated up to this date (the whole day).")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True, help="Cases per page.")
+@click.option("--cursor", help="The next-page cursor printed by the previous page.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: {cases, next_cursor}.")
+@_DB_OPTION
+@_guard
+def cases_list(risk_levels, status, corrected, cause, since, until, limit, cursor, as_json, database_url) -> None:
+    """Stored cases, newest first: the supervisor's queue."""
+    from dataclasses import asdict
+
+    from pipeline.taxonomy import taxonomy
+
+    page = _open_store(database_url).list_cases(risk_level=list(risk_levels) or None, status=status, corrected=corrected,
+                                                cause=cause, since=since, until=until, limit=limit, cursor=cursor)
+    if as_json:
+        click.echo(json.dumps(asdict(page), ensure_ascii=False))
+        return
+    tax = taxonomy()
+    for c in page.cases:
+        fixed = f" 已纠正({c['corrected_by']})" if c["corrected_at"] else ""
+        click.echo(f"{c['case_id']:<24} {c['risk_level']:<6} {c['status']:<8} {c['updated_at']}  "
+                   f"{tax.name(c['main_cause'])}{fixed}  {c['text'][:40]}")
+    if not page.cases:
+        click.echo("no cases match.", err=True)
+    if page.next_cursor:
+        click.echo(f"next page: --cursor {page.next_cursor}", err=True)
+
+
+@cases.command("show")
+@click.argument("case_id")
+@_DB_OPTION
+@_guard
+def cases_show(case_id, database_url) -> None:
+    """One case as JSON: every triage (oldest first) and every correction."""
+    click.echo(json.dumps(_open_store(database_url).get(case_id), ensure_ascii=False, indent=2))
+
+
+@cases.command("correct")
+@click.argument("case_id")
+@click.option("--cause", help="Cause ids, main first, comma-separated.")
+@click.option("--risk-level", type=click.Choice(["low", "medium", "high"]))
+@click.option("--flags", help="Risk flag ids, comma-separated ('' for none).")
+@click.option("--mindset", help="Mindset ids, main first, comma-separated ('' for none).")
+@click.option("--resolved/--reopen", default=None, help="Mark the case resolved (or open it again).")
+@click.option("--comment", help="Why, in the handler's words.")
+@click.option("--author", required=True, help="Who is correcting (kept in the audit trail).")
+@_DB_OPTION
+@_guard
+def cases_correct(case_id, cause, risk_level, flags, mindset, resolved, comment, author, database_url) -> None:
+    """Correct a stored case; heads not given keep their current labels."""
+    labels = {k: v for k, v in {"cause": _ids(cause), "risk_level": risk_level, "risk_flags": _ids(flags),
+                                "mindset": _ids(mindset)}.items() if v is not None}
+    done = _open_store(database_url).correct(case_id, labels, author=author, channel="cli", resolved=resolved,
+                                             comment=comment)
+    changed = ", ".join(done.changed) or "no label"
+    click.echo(f"{case_id}: correction {done.correction_id} by {done.author}; changed {changed}; status {done.status}")
+
+
+@cases.command("export")
+@click.option("--corrected", is_flag=True,
+              help="Corrected cases in the label file format (for `tousu retrain --new`); without it, "
+                   "every case for audit (prediction, handler's labels, status).")
+@click.option("--since", type=_DATE, help="Corrected (or, for audit, updated) on or after this date.")
+@click.option("--until", type=_DATE, help="Up to this date (the whole day).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Output file (.jsonl, .csv, .xlsx, .parquet).")
+@_DB_OPTION
+@_guard
+def cases_export(corrected, since, until, output, database_url) -> None:
+    """Write stored cases to a file, atomically (texts are masked)."""
+    import pandas as pd
+
+    from pipeline.io import atomic_write
+
+    store = _open_store(database_url)
+    if corrected:
+        rows = store.export_corrected(since=since, until=until)
+        columns = ["id", "text", "cause", "risk_level", "risk_flags", "mindset", "source", "corrected_by",
+                   "corrected_at", "model_version"]
+    else:
+        rows = store.export_audit(since=since, until=until)
+        columns = None
+    atomic_write(output, pd.DataFrame(rows, columns=columns))
+    click.echo(f"wrote {len(rows)} {'corrected ' if corrected else ''}cases to {output}", err=True)
+
+
+@cases.command("stats")
+@click.option("--since", type=_DATE)
+@click.option("--until", type=_DATE)
+@click.option("--by", type=click.Choice(["day", "week", "month"]), default="week", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@_DB_OPTION
+@_guard
+def cases_stats(since, until, by, as_json, database_url) -> None:
+    """How often handlers kept the model's labels, per head and period: drift shows here first.
+
+    cause and mindset compare the main label, risk_level the level, risk_flags the whole set;
+    the prediction compared is the one the handler saw when first correcting the case.
+    """
+    from dataclasses import asdict
+
+    store = _open_store(database_url)
+    rows = store.agreement(since=since, until=until, by=by)
+    counts = store.counts()
+    if as_json:
+        click.echo(json.dumps({"counts": counts, "by": by, "periods": [asdict(r) for r in rows]}, ensure_ascii=False))
+        return
+    click.echo(f"{counts['cases']} cases, {counts['triages']} triages, {counts['corrected_cases']} corrected, "
+               f"{counts['resolved_cases']} resolved, {counts['corrections']} corrections")
+    click.echo(f"{by + ' of':<12}{'n':>6}{'cause':>8}{'risk':>8}{'flags':>8}{'mindset':>9}")
+    for r in rows:
+        a = r.agree
+        click.echo(f"{r.period:<12}{r.n:>6}{a['cause']:>8.2f}{a['risk_level']:>8.2f}{a['risk_flags']:>8.2f}{a['mindset']:>9.2f}")
+    if not rows:
+        click.echo("no corrected cases yet.", err=True)
+
+
+@cases.command("migrate")
+@click.option("--to", "revision", default="head", show_default=True, help="Alembic revision.")
+@_DB_OPTION
+@_guard
+def cases_migrate(revision, database_url) -> None:
+    """Create or upgrade the store's schema (the store also does this itself on first use)."""
+    from pipeline.store import current_revision, make_engine, upgrade
+
+    engine = make_engine(database_url)
+    before = current_revision(engine)
+    after = upgrade(engine, revision)
+    click.echo(f"{engine.url.render_as_string(hide_password=True)}: schema {before or 'empty'} -> {after}")
 
 
 @main.group()

@@ -62,9 +62,13 @@ def _received(value) -> date | None:
 
 
 def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str = "summary",
-              received_column: str | None = None, keep_pii: bool = False) -> pd.DataFrame:
-    """Add the prediction and plan columns to a frame; bad rows get an `error` and no prediction."""
+              received_column: str | None = None, keep_pii: bool = False, results: dict | None = None) -> pd.DataFrame:
+    """Add the prediction and plan columns to a frame; bad rows get an `error` and no prediction.
+
+    `results`, when given, receives row position -> the full triage/facts/plan JSON (for the case store).
+    """
     from .facts import extract_facts
+    from .render import plan_to_json
     from .rules import plan as make_plan
 
     out = df.copy()
@@ -101,13 +105,19 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
         cols["pred_risk_level"][i] = t.risk_level
         cols["pred_risk_flags"][i] = t.risk_flags
         cols["pred_mindset"][i] = t.mindset
-        if plan_mode == "none":
+        if plan_mode == "none" and results is None:
             cols["review"][i] = bool(t.uncertain)
             cols["review_reasons"][i] = [f"uncertain {h}" for h in t.uncertain]
             continue
         received = _received(df[received_column].iloc[i]) if received_column and received_column in df.columns else None
         facts = extract_facts(docs[i].text, received)
         p = make_plan(t, facts, received)
+        if results is not None:
+            results[i] = plan_to_json(t, facts, p)
+            if plan_mode == "none":
+                cols["review"][i] = bool(t.uncertain)
+                cols["review_reasons"][i] = [f"uncertain {h}" for h in t.uncertain]
+                continue
         cols["review"][i] = bool(p.review)
         cols["review_reasons"][i] = list(p.review_reasons)
         plan_cols["plan_owner"][i] = p.owner
@@ -230,6 +240,50 @@ class Progress:
             sys.stderr.write("\n")
 
 
+@dataclass
+class StoreTarget:
+    """Where and how `tag --store` keeps each triage. Case ids: the id column, else FILE#ROW (1-based)."""
+
+    database_url: str | None
+    model_version: str
+    source_name: str
+    id_column: str = "id"
+    text_column: str = "text"
+    received_column: str | None = None
+
+
+_STORES: dict = {}  # one CaseStore per process and database (workers open their own after the fork)
+
+
+def _store_chunk(frame: pd.DataFrame, results: dict, first_row: int, target: StoreTarget) -> None:
+    from .store import CaseStore, TriageRecord, text_hash
+
+    key = (os.getpid(), target.database_url)
+    if key not in _STORES:
+        _STORES[key] = CaseStore(target.database_url, migrate=False)
+    ids = list(frame[target.id_column]) if target.id_column in frame.columns else [None] * len(frame)
+    records = []
+    for i, result in sorted(results.items()):
+        raw_id = _text_of(ids[i])
+        case_id = raw_id.strip()[:128] if raw_id and raw_id.strip() else f"{target.source_name}#{first_row + i + 1}"
+        text = _text_of(frame[target.text_column].iloc[i]) or ""
+        received = (_received(frame[target.received_column].iloc[i])
+                    if target.received_column and target.received_column in frame.columns else None)
+        dedupe = text_hash(f"{case_id}|{text_hash(text)}|{target.model_version}")
+        records.append(TriageRecord(case_id, text, result, target.model_version, source="tag", received=received,
+                                    dedupe_key=dedupe))
+    _STORES[key].record(records)
+
+
+def _tag_chunk(model, frame: pd.DataFrame, first_row: int, kw: dict, target: StoreTarget | None) -> pd.DataFrame:
+    """Tag one chunk and, with a store target, keep its triages before the chunk counts as done."""
+    results: dict | None = {} if target else None
+    out = tag_frame(model, frame, results=results, **kw)
+    if target and results:
+        _store_chunk(frame, results, first_row, target)
+    return out
+
+
 _WORKER_MODEL = None
 
 
@@ -241,15 +295,19 @@ def _worker_init(model_dir: str) -> None:
 
 
 def _worker_tag(args):
-    frame, kw = args
-    return tag_frame(_WORKER_MODEL, frame, **kw)
+    frame, first_row, kw, target = args
+    return _tag_chunk(_WORKER_MODEL, frame, first_row, kw, target)
 
 
 def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *, text_column: str = "text",
              id_column: str = "id", plan_mode: str = "summary", received_column: str | None = None,
              encoding: str | None = None, chunksize: int = 1000, jobs: int = 1, resume: bool = False,
-             progress: bool = False, keep_pii: bool = False) -> TagSummary:
-    """Tag every row of INPUT into OUTPUT. Raises CaseFileError for a file that cannot be read at all."""
+             progress: bool = False, keep_pii: bool = False, store: StoreTarget | None = None) -> TagSummary:
+    """Tag every row of INPUT into OUTPUT. Raises CaseFileError for a file that cannot be read at all.
+
+    With `store`, every tagged row's triage is also kept in the case store (a resumed or repeated run
+    stores each case once per model version).
+    """
     check_exists(input_path)
     fmt_in = file_format(input_path)
     output = Path(output_path)
@@ -274,7 +332,12 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
     kw = dict(text_column=text_column, plan_mode=plan_mode, received_column=received_column, keep_pii=keep_pii)
     number = len(done)
 
-    def chunks() -> Iterator[pd.DataFrame]:
+    if store is not None:  # create or upgrade the schema once, before any worker writes
+        from .store import CaseStore
+
+        CaseStore(store.database_url).close()
+
+    def chunks() -> Iterator[tuple[pd.DataFrame, int]]:
         seen = 0
         first = True
         for chunk in iter_chunks(input_path, chunksize=chunksize, encoding=encoding):
@@ -286,10 +349,12 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
             if seen + len(chunk) <= skip:
                 seen += len(chunk)
                 continue
+            start = seen
             if seen < skip:
                 chunk = chunk.iloc[skip - seen:]
-            seen += len(chunk)
-            yield chunk.reset_index(drop=True)
+                start = skip
+            seen = start + len(chunk)
+            yield chunk.reset_index(drop=True), start
 
     def consume(tagged: pd.DataFrame) -> None:
         nonlocal number
@@ -312,11 +377,11 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
         else:
             ctx, init, args = mp.get_context("spawn"), _worker_init, (model_dir,)
         with ctx.Pool(jobs, initializer=init, initargs=args) as pool:
-            for tagged in pool.imap(_worker_tag, ((c, kw) for c in chunks()), chunksize=1):
+            for tagged in pool.imap(_worker_tag, ((c, row, kw, store) for c, row in chunks()), chunksize=1):
                 consume(tagged)
     else:
-        for chunk in chunks():
-            consume(tag_frame(model, chunk, **kw))
+        for chunk, first_row in chunks():
+            consume(_tag_chunk(model, chunk, first_row, kw, store))
     bar.close()
     if number == 0:
         raise CaseFileError(f"{input_path}: no rows to tag.")

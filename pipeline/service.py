@@ -11,6 +11,11 @@ Routes
   GET  /v1/model            the loaded version and its manifest's metrics
   GET  /metrics             Prometheus text format
   POST /v1/admin/reload     load the promoted model again and swap it in
+  GET  /v1/cases            stored cases, newest first: ?risk_level=high&status=open&since=2026-11-01&cursor=...
+  GET  /v1/cases/{id}       one case: every triage and every correction
+  POST /v1/cases/{id}/labels  a handler's correction (and/or resolved); author from the token's name or X-Tousu-User
+  GET  /v1/stats/agreement  model vs handlers per head and period (?by=week&since=...)
+  GET  /v1/taxonomy         the label ids with their Chinese names (for forms)
   GET  /                    the handler's page (pipeline/static), no external resources
   GET  /openapi.json, /docs FastAPI's defaults
 
@@ -26,7 +31,13 @@ Safety and bounds
   one). One JSON log line per request (request_id, route, status,
   elapsed_ms); every string in a log line goes through `mask_pii`.
 - With TOUSU_API_TOKEN set, every route except /healthz and /readyz needs
-  `Authorization: Bearer <token>` (401 otherwise). CORS is off unless
+  `Authorization: Bearer <token>` (401 otherwise). TOUSU_API_TOKENS="name:token,..."
+  gives each caller a token of their own; the name is the author of their
+  corrections.
+- Every triage is kept in the case store (pipeline.store; $TOUSU_DATABASE_URL,
+  default SQLite in the user's data folder) with masked text only. A store
+  that fails does not fail the triage: the answer says `stored: false`,
+  tousu_errors_total{kind="store"} counts it and the log line says why. CORS is off unless
   Settings.cors_origins names origins.
 - Reload swaps the (model, manifest) pair under a lock; a request takes the
   pair once at its start, so in-flight requests finish on the old model.
@@ -47,11 +58,11 @@ import uuid
 from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
@@ -64,9 +75,12 @@ log = logging.getLogger("tousu.service")
 
 OPEN_ROUTES = frozenset({"/healthz", "/readyz"})
 KNOWN_ROUTES = ("/v1/triage", "/v1/triage/batch", "/healthz", "/readyz", "/v1/model", "/metrics",
-                "/v1/admin/reload", "/", "/openapi.json", "/docs", "/redoc")
+                "/v1/admin/reload", "/v1/cases", "/v1/stats/agreement", "/v1/taxonomy", "/", "/openapi.json", "/docs",
+                "/redoc")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_CASE_ROUTE = {False: "/v1/cases/{id}", True: "/v1/cases/{id}/labels"}
+USER_HEADER = "x-tousu-user"
 
 
 @dataclass
@@ -77,6 +91,9 @@ class Settings:
     timeout_s: float = 10.0
     threads: int = 4
     api_token: str | None = None          # None: read TOUSU_API_TOKEN when the app is created
+    api_tokens: dict[str, str] | None = None  # name -> token; None: read TOUSU_API_TOKENS ("name:token,...")
+    store: bool = True                    # keep every triage in the case store
+    database_url: str | None = None       # None: $TOUSU_DATABASE_URL or the default SQLite file
     cors_origins: tuple[str, ...] = ()    # empty: no CORS headers at all
     extra: dict = field(default_factory=dict)
 
@@ -97,6 +114,17 @@ class Batch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     notes: list[Note] = Field(description="The notes, at most Settings.max_batch of them.")
+
+
+class Labels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cause: list[str] | None = Field(default=None, description="Cause ids, main first (1 to 3).")
+    risk_level: str | None = Field(default=None, description="low, medium or high.")
+    risk_flags: list[str] | None = Field(default=None, description="Flag ids (may be empty).")
+    mindset: list[str] | None = Field(default=None, description="Mindset ids, main first (0 to 2).")
+    resolved: bool | None = Field(default=None, description="true: mark the case resolved; false: reopen it.")
+    comment: str | None = Field(default=None, max_length=2000, description="Why, in the handler's words.")
 
 
 class _TooLarge(HTTPException):
@@ -236,10 +264,10 @@ def _log_line(record: dict) -> str:
 class _Edge:
     """Request id, auth, body limit, metrics and the per-request log line."""
 
-    def __init__(self, app, *, settings: Settings, token: str | None, metrics: Metrics) -> None:
+    def __init__(self, app, *, settings: Settings, tokens: dict[str, str], metrics: Metrics) -> None:
         self.app = app
         self.settings = settings
-        self.token = token
+        self.tokens = tokens  # name -> token
         self.metrics = metrics
 
     async def __call__(self, scope, receive, send):
@@ -248,7 +276,8 @@ class _Edge:
             return
         start = time.perf_counter()
         path = scope.get("path", "")
-        route = path if path in KNOWN_ROUTES else ("/static" if path.startswith("/static/") else "other")
+        route = path if path in KNOWN_ROUTES else ("/static" if path.startswith("/static/") else _CASE_ROUTE.get(
+            path.endswith("/labels"), "other") if path.startswith("/v1/cases/") else "other")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         rid = headers.get("x-request-id", "")
         if not _REQUEST_ID.match(rid):
@@ -276,13 +305,16 @@ class _Edge:
             await send_wrapped({"type": "http.response.body", "body": payload})
 
         try:
-            if self.token and path not in OPEN_ROUTES and scope.get("method") != "OPTIONS":
+            if self.tokens and path not in OPEN_ROUTES and scope.get("method") != "OPTIONS":
                 auth = headers.get("authorization", "")
                 given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-                if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
+                # compare against every token (no early exit), so timing says nothing about which matched
+                matched = [name for name, tok in self.tokens.items() if hmac.compare_digest(given.encode(), tok.encode())]
+                if not given or not matched:
                     await reply(401, {"detail": "missing or wrong bearer token (Authorization: Bearer <TOUSU_API_TOKEN>)"},
                                 [(b"www-authenticate", b"Bearer")])
                     return
+                scope["state"]["user"] = matched[0]
             limit = self.settings.max_body_bytes
             length = headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > limit):
@@ -335,24 +367,49 @@ def _score(model, notes: list[Note]) -> list[dict]:
     return out
 
 
+def new_case_id() -> str:
+    """For notes sent without an id: sortable by day, unique without coordination between workers."""
+    return f"{date.today():%Y%m%d}-{uuid.uuid4().hex[:12]}"
+
+
+def _tokens(settings: Settings) -> dict[str, str]:
+    """name -> token, from Settings or TOUSU_API_TOKEN (name "api") and TOUSU_API_TOKENS ("name:token,...")."""
+    if settings.api_tokens is not None:
+        tokens = dict(settings.api_tokens)
+    else:
+        tokens = {}
+        for pair in (os.environ.get("TOUSU_API_TOKENS") or "").split(","):
+            name, _, tok = pair.strip().partition(":")
+            if name.strip() and tok.strip():
+                tokens[name.strip()] = tok.strip()
+    single = settings.api_token if settings.api_token is not None else (os.environ.get("TOUSU_API_TOKEN") or None)
+    if single:
+        tokens.setdefault("api", single)
+    return tokens
+
+
 def create_app(models_root: Path | None = None, settings: Settings | None = None) -> FastAPI:
     """The service. `models_root`: the registry (default: $TOUSU_MODELS_DIR or models/)."""
     settings = settings or Settings()
-    token = settings.api_token if settings.api_token is not None else (os.environ.get("TOUSU_API_TOKEN") or None)
+    tokens = _tokens(settings)
     holder = ModelHolder(Path(models_root) if models_root else None)
     metrics = Metrics()
     executor = ThreadPoolExecutor(max_workers=max(1, settings.threads), thread_name_prefix="tousu-score")
     holder.load_initial()
+    store = _open_store(settings, metrics)
 
     @asynccontextmanager
     async def lifespan(_app):
         yield
         executor.shutdown(wait=False, cancel_futures=True)
+        if store is not None:
+            store.close()
 
     app = FastAPI(title="tousu", lifespan=lifespan, version="0.1.0",
                   description="Triage of Chinese insurance complaint notes: cause, escalation risk, mindset "
                               "and a handling plan.")
-    app.state.holder, app.state.metrics, app.state.settings = holder, metrics, settings
+    app.state.holder, app.state.metrics, app.state.settings, app.state.store = holder, metrics, settings, store
+    app.state.store_error = settings.extra.get("store_error")
 
     def check_note(note: Note, where: list) -> None:
         if len(note.text) > settings.max_note_chars:
@@ -362,29 +419,49 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
         if not note.text.strip():
             raise HTTPException(422, detail=[{"loc": where + ["text"], "type": "empty", "msg": "the note is empty."}])
 
-    async def run_model(request: Request, notes: list[Note]) -> tuple[list[dict], str, float]:
+    def score_and_store(model, version: str, notes: list[Note], case_ids: list[str]) -> tuple[list[dict], str | None]:
+        t0 = time.perf_counter()
+        results = _score(model, notes)
+        if store is None:
+            return results, "the case store is off"
+        from pipeline.store import TriageRecord
+
+        ms = (time.perf_counter() - t0) * 1000 / len(notes)
+        try:
+            store.record([TriageRecord(cid, n.text, r, version, source="serve", received=n.received, processing_ms=round(ms, 2))
+                          for cid, n, r in zip(case_ids, notes, results)])
+        except Exception as exc:  # noqa: BLE001 - the handler still gets the triage; the failure is counted and logged
+            metrics.error("store")
+            return results, f"{type(exc).__name__}: {exc}"[:300]
+        return results, None
+
+    async def run_model(request: Request, notes: list[Note]) -> tuple[list[dict], list[str], bool, str, float]:
         pair = holder.get()
         if pair is None:
             raise HTTPException(503, detail=f"no model loaded: {holder.last_error or 'none promoted'}")
         model, manifest = pair
+        case_ids = [n.id if n.id and n.id.strip() else new_case_id() for n in notes]
         t0 = time.perf_counter()
-        fut = executor.submit(_score, model, notes)
+        fut = executor.submit(score_and_store, model, manifest["version"], notes, case_ids)
         try:
-            results = await asyncio.wait_for(asyncio.wrap_future(fut), timeout=settings.timeout_s)
+            results, store_error = await asyncio.wait_for(asyncio.wrap_future(fut), timeout=settings.timeout_s)
         except asyncio.TimeoutError:
             metrics.error("timeout")
             raise HTTPException(504, detail=f"scoring took longer than {settings.timeout_s:g} s") from None
         for r in results:
             metrics.predicted(r["triage"]["risk_level"]["id"])
         request.scope["state"]["log"].update({"model_version": manifest["version"], "notes": len(notes),
-                                              "ids": [n.id for n in notes if n.id][:10]})
-        return results, manifest["version"], round((time.perf_counter() - t0) * 1000, 2)
+                                              "ids": case_ids[:10]})
+        if store_error and store is not None:
+            request.scope["state"]["log"]["store_error"] = store_error
+        return results, case_ids, store_error is None, manifest["version"], round((time.perf_counter() - t0) * 1000, 2)
 
     @app.post("/v1/triage", summary="Triage one note")
     async def triage_one(note: Note, request: Request) -> dict:
         check_note(note, ["body"])
-        results, version, ms = await run_model(request, [note])
-        return {"id": note.id, **results[0], "model_version": version, "elapsed_ms": ms, "extra": note.extra}
+        results, case_ids, stored, version, ms = await run_model(request, [note])
+        return {"id": note.id, "case_id": case_ids[0], "stored": stored, **results[0], "model_version": version,
+                "elapsed_ms": ms, "extra": note.extra}
 
     @app.post("/v1/triage/batch", summary="Triage several notes (at most Settings.max_batch)")
     async def triage_batch(batch: Batch, request: Request) -> dict:
@@ -395,9 +472,9 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
             check_note(note, ["body", "notes", i])
         if not batch.notes:
             return {"results": [], "model_version": holder.version, "elapsed_ms": 0.0}
-        results, version, ms = await run_model(request, batch.notes)
-        return {"results": [{"id": n.id, **r, "extra": n.extra} for n, r in zip(batch.notes, results)],
-                "model_version": version, "elapsed_ms": ms}
+        results, case_ids, stored, version, ms = await run_model(request, batch.notes)
+        return {"results": [{"id": n.id, "case_id": c, **r, "extra": n.extra} for n, c, r in zip(batch.notes, case_ids, results)],
+                "stored": stored, "model_version": version, "elapsed_ms": ms}
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict:
@@ -407,7 +484,8 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
     async def readyz():
         if holder.get() is None:
             return JSONResponse({"status": "not ready", "detail": holder.last_error or "no model"}, status_code=503)
-        return {"status": "ready", "model_version": holder.version}
+        return {"status": "ready", "model_version": holder.version,
+                "store": "ok" if store is not None else ("off" if not settings.store else "error")}
 
     @app.get("/v1/model", summary="The loaded model's version and metrics")
     async def model_info() -> dict:
@@ -437,6 +515,87 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
         log.info(_log_line({"event": "reload", "old_version": old, "new_version": new}))
         return {"old_version": old, "new_version": new, "changed": old != new}
 
+    # -------------------------------------------------------------- the case store
+
+    def need_store():
+        if store is None:
+            raise HTTPException(503, detail="the case store is off or could not be opened: "
+                                            f"{app.state.store_error or 'started with store disabled'}")
+        return store
+
+    async def in_thread(fn, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args, **kwargs))
+
+    @app.get("/v1/cases", summary="Stored cases, newest first, filtered and paginated")
+    async def list_cases(risk_level: list[str] | None = Query(default=None, description="low, medium, high (repeatable)"),
+                         status: str | None = Query(default=None, description="open or resolved"),
+                         corrected: bool | None = Query(default=None, description="true: only corrected cases"),
+                         cause: str | None = Query(default=None, description="main cause id"),
+                         since: date | datetime | None = Query(default=None, description="updated on or after (date or datetime)"),
+                         until: date | datetime | None = Query(default=None, description="updated before; a date includes that day"),
+                         limit: int = Query(default=50, ge=1, le=500), cursor: str | None = None) -> dict:
+        from pipeline.store import StoreError
+
+        try:
+            page = await in_thread(need_store().list_cases, risk_level=risk_level, status=status, corrected=corrected,
+                                   cause=cause, since=since, until=until, limit=limit, cursor=cursor)
+        except StoreError as exc:
+            raise HTTPException(422, detail=str(exc)) from None
+        return {"cases": page.cases, "next_cursor": page.next_cursor}
+
+    @app.get("/v1/cases/{case_id}", summary="One stored case with every triage and correction")
+    async def get_case(case_id: str) -> dict:
+        from pipeline.store import CaseNotFound
+
+        try:
+            return await in_thread(need_store().get, case_id)
+        except CaseNotFound as exc:
+            raise HTTPException(404, detail=str(exc)) from None
+
+    @app.post("/v1/cases/{case_id}/labels", summary="A handler's correction of a stored case")
+    async def correct_case(case_id: str, body: Labels, request: Request) -> dict:
+        from dataclasses import asdict
+
+        from pipeline.store import CaseNotFound, StoreError
+
+        user = request.scope["state"].get("user")
+        header = (request.headers.get(USER_HEADER) or "").strip()
+        author = header if user in (None, "api") and header else user
+        if not author:
+            raise HTTPException(422, detail="say who is correcting: send the X-Tousu-User header "
+                                            "(or use a named token from TOUSU_API_TOKENS)")
+        labels = {k: v for k, v in body.model_dump(exclude={"resolved", "comment"}).items() if v is not None}
+        channel = "page" if request.headers.get("x-tousu-channel") == "page" else "api"
+        try:
+            done = await in_thread(need_store().correct, case_id, labels, author=author, channel=channel,
+                                   resolved=body.resolved, comment=body.comment)
+        except CaseNotFound as exc:
+            raise HTTPException(404, detail=str(exc)) from None
+        except StoreError as exc:
+            raise HTTPException(422, detail=str(exc)) from None
+        request.scope["state"]["log"].update({"case_id": case_id, "author": author, "changed": done.changed})
+        return asdict(done)
+
+    @app.get("/v1/stats/agreement", summary="How often handlers kept the model's labels, per head and period")
+    async def agreement(since: date | None = None, until: date | None = None,
+                        by: str = Query(default="week", pattern="^(day|week|month)$")) -> dict:
+        rows = await in_thread(need_store().agreement, since=since, until=until, by=by)
+        n = sum(r.n for r in rows)
+        overall = {k: round(sum(r.agree[k] * r.n for r in rows) / n, 3) for k in ("cause", "risk_level", "risk_flags", "mindset")} if n else {}
+        return {"by": by, "periods": [{"period": r.period, "n": r.n, "agree": r.agree} for r in rows],
+                "overall": {"n": n, "agree": overall}}
+
+    @app.get("/v1/taxonomy", summary="Label ids with their Chinese names, for correction forms")
+    async def label_names() -> dict:
+        from pipeline.taxonomy import taxonomy
+
+        tax = taxonomy()
+        return {"causes": [{"id": c, "name": v["name"], "group": tax.group_of(c), "group_name": tax.name(tax.group_of(c))}
+                           for c, v in tax.causes.items()],
+                "risk_levels": [{"id": k, "name": v["name"]} for k, v in tax.risk_levels.items()],
+                "risk_flags": [{"id": k, "name": v["name"]} for k, v in tax.flags.items()],
+                "mindsets": [{"id": k, "name": v["name"]} for k, v in tax.mindsets.items()]}
+
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8",
@@ -447,8 +606,23 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type", "X-Request-ID"])
-    app.add_middleware(_Edge, settings=settings, token=token, metrics=metrics)
+    app.add_middleware(_Edge, settings=settings, tokens=tokens, metrics=metrics)
     return app
+
+
+def _open_store(settings: Settings, metrics: Metrics):
+    """The case store, or None when it is off or cannot be opened (the service still triages; /readyz says so)."""
+    if not settings.store:
+        return None
+    from pipeline.store import CaseStore
+
+    try:
+        return CaseStore(settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - a broken database must not stop triage
+        metrics.error("store_open")
+        settings.extra["store_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        log.warning(_log_line({"event": "store_not_opened", "error": settings.extra["store_error"]}))
+        return None
 
 
 def _configure_logging() -> None:
@@ -469,4 +643,6 @@ def app_factory() -> FastAPI:
                              ("TOUSU_THREADS", "threads", int)):
         if os.environ.get(name):
             setattr(s, attr, cast(os.environ[name]))
+    if os.environ.get("TOUSU_NO_STORE") == "1":
+        s.store = False
     return create_app(settings=s)

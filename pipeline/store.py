@@ -508,6 +508,26 @@ class CaseStore:
                         "model_version": r["model_version"]})
         return out
 
+    def export_audit(self, since: date | datetime | None = None, until: date | datetime | None = None) -> list[dict[str, Any]]:
+        """Every case updated in the range: the latest prediction beside the handler's labels and status."""
+        cases, triages = CaseRow.__table__, TriageRow.__table__
+        q = (sa.select(cases, triages.c.predicted, triages.c.text_masked, triages.c.text_sha256, triages.c.model_version,
+                       triages.c.created_at.label("triaged_at"))
+             .join(triages, triages.c.id == cases.c.last_triage_id))
+        if since is not None:
+            q = q.where(cases.c.updated_at >= _as_datetime(since))
+        if until is not None:
+            q = q.where(cases.c.updated_at < _as_datetime(until, end=True))
+        out = []
+        with self.engine.connect() as conn:
+            for r in conn.execute(q.order_by(cases.c.created_at, cases.c.case_id)).mappings():
+                row = _case_json(r)
+                row.update(text=r["text_masked"], text_sha256=r["text_sha256"], model_version=r["model_version"],
+                           triaged_at=r["triaged_at"].isoformat(timespec="seconds"),
+                           **{f"pred_{k}": r["predicted"][k] for k in LABEL_FIELDS})
+                out.append(row)
+        return out
+
     def agreement(self, since: date | datetime | None = None, until: date | datetime | None = None,
                   by: str = "week") -> list[AgreementRow]:
         """Per period: how often the model's first prediction equalled the handler's labels, per head.

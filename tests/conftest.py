@@ -1,3 +1,6 @@
+import os
+import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -27,3 +30,49 @@ def small_model(small_corpus):
 
     train, _ = small_corpus
     return Triager(char_ngrams=None, cv=2).fit(train)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _case_store_in_tmp(tmp_path_factory):
+    """No test (nor a subprocess it starts) writes to the user's real case store."""
+    old = os.environ.get("TOUSU_DATABASE_URL")
+    os.environ["TOUSU_DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('store') / 'cases.db'}"
+    yield
+    if old is None:
+        os.environ.pop("TOUSU_DATABASE_URL", None)
+    else:
+        os.environ["TOUSU_DATABASE_URL"] = old
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """A PostgreSQL server: the one .ci/run started ($TOUSU_TEST_DATABASE_URL), else one started here."""
+    url = os.environ.get("TOUSU_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    proc = subprocess.run([str(ROOT / ".ci" / "postgres"), "start"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"PostgreSQL could not start here: {proc.stderr.strip() or proc.returncode}")
+    found = dict(line.split("=", 1) for line in proc.stdout.split())
+    yield found["TOUSU_TEST_DATABASE_URL"]
+    subprocess.run([str(ROOT / ".ci" / "postgres"), "stop", found["TOUSU_TEST_PG_DIR"]], capture_output=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """An empty database of each kind, fresh for every test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'cases.db'}"
+        return
+    import sqlalchemy as sa
+
+    server = request.getfixturevalue("postgres_server")
+    name = "tousu_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield server.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()

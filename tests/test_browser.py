@@ -1,4 +1,4 @@
-"""The handler's page in a real browser: type the seed case, press 分诊, read the result."""
+"""The handler's page in a real browser: triage the seed case, read the result, correct and resolve it."""
 import json
 import shutil
 import socket
@@ -30,15 +30,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path, monkeypatch, small_model, small_corpus):
+def _serve(root: Path, small_model, small_corpus):
+    """Promote the small model under `root` and run the service in a thread; yields the base URL."""
     import uvicorn
 
     from pipeline.service import create_app
 
-    root = tmp_path / "models"
-    monkeypatch.setenv("TOUSU_MODELS_DIR", str(root))
-    monkeypatch.delenv("TOUSU_API_TOKEN", raising=False)
     promote(save_model(small_model, small_corpus[0], {"heldout": {}}, root=root, version="v-browser").name, root)
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(root), host="127.0.0.1", port=port, log_level="warning", access_log=False))
@@ -60,10 +57,40 @@ def server(tmp_path, monkeypatch, small_model, small_corpus):
     thread.join(timeout=10)
 
 
-def test_the_page_triages_the_seed_case(server, tmp_path):
+@pytest.fixture
+def server(tmp_path, monkeypatch, small_model, small_corpus):
+    root = tmp_path / "models"
+    monkeypatch.setenv("TOUSU_MODELS_DIR", str(root))
+    monkeypatch.delenv("TOUSU_API_TOKEN", raising=False)
+    yield from _serve(root, small_model, small_corpus)
+
+
+@pytest.fixture
+def store_server(tmp_path, monkeypatch, small_model, small_corpus):
+    """The service with a case store of its own; yields (base URL, database URL)."""
+    root = tmp_path / "models"
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    monkeypatch.setenv("TOUSU_MODELS_DIR", str(root))
+    monkeypatch.setenv("TOUSU_DATABASE_URL", url)
+    monkeypatch.delenv("TOUSU_API_TOKEN", raising=False)
+    monkeypatch.delenv("TOUSU_API_TOKENS", raising=False)
+    for base in _serve(root, small_model, small_corpus):
+        yield base, url
+
+
+def _need_browser():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install playwright)")
+    return pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install playwright)")
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def test_the_page_triages_the_seed_case(server, tmp_path):
+    sync_api = _need_browser()
 
     req = urllib.request.Request(server + "/v1/triage", data=json.dumps({"text": SEED}).encode(),
                                  headers={"Content-Type": "application/json"})
@@ -95,3 +122,118 @@ def test_the_page_triages_the_seed_case(server, tmp_path):
             ctx.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_the_page_corrects_and_resolves_a_stored_case(store_server, tmp_path):
+    """Triage, change the risk level and one flag, resolve: the store keeps the handler's labels and the prediction."""
+    sync_api = _need_browser()
+    from pipeline.store import CaseStore
+
+    server, db_url = store_server
+    author, comment = "王丽", "已电话核实，客户接受解释"
+    profile = tempfile.mkdtemp(prefix="tousu-chromium-", dir=tmp_path)
+    try:
+        with sync_api.sync_playwright() as p:
+            ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS, headless=True,
+                                                       viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+            page = ctx.new_page()
+            external, console_errors = [], []
+            page.on("request", lambda rq: None if rq.url.startswith(server) else external.append(rq.url))
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page.goto(server + "/")
+            page.wait_for_selector("#fix-main-cause optgroup", state="attached")
+            assert page.inner_text("#agreement-chart").strip() == "暂无纠正记录"
+
+            page.fill("#note", SEED)
+            page.click("#triage-button")
+            page.wait_for_selector("#case-panel:not([hidden]) #fix-history li", timeout=30_000)
+            case_id = page.inner_text("#case-id").strip()
+            assert case_id
+            predicted = _get(f"{server}/v1/cases/{case_id}")["triages"][0]["predicted"]
+
+            # the form starts from the model's labels
+            assert page.input_value("#fix-main-cause") == predicted["cause"][0]
+            assert page.locator("#fix-main-cause optgroup").count() >= 2
+            assert page.get_attribute('input[name="fix-risk"]:checked', "value") == predicted["risk_level"]
+            ticked = page.eval_on_selector_all("#fix-flags input:checked", "els => els.map(e => e.value)")
+            assert sorted(ticked) == sorted(predicted["risk_flags"])
+            assert page.input_value("#fix-main-mindset") == (predicted["mindset"] or [""])[0]
+            assert not page.is_checked("#fix-resolved")
+
+            # the new case is at the top of the default queue (high, open) when the model says high
+            if predicted["risk_level"] == "high":
+                page.wait_for_selector(f'#queue-list li[data-case="{case_id}"]')
+
+            # the handler's view: another risk level, one flag toggled, resolved
+            level = "low" if predicted["risk_level"] == "high" else "high"
+            page.check(f'input[name="fix-risk"][value="{level}"]')
+            flag = "anger"
+            if flag in predicted["risk_flags"]:
+                page.uncheck(f'#fix-flags input[value="{flag}"]')
+                flags = [f for f in predicted["risk_flags"] if f != flag]
+            else:
+                page.check(f'#fix-flags input[value="{flag}"]')
+                flags = predicted["risk_flags"] + [flag]
+            page.check("#fix-resolved")
+            page.fill("#fix-comment", comment)
+
+            # no name, no request
+            page.fill("#fix-author", "")
+            page.click("#fix-submit")
+            assert "处理人" in page.inner_text("#fix-result")
+            assert CaseStore(db_url).get(case_id)["corrections"] == []
+
+            page.fill("#fix-author", author)
+            page.click("#fix-submit")
+            page.wait_for_function("document.querySelector('#fix-result').textContent.startsWith('已保存')")
+            saved = page.inner_text("#fix-result")
+            assert "风险等级" in saved and "风险标记" in saved and "原因" not in saved and "客户心理" not in saved
+            entry = page.locator("#fix-history li.history-item")
+            assert entry.count() == 1
+            history = entry.first.inner_text()
+            assert author in history and "风险等级" in history and "已解决" in history and comment in history
+            assert page.is_checked("#fix-resolved")
+            assert page.evaluate("localStorage.getItem('tousu.author')") == author
+
+            # the agreement chart now has a week with one corrected case
+            page.wait_for_selector("#agreement-chart svg rect.point")
+            assert page.locator("#agreement-chart svg rect.point").count() == 4
+            assert "n=1" in page.inner_text("#agreement-chart")
+            assert page.locator("#agreement-legend li").count() == 4
+
+            # the queue finds it under its new level and status, and opening it shows the handler's labels
+            page.select_option("#queue-risk", level)
+            page.select_option("#queue-status", "resolved")
+            item = page.wait_for_selector(f'#queue-list li[data-case="{case_id}"]')
+            assert author in item.inner_text() and "已解决" in item.inner_text()
+            page.fill("#fix-comment", "")
+            page.evaluate("document.querySelector('#case-panel').hidden = true")
+            item.click()
+            page.wait_for_selector("#case-panel:not([hidden])")
+            assert page.get_attribute('input[name="fix-risk"]:checked', "value") == level
+            assert page.inner_text("#risk-level").split()[-1] == predicted["risk_level"]  # the model's triage, as stored
+            assert "已脱敏" in page.inner_text("#note-view-title")
+
+            assert external == [], f"the page fetched outside the service: {external}"
+            assert console_errors == [], console_errors
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "browser_correction.png"), full_page=True)
+            ctx.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+    store = CaseStore(db_url)
+    try:
+        rows = [r for r in store.export_corrected() if r["id"] == case_id]
+        assert len(rows) == 1
+        assert {k: rows[0][k] for k in ("cause", "risk_level", "risk_flags", "mindset")} == {
+            "cause": predicted["cause"], "risk_level": level, "risk_flags": flags, "mindset": predicted["mindset"]}
+        case = store.get(case_id)
+        assert case["status"] == "resolved" and case["resolved_by"] == author
+        assert len(case["corrections"]) == 1
+        fix = case["corrections"][0]
+        assert (fix["channel"], fix["author"], fix["resolved"], fix["comment"]) == ("page", author, True, comment)
+        assert fix["changed"] == ["risk_level", "risk_flags"]
+        assert case["triages"][0]["predicted"] == predicted
+    finally:
+        store.close()

@@ -37,7 +37,8 @@ def test_triage_one_note(client):
     r = client.post("/v1/triage", json={"text": SEED, "id": "A-1", "received": "2026-11-25", "extra": {"渠道": "柜面", "n": 3}})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert list(body) == ["id", "triage", "facts", "plan", "model_version", "elapsed_ms", "extra"]
+    assert list(body) == ["id", "case_id", "stored", "triage", "facts", "plan", "model_version", "elapsed_ms", "extra"]
+    assert body["case_id"] == "A-1" and body["stored"] is True
     assert body["id"] == "A-1" and body["extra"] == {"渠道": "柜面", "n": 3} and body["model_version"] == "v-small"
     assert body["triage"]["risk_level"]["id"] == "high"
     assert "media_threat" in [f["id"] for f in body["triage"]["risk_flags"]]

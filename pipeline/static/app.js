@@ -55,7 +55,8 @@
 
   function render(data, text) {
     var t = data.triage, plan = data.plan;
-    $("model-version").textContent = "模型 " + data.model_version + " · " + data.elapsed_ms + " ms";
+    $("model-version").textContent = "模型 " + data.model_version +
+      (data.elapsed_ms !== undefined && data.elapsed_ms !== null ? " · " + data.elapsed_ms + " ms" : "");
 
     var risk = clear($("risk-level"));
     risk.className = "risk " + t.risk_level.id;
@@ -145,6 +146,21 @@
     return "服务返回错误 " + status;
   }
 
+  // One place for fetch + JSON + the server's error text (FastAPI puts it in "detail").
+  function api(method, url, body, headers) {
+    var init = { method: method, headers: headers || {} };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(url, init).then(function (resp) {
+      return resp.json().catch(function () { return null; }).then(function (data) {
+        if (!resp.ok) throw new Error(message(data, resp.status));
+        return data;
+      });
+    });
+  }
+
   function triage() {
     var text = $("note").value;
     var err = $("error");
@@ -155,18 +171,466 @@
     var btn = $("triage-button");
     btn.disabled = true;
     $("status").textContent = "分诊中…";
-    fetch("/v1/triage", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) })
-      .then(function (resp) {
-        return resp.json().catch(function () { return null; }).then(function (body) {
-          if (!resp.ok) throw new Error(message(body, resp.status));
-          return body;
-        });
+    api("POST", "/v1/triage", payload)
+      .then(function (data) {
+        $("note-view-title").textContent = "原文（标出风险依据）";
+        render(data, text);
+        $("status").textContent = "";
+        afterTriage(data);
       })
-      .then(function (data) { render(data, text); $("status").textContent = ""; })
       .catch(function (e) { err.textContent = "分诊失败：" + e.message; err.hidden = false; $("status").textContent = ""; })
       .then(function () { btn.disabled = false; });
   }
 
+  // Every triage is a stored case: open it for correction and show it in the queue.
+  function afterTriage(data) {
+    if (!data.stored) {
+      $("case-panel").hidden = true;
+      $("status").textContent = "本次分诊未存入案件库，暂不能纠正。";
+      return;
+    }
+    openCase(data.case_id);
+    loadQueue();
+  }
+
+  // ---------------------------------------------------------------- labels (GET /v1/taxonomy)
+
+  var SVG = "http://www.w3.org/2000/svg";
+  var HEADS = ["cause", "risk_level", "risk_flags", "mindset"];
+  var HEAD_NAME = { cause: "原因", risk_level: "风险等级", risk_flags: "风险标记", mindset: "客户心理" };
+  var CHANNEL = { page: "页面", api: "接口", cli: "命令行" };
+  var AUTHOR_KEY = "tousu.author";
+  var tax = null;    // {causes, risk_levels, risk_flags, mindsets} from the service
+  var names = {};    // head -> {id: Chinese name}
+
+  function byId(list) {
+    var out = {};
+    list.forEach(function (x) { out[x.id] = x.name; });
+    return out;
+  }
+
+  function loadTaxonomy() {
+    return api("GET", "/v1/taxonomy").then(function (t) {
+      tax = t;
+      names = { cause: byId(t.causes), risk_level: byId(t.risk_levels), risk_flags: byId(t.risk_flags),
+        mindset: byId(t.mindsets) };
+      buildForm();
+    });
+  }
+
+  function labelName(head, id) { return (names[head] && names[head][id]) || id; }
+  function labelText(head, value) {
+    if (Array.isArray(value)) return value.length ? value.map(function (v) { return labelName(head, v); }).join("、") : "无";
+    return value ? labelName(head, value) : "无";
+  }
+
+  function showError(id, text) { var e = $(id); e.textContent = text; e.hidden = !text; }
+
+  // Stored times are naive UTC; show them in the handler's own time zone.
+  function when(iso) {
+    if (!iso) return "";
+    var d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? iso : iso + "Z");
+    if (isNaN(d)) return iso;
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " + two(d.getHours()) + ":" + two(d.getMinutes());
+  }
+
+  function option(value, text) { var o = el("option", null, text); o.value = value; return o; }
+
+  // A checkbox or radio with its Chinese label; the id goes in value so the form reads back ids.
+  function choice(type, name, value, text) {
+    var label = el("label", "choice");
+    var input = el("input");
+    input.type = type;
+    input.name = name;
+    input.value = value;
+    label.appendChild(input);
+    label.appendChild(document.createTextNode(" " + text));
+    label.title = value;
+    return label;
+  }
+
+  // ---------------------------------------------------------------- the correction form
+
+  // The case the panel is showing. `order` keeps each list head in the order the store holds it
+  // (main first, then by probability) plus newly ticked ids at the end: an untouched head must
+  // read back exactly as stored, or the audit would record a change the handler never made.
+  var current = { caseId: null, status: "open", labels: null, order: { causes: [], flags: [] } };
+
+  function groupedCauseOptions(select) {
+    var groups = {};
+    tax.causes.forEach(function (c) {
+      if (!groups[c.group]) {
+        groups[c.group] = el("optgroup");
+        groups[c.group].label = c.group_name;
+        select.appendChild(groups[c.group]);
+      }
+      groups[c.group].appendChild(option(c.id, c.name));
+    });
+  }
+
+  function buildForm() {
+    groupedCauseOptions($("fix-main-cause"));
+
+    // Secondary causes: checkboxes under their group names (easier than a ctrl-click multi-select).
+    var box = clear($("fix-other-causes")), lastGroup = null;
+    tax.causes.forEach(function (c) {
+      if (c.group !== lastGroup) { box.appendChild(el("div", "group", c.group_name)); lastGroup = c.group; }
+      box.appendChild(choice("checkbox", "fix-other-cause", c.id, c.name));
+    });
+
+    var risk = clear($("fix-risk"));
+    tax.risk_levels.forEach(function (r) {
+      var c = choice("radio", "fix-risk", r.id, r.name);
+      c.classList.add("risk-choice", r.id);
+      risk.appendChild(c);
+    });
+
+    var flags = clear($("fix-flags"));
+    tax.risk_flags.forEach(function (f) { flags.appendChild(choice("checkbox", "fix-flag", f.id, f.name)); });
+
+    ["fix-main-mindset", "fix-second-mindset"].forEach(function (id) {
+      var s = clear($(id));
+      s.appendChild(option("", "无"));
+      tax.mindsets.forEach(function (m) { s.appendChild(option(m.id, m.name)); });
+    });
+  }
+
+  function checkedValues(container) {
+    return Array.prototype.map.call(container.querySelectorAll("input:checked"), function (i) { return i.value; });
+  }
+
+  function setChecked(container, values) {
+    Array.prototype.forEach.call(container.querySelectorAll("input"), function (i) { i.checked = values.indexOf(i.value) >= 0; });
+  }
+
+  // Follow a checkbox list: keep the known order, drop unticked ids, append newly ticked ones.
+  function follow(order, container) {
+    var now = checkedValues(container);
+    var kept = order.filter(function (v) { return now.indexOf(v) >= 0; });
+    now.forEach(function (v) { if (kept.indexOf(v) < 0) kept.push(v); });
+    return kept;
+  }
+
+  // The main cause cannot also be a secondary one, and at most two secondary causes fit the label format.
+  function syncCauses() {
+    var main = $("fix-main-cause").value, box = $("fix-other-causes");
+    current.order.causes = follow(current.order.causes, box).filter(function (c) { return c !== main; });
+    var full = current.order.causes.length >= 2;
+    Array.prototype.forEach.call(box.querySelectorAll("input"), function (i) {
+      if (i.value === main) i.checked = false;
+      i.disabled = i.value === main || (full && !i.checked);
+      i.parentNode.classList.toggle("is-main", i.value === main);
+    });
+    $("fix-other-summary").textContent = current.order.causes.length ? labelText("cause", current.order.causes) : "无";
+  }
+
+  // A second mindset only makes sense after a main one, and not the same one twice.
+  function syncMindset() {
+    var main = $("fix-main-mindset").value, second = $("fix-second-mindset");
+    if (!main || second.value === main) second.value = "";
+    second.disabled = !main;
+    Array.prototype.forEach.call(second.options, function (o) { o.disabled = !!o.value && o.value === main; });
+  }
+
+  function fillForm(labels, status) {
+    var causes = labels.cause || [];
+    $("fix-main-cause").value = causes[0] || "";
+    current.order.causes = causes.slice(1);
+    setChecked($("fix-other-causes"), current.order.causes);
+    syncCauses();
+    Array.prototype.forEach.call(document.querySelectorAll('input[name="fix-risk"]'), function (r) {
+      r.checked = r.value === labels.risk_level;
+    });
+    current.order.flags = (labels.risk_flags || []).slice();
+    setChecked($("fix-flags"), current.order.flags);
+    var mind = labels.mindset || [];
+    $("fix-main-mindset").value = mind[0] || "";
+    $("fix-second-mindset").value = mind[1] || "";
+    syncMindset();
+    $("fix-resolved").checked = status === "resolved";
+    $("fix-comment").value = "";
+  }
+
+  // What the handler sees in the form, as the four label heads.
+  function readForm() {
+    var risk = document.querySelector('input[name="fix-risk"]:checked');
+    var mindset = [$("fix-main-mindset").value, $("fix-second-mindset").value].filter(function (m, i, all) {
+      return m && all.indexOf(m) === i;
+    });
+    return {
+      cause: [$("fix-main-cause").value].concat(current.order.causes).slice(0, 3),
+      risk_level: risk ? risk.value : "",
+      risk_flags: current.order.flags.slice(),
+      mindset: mindset
+    };
+  }
+
+  function caseMeta(c) {
+    var parts = [c.status === "resolved" ? "已解决" + (c.resolved_by ? "（" + c.resolved_by + "，" + when(c.resolved_at) + "）" : "") : "未解决"];
+    parts.push(c.corrected_by ? "标签由 " + c.corrected_by + " 于 " + when(c.corrected_at) + " 纠正" : "尚未纠正：表单为模型预测");
+    parts.push("受理 " + (c.received_on || when(c.created_at)));
+    return parts.join(" · ");
+  }
+
+  // Open a stored case in the panel; `andRender` also lays out its latest triage (from the queue).
+  function openCase(caseId, andRender) {
+    return api("GET", "/v1/cases/" + encodeURIComponent(caseId)).then(function (c) {
+      var latest = c.triages[c.triages.length - 1];
+      if (andRender && latest) {
+        $("note-view-title").textContent = "存档原文（已脱敏，标出风险依据）";
+        render(Object.assign({ model_version: latest.model_version, elapsed_ms: null }, latest.result), latest.text_masked);
+      }
+      // uncorrected: the form starts from the latest prediction, exactly what the store would compare with
+      current.caseId = c.case_id;
+      current.status = c.status;
+      current.labels = c.labels || (latest && latest.predicted) || { cause: [], risk_level: "", risk_flags: [], mindset: [] };
+      $("case-id").textContent = c.case_id;
+      $("case-meta").textContent = caseMeta(c);
+      fillForm(current.labels, c.status);
+      renderHistory(c.corrections);
+      showResult("", false);
+      $("case-panel").hidden = false;
+      markQueueSelection();
+      return c;
+    });
+  }
+
+  function showResult(text, isError) {
+    var box = $("fix-result");
+    box.textContent = text;
+    box.className = isError ? "error" : "saved";
+    box.hidden = !text;
+  }
+
+  function savedMessage(done) {
+    var msg = done.changed.length
+      ? "已保存：改动了 " + done.changed.map(function (h) { return HEAD_NAME[h] || h; }).join("、")
+      : "已保存：标签未改动（确认了当前标签）";
+    if (done.status !== current.status) msg += done.status === "resolved" ? "；案件已标记为已解决" : "；案件已重新打开";
+    return msg;
+  }
+
+  function rememberAuthor(name) {
+    try { window.localStorage.setItem(AUTHOR_KEY, name); } catch (e) { /* private mode: just not remembered */ }
+  }
+
+  function submitCorrection(ev) {
+    ev.preventDefault();
+    var author = $("fix-author").value.trim();
+    if (!author) {
+      showResult("请先填写处理人姓名：每条纠正都要记录是谁改的。", true);
+      $("fix-author").focus();
+      return;
+    }
+    rememberAuthor(author);
+    var body = readForm();
+    // resolved only when the checkbox differs from the case: otherwise the audit would log a re-open of an open case
+    var resolved = $("fix-resolved").checked;
+    if (resolved !== (current.status === "resolved")) body.resolved = resolved;
+    var comment = $("fix-comment").value.trim();
+    if (comment) body.comment = comment;
+    var caseId = current.caseId, btn = $("fix-submit");
+    btn.disabled = true;
+    showResult("保存中…", false);
+    api("POST", "/v1/cases/" + encodeURIComponent(caseId) + "/labels", body,
+      { "X-Tousu-User": author, "X-Tousu-Channel": "page" })
+      .then(function (done) {
+        var msg = savedMessage(done);
+        return openCase(caseId).then(function () {
+          showResult(msg, false);
+          loadQueue();
+          loadAgreement();
+        });
+      })
+      .catch(function (e) { showResult("保存失败：" + e.message, true); })
+      .then(function () { btn.disabled = false; });
+  }
+
+  function wireCorrection() {
+    try { $("fix-author").value = window.localStorage.getItem(AUTHOR_KEY) || ""; } catch (e) { /* no storage */ }
+    $("fix-author").addEventListener("change", function () { rememberAuthor($("fix-author").value.trim()); });
+    $("fix-main-cause").addEventListener("change", syncCauses);
+    $("fix-other-causes").addEventListener("change", syncCauses);
+    $("fix-flags").addEventListener("change", function () { current.order.flags = follow(current.order.flags, $("fix-flags")); });
+    $("fix-main-mindset").addEventListener("change", syncMindset);
+    $("fix-form").addEventListener("submit", submitCorrection);
+  }
+
+  // ---------------------------------------------------------------- correction history
+
+  function historyItem(c) {
+    var li = el("li", "history-item");
+    li.dataset.correction = c.id;
+    var head = el("div", "who");
+    head.appendChild(el("strong", null, c.author));
+    head.appendChild(el("span", "muted", " " + when(c.created_at) + " · " + (CHANNEL[c.channel] || c.channel)));
+    li.appendChild(head);
+    var what = [];
+    if (c.after) what.push(c.changed.length ? "改动了 " + c.changed.map(function (h) { return HEAD_NAME[h] || h; }).join("、") : "确认标签，未改动");
+    if (c.resolved === true) what.push("标记为已解决");
+    if (c.resolved === false) what.push("重新打开");
+    li.appendChild(el("div", null, what.join("；")));
+    if (c.after) {
+      var diff = el("ul", "diff");
+      c.changed.forEach(function (h) {
+        diff.appendChild(el("li", null, HEAD_NAME[h] + "：" + labelText(h, c.before[h]) + " → " + labelText(h, c.after[h])));
+      });
+      if (c.changed.length) li.appendChild(diff);
+    }
+    if (c.comment) li.appendChild(el("div", "comment", "备注：" + c.comment));
+    return li;
+  }
+
+  function renderHistory(corrections) {
+    var list = clear($("fix-history"));
+    if (!corrections.length) { list.appendChild(el("li", "muted", "暂无纠正记录")); return; }
+    corrections.slice().reverse().forEach(function (c) { list.appendChild(historyItem(c)); });  // newest first
+  }
+
+  // ---------------------------------------------------------------- the case queue (GET /v1/cases)
+
+  var queue = { cursor: null, next: null };
+
+  function queueQuery(cursor) {
+    var q = ["limit=20"];
+    [["risk_level", "queue-risk"], ["status", "queue-status"], ["corrected", "queue-corrected"]].forEach(function (p) {
+      if ($(p[1]).value) q.push(p[0] + "=" + encodeURIComponent($(p[1]).value));
+    });
+    if (cursor) q.push("cursor=" + encodeURIComponent(cursor));
+    return "/v1/cases?" + q.join("&");
+  }
+
+  function queueItem(c) {
+    var li = el("li", "queue-item");
+    li.dataset.case = c.case_id;
+    li.tabIndex = 0;
+    li.setAttribute("role", "button");
+    var top = el("div", "top");
+    top.appendChild(el("span", "badge " + c.risk_level, labelName("risk_level", c.risk_level)));
+    top.appendChild(el("span", "cause", labelName("cause", c.main_cause)));
+    top.appendChild(el("span", "state " + c.status, c.status === "resolved" ? "已解决" : "未解决"));
+    li.appendChild(top);
+    var snippet = (c.text || "").replace(/\s+/g, " ");
+    li.appendChild(el("div", "snippet", snippet.length > 60 ? snippet.slice(0, 60) + "…" : snippet));
+    li.appendChild(el("div", "muted", c.case_id + " · " + when(c.updated_at) +
+      (c.corrected_by ? " · 纠正人 " + c.corrected_by : " · 未纠正")));
+    function pick() {
+      openCase(c.case_id, true).catch(function (e) { showError("queue-error", "打开案件失败：" + e.message); });
+    }
+    li.addEventListener("click", pick);
+    li.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); } });
+    return li;
+  }
+
+  function markQueueSelection() {
+    Array.prototype.forEach.call($("queue-list").children, function (li) {
+      li.classList.toggle("selected", li.dataset.case === current.caseId);
+    });
+  }
+
+  function loadQueue(cursor) {
+    if (!tax) return;  // names come from the taxonomy; loadTaxonomy() calls us when it is in
+    showError("queue-error", "");
+    api("GET", queueQuery(cursor)).then(function (page) {
+      queue.cursor = cursor || null;
+      queue.next = page.next_cursor;
+      var list = clear($("queue-list"));
+      if (!page.cases.length) list.appendChild(el("li", "muted", cursor ? "没有更多案件" : "没有符合条件的案件"));
+      page.cases.forEach(function (c) { list.appendChild(queueItem(c)); });
+      markQueueSelection();
+      $("queue-next").hidden = !page.next_cursor;
+      $("queue-first").hidden = !cursor;
+      $("queue-info").textContent = page.cases.length ? "本页 " + page.cases.length + " 件" : "";
+    }).catch(function (e) { showError("queue-error", "读取队列失败：" + e.message); });
+  }
+
+  function wireQueue() {
+    ["queue-risk", "queue-status", "queue-corrected"].forEach(function (id) {
+      $(id).addEventListener("change", function () { loadQueue(); });
+    });
+    $("queue-refresh").addEventListener("click", function () { loadQueue(queue.cursor); });
+    $("queue-next").addEventListener("click", function () { if (queue.next) loadQueue(queue.next); });
+    $("queue-first").addEventListener("click", function () { loadQueue(); });
+  }
+
+  // ---------------------------------------------------------------- agreement chart (GET /v1/stats/agreement)
+
+  var CHART = { w: 560, h: 220, left: 40, right: 10, top: 22, bottom: 34, maxPeriods: 12 };
+
+  function svg(tag, attrs, text) {
+    var e = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function chartAxes(root, plotH) {
+    [0, 0.5, 1].forEach(function (v) {
+      var y = CHART.top + plotH * (1 - v);
+      root.appendChild(svg("line", { x1: CHART.left, x2: CHART.w - CHART.right, y1: y, y2: y, "class": "grid-line" }));
+      root.appendChild(svg("text", { x: CHART.left - 6, y: y + 4, "class": "axis", "text-anchor": "end" }, Math.round(v * 100) + "%"));
+    });
+  }
+
+  // Grouped bars: one group per period, one bar per head; with a handful of weeks bars read better than lines.
+  function chartPeriod(root, p, i, slot, plotH) {
+    var x0 = CHART.left + slot * i, barW = Math.min(18, (slot - 10) / HEADS.length);
+    var start = x0 + (slot - barW * HEADS.length) / 2;
+    HEADS.forEach(function (h, j) {
+      var v = p.agree[h] || 0, hgt = Math.max(1, plotH * v);
+      var bar = svg("rect", { x: start + j * barW, y: CHART.top + plotH - hgt, width: barW - 2, height: hgt,
+        "class": "point head-" + h, "data-head": h, "data-period": p.period, "data-value": v });
+      bar.appendChild(svg("title", {}, p.period + " 起 · " + HEAD_NAME[h] + " " + pct(v) + "（" + p.n + " 件）"));
+      root.appendChild(bar);
+    });
+    var mid = x0 + slot / 2;
+    root.appendChild(svg("text", { x: mid, y: CHART.top - 6, "class": "axis n", "text-anchor": "middle" }, "n=" + p.n));
+    root.appendChild(svg("text", { x: mid, y: CHART.h - CHART.bottom + 16, "class": "axis", "text-anchor": "middle" }, p.period.slice(5)));
+  }
+
+  function drawChart(periods) {
+    var plotH = CHART.h - CHART.top - CHART.bottom;
+    var root = svg("svg", { viewBox: "0 0 " + CHART.w + " " + CHART.h, role: "img", "aria-label": "模型与处理人一致率" });
+    chartAxes(root, plotH);
+    var shown = periods.slice(-CHART.maxPeriods), slot = (CHART.w - CHART.left - CHART.right) / Math.max(shown.length, 1);
+    shown.forEach(function (p, i) { chartPeriod(root, p, i, slot, plotH); });
+    root.appendChild(svg("text", { x: CHART.w - CHART.right, y: CHART.h - 4, "class": "axis", "text-anchor": "end" }, "周（周一起）"));
+    return root;
+  }
+
+  function drawLegend(overall) {
+    var legend = clear($("agreement-legend"));
+    HEADS.forEach(function (h) {
+      var li = el("li");
+      li.appendChild(el("span", "swatch head-" + h));
+      li.appendChild(document.createTextNode(HEAD_NAME[h] + (overall.n ? " " + pct(overall.agree[h]) : "")));
+      legend.appendChild(li);
+    });
+  }
+
+  function loadAgreement() {
+    api("GET", "/v1/stats/agreement?by=week").then(function (stats) {
+      var box = clear($("agreement-chart"));
+      if (!stats.periods.length) {
+        box.appendChild(el("div", "muted empty", "暂无纠正记录"));
+        clear($("agreement-legend"));
+        $("agreement-overall").textContent = "";
+        return;
+      }
+      box.appendChild(drawChart(stats.periods));
+      drawLegend(stats.overall);
+      $("agreement-overall").textContent = "共 " + stats.overall.n + " 件已纠正案件；图例中为总体一致率。";
+    }).catch(function (e) {
+      clear($("agreement-chart")).appendChild(el("div", "error", "读取一致率失败：" + e.message));
+    });
+  }
+
   $("triage-button").addEventListener("click", triage);
   $("note").addEventListener("keydown", function (e) { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) triage(); });
+  wireCorrection();
+  wireQueue();
+  loadTaxonomy()
+    .then(function () { loadQueue(); loadAgreement(); })
+    .catch(function (e) { showError("queue-error", "读取标签表失败：" + e.message); });
 })();

@@ -48,8 +48,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("corrections")
-    with op.batch_alter_table("cases") as batch:
-        batch.drop_index("ix_cases_corrected_at")
-        batch.drop_index("ix_cases_status")
-        for name in ("n_corrections", "resolved_by", "resolved_at", "corrected_by", "corrected_at", "labels", "status"):
-            batch.drop_column(name)
+    op.drop_index("ix_cases_corrected_at", table_name="cases")
+    op.drop_index("ix_cases_status", table_name="cases")
+    # plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+): a batch rebuild of `cases` would trip the
+    # foreign keys from `triages` on SQLite
+    for name in ("n_corrections", "resolved_by", "resolved_at", "corrected_by", "corrected_at", "labels", "status"):
+        op.drop_column("cases", name)

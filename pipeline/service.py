@@ -14,6 +14,7 @@ Routes
   GET  /v1/cases            stored cases, newest first: ?risk_level=high&status=open&since=2026-11-01&cursor=...
   GET  /v1/cases/{id}       one case: every triage and every correction
   POST /v1/cases/{id}/labels  a handler's correction (and/or resolved); author from the token's name or X-Tousu-User
+                            (UTF-8, percent-encoded: X-Tousu-User: %E7%8E%8B%E4%B8%BD)
   GET  /v1/stats/agreement  model vs handlers per head and period (?by=week&since=...)
   GET  /v1/taxonomy         the label ids with their Chinese names (for forms)
   GET  /                    the handler's page (pipeline/static), no external resources
@@ -61,6 +62,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -559,7 +561,8 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
         from pipeline.store import CaseNotFound, StoreError
 
         user = request.scope["state"].get("user")
-        header = (request.headers.get(USER_HEADER) or "").strip()
+        # header values are latin-1 on the wire: non-ASCII names come percent-encoded (encodeURIComponent)
+        header = unquote(request.headers.get(USER_HEADER) or "").strip()
         author = header if user in (None, "api") and header else user
         if not author:
             raise HTTPException(422, detail="say who is correcting: send the X-Tousu-User header "

@@ -290,3 +290,13 @@ def test_the_latest_migration_downgrades_and_upgrades_again(database_url):
         assert current_revision(engine) == "0001"
         assert upgrade(engine) == "0002"
         assert store.get("C-1")["status"] == "open"
+
+
+def test_one_batch_may_hold_a_case_twice_and_a_dedupe_key_twice(store):
+    recs = [TriageRecord("C-1", NOTE, result(level="medium"), "v1"), TriageRecord("C-2", NOTE, result(), "v1", dedupe_key="k"),
+            TriageRecord("C-1", NOTE, result(level="high"), "v1"), TriageRecord("C-2", NOTE, result(), "v1", dedupe_key="k")]
+    ids = store.record(recs)
+    assert ids[3] is None and len(set(ids[:3])) == 3
+    case = store.get("C-1")
+    assert case["risk_level"] == "high" and case["last_triage_id"] == ids[2] and len(case["triages"]) == 2
+    assert store.counts() == {"cases": 2, "triages": 3, "corrections": 0, "corrected_cases": 0, "resolved_cases": 0}

@@ -433,8 +433,9 @@
     var caseId = current.caseId, btn = $("fix-submit");
     btn.disabled = true;
     showResult("保存中…", false);
+    // header values must be ISO-8859-1, so a Chinese name travels percent-encoded (the service unquotes it)
     api("POST", "/v1/cases/" + encodeURIComponent(caseId) + "/labels", body,
-      { "X-Tousu-User": author, "X-Tousu-Channel": "page" })
+      { "X-Tousu-User": encodeURIComponent(author), "X-Tousu-Channel": "page" })
       .then(function (done) {
         var msg = savedMessage(done);
         return openCase(caseId).then(function () {

@@ -685,14 +685,17 @@ def bench(quick, memory_rows, train_sizes, out_dir) -> None:
 @click.option("--port", type=int, default=8000, show_default=True, help="TCP port.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes; each loads the promoted model (call /v1/admin/reload in each after promoting).")
+@click.option("--no-store", is_flag=True, help="Do not keep triages in the case store (no audit trail, no corrections).")
+@_DB_OPTION
 @_guard
-def serve(host, port, workers) -> None:
+def serve(host, port, workers, no_store, database_url) -> None:
     """Serve the promoted model over HTTP, with the handler's triage page at /.
 
     POST /v1/triage, /v1/triage/batch; GET /healthz, /readyz, /v1/model,
     /metrics; POST /v1/admin/reload; the OpenAPI document at /openapi.json
     and /docs. Set TOUSU_API_TOKEN to require `Authorization: Bearer <token>`
-    on every route except /healthz and /readyz.
+    on every route except /healthz and /readyz. Every triage is kept in the
+    case store (see `tousu cases --help`) unless --no-store.
 
     \b
     Examples:
@@ -701,10 +704,21 @@ def serve(host, port, workers) -> None:
       curl -s localhost:8000/v1/triage -H 'Content-Type: application/json' \\
            -d '{"text": "再不给结果我就发抖音曝光"}'
     """
+    import os
+
     import uvicorn
 
     get_model(None)  # a promoted model must exist (first run: trains the default one)
-    click.echo(f"tousu: serving on http://{host}:{port}/ with {workers} worker(s)", err=True)
+    if no_store:
+        os.environ["TOUSU_NO_STORE"] = "1"
+        where = "case store off"
+    else:
+        if database_url:
+            os.environ["TOUSU_DATABASE_URL"] = database_url  # the workers read it
+        store = _open_store(database_url)  # create or upgrade the schema once, before the workers start
+        where = f"cases kept in {store.url}"
+        store.close()
+    click.echo(f"tousu: serving on http://{host}:{port}/ with {workers} worker(s); {where}", err=True)
     uvicorn.run("pipeline.service:app_factory", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_level="info")
 

@@ -49,21 +49,27 @@ def real_result() -> tuple[str, dict, str]:
     return SEED, plan_to_json(t, facts, plan(t, facts, date(2026, 11, 25))), manifest["version"]
 
 
-def _writer(args) -> tuple[float, float, list[float]]:
-    url, text, result, version, worker, n = args
-    from pipeline.store import CaseStore, TriageRecord
+def _one_at_a_time(store, prefix: str, n: int, payload: tuple[str, dict, str]) -> tuple[float, float, list[float]]:
+    """n single-record transactions: (wall-clock start, end, each write's seconds)."""
+    from pipeline.store import TriageRecord
 
-    store = CaseStore(url, migrate=False)
-    store.counts()  # connect before the clock starts
+    text, result, version = payload
     lat = []
     began = time.time()
     for i in range(n):
         t0 = time.perf_counter()
-        store.record([TriageRecord(f"P{worker}-{i}", text, result, version)])
+        store.record([TriageRecord(f"{prefix}-{i}", text, result, version)])
         lat.append(time.perf_counter() - t0)
-    ended = time.time()
-    store.close()
-    return began, ended, lat
+    return began, time.time(), lat
+
+
+def _writer(args) -> tuple[float, float, list[float]]:
+    url, payload, worker, n = args
+    from pipeline.store import CaseStore
+
+    with CaseStore(url, migrate=False) as store:
+        store.counts()  # connect before the clock starts
+        return _one_at_a_time(store, f"P{worker}", n, payload)
 
 
 def measure(url: str, n: int, processes: int, chunk: int, payload: tuple[str, dict, str]) -> dict:
@@ -72,13 +78,8 @@ def measure(url: str, n: int, processes: int, chunk: int, payload: tuple[str, di
     text, result, version = payload
     out: dict = {}
     with CaseStore(url) as store:
-        lat = []
-        t0 = time.perf_counter()
-        for i in range(n):
-            s = time.perf_counter()
-            store.record([TriageRecord(f"S-{i}", text, result, version)])
-            lat.append(time.perf_counter() - s)
-        wall = time.perf_counter() - t0
+        began, ended, lat = _one_at_a_time(store, "S", n, payload)
+        wall = ended - began
         out["single"] = {"records": n, "seconds": round(wall, 2), "per_second": round(n / wall, 1),
                          "p50_ms": round(statistics.median(lat) * 1000, 2),
                          "p99_ms": round(sorted(lat)[int(0.99 * (len(lat) - 1))] * 1000, 2)}
@@ -92,7 +93,7 @@ def measure(url: str, n: int, processes: int, chunk: int, payload: tuple[str, di
         before = store.counts()["triages"]
     per = n // processes
     with mp.get_context("spawn").Pool(processes) as pool:
-        runs = pool.map(_writer, [(url, text, result, version, w, per) for w in range(processes)])
+        runs = pool.map(_writer, [(url, payload, w, per) for w in range(processes)])
     wall = max(r[1] for r in runs) - min(r[0] for r in runs)  # first write to last, process start-up excluded
     flat = sorted(x for r in runs for x in r[2])
     with CaseStore(url) as store:

@@ -32,6 +32,20 @@ def small_model(small_corpus):
     return Triager(char_ngrams=None, cv=2).fit(train)
 
 
+@pytest.fixture
+def registry(tmp_path, monkeypatch, small_model, small_corpus) -> Path:
+    """A model registry in tmp holding `small_model`, promoted; no API tokens in the environment."""
+    from pipeline.registry import promote, save_model
+
+    root = tmp_path / "models"
+    monkeypatch.setenv("TOUSU_MODELS_DIR", str(root))
+    monkeypatch.delenv("TOUSU_API_TOKEN", raising=False)
+    monkeypatch.delenv("TOUSU_API_TOKENS", raising=False)
+    path = save_model(small_model, small_corpus[0], {"heldout": {"cause_top1": 0.5}}, root=root, version="v-small")
+    promote(path.name, root)
+    return root
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _case_store_in_tmp(tmp_path_factory):
     """No test (nor a subprocess it starts) writes to the user's real case store."""

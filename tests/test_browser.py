@@ -1,4 +1,5 @@
 """The handler's page in a real browser: triage the seed case, read the result, correct and resolve it."""
+import contextlib
 import json
 import shutil
 import socket
@@ -84,6 +85,22 @@ def _need_browser():
     return pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install playwright)")
 
 
+@contextlib.contextmanager
+def _browser_page(sync_api, tmp_path: Path):
+    """A fresh headless Chromium page (own profile under tmp_path), closed and removed afterwards."""
+    profile = tempfile.mkdtemp(prefix="tousu-chromium-", dir=tmp_path)
+    try:
+        with sync_api.sync_playwright() as p:
+            ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS, headless=True,
+                                                       viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+            try:
+                yield ctx.new_page()
+            finally:
+                ctx.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=30) as r:
         return json.loads(r.read())
@@ -98,30 +115,22 @@ def test_the_page_triages_the_seed_case(server, tmp_path):
         expected = json.loads(r.read())
     first_step = expected["plan"]["steps"][0]["text"]
 
-    profile = tempfile.mkdtemp(prefix="tousu-chromium-", dir=tmp_path)
-    try:
-        with sync_api.sync_playwright() as p:
-            ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS, headless=True,
-                                                       viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-            page = ctx.new_page()
-            external = []
-            page.on("request", lambda rq: None if rq.url.startswith(server) else external.append(rq.url))
-            page.goto(server + "/")
-            page.fill("#note", SEED)
-            page.click("#triage-button")
-            page.wait_for_selector("#steps li", timeout=30_000)
-            risk = page.inner_text("#risk-level")
-            assert "high" in risk and "重大投诉" in risk
-            flags = page.inner_text("#flags")
-            assert "媒体" in flags or "曝光" in flags
-            assert page.inner_text("#steps li:first-child").strip() == first_step
-            assert page.locator("#steps li").count() == len(expected["plan"]["steps"])
-            assert external == [], f"the page fetched outside the service: {external}"
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "browser_triage.png"), full_page=True)
-            ctx.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+    with _browser_page(sync_api, tmp_path) as page:
+        external = []
+        page.on("request", lambda rq: None if rq.url.startswith(server) else external.append(rq.url))
+        page.goto(server + "/")
+        page.fill("#note", SEED)
+        page.click("#triage-button")
+        page.wait_for_selector("#steps li", timeout=30_000)
+        risk = page.inner_text("#risk-level")
+        assert "high" in risk and "重大投诉" in risk
+        flags = page.inner_text("#flags")
+        assert "媒体" in flags or "曝光" in flags
+        assert page.inner_text("#steps li:first-child").strip() == first_step
+        assert page.locator("#steps li").count() == len(expected["plan"]["steps"])
+        assert external == [], f"the page fetched outside the service: {external}"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser_triage.png"), full_page=True)
 
 
 def test_the_page_corrects_and_resolves_a_stored_case(store_server, tmp_path):
@@ -131,106 +140,98 @@ def test_the_page_corrects_and_resolves_a_stored_case(store_server, tmp_path):
 
     server, db_url = store_server
     author, comment = "王丽", "已电话核实，客户接受解释"
-    profile = tempfile.mkdtemp(prefix="tousu-chromium-", dir=tmp_path)
-    try:
-        with sync_api.sync_playwright() as p:
-            ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS, headless=True,
-                                                       viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-            page = ctx.new_page()
-            external, failed, js_errors = [], [], []
-            page.on("request", lambda rq: None if rq.url.startswith(server) else external.append(rq.url))
-            page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 and "/v1/" in r.url else None)
-            page.on("pageerror", lambda e: js_errors.append(str(e)))
-            page.goto(server + "/")
-            page.wait_for_selector("#fix-main-cause optgroup", state="attached")
-            assert page.inner_text("#agreement-chart").strip() == "暂无纠正记录"
+    with _browser_page(sync_api, tmp_path) as page:
+        external, failed, js_errors = [], [], []
+        page.on("request", lambda rq: None if rq.url.startswith(server) else external.append(rq.url))
+        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 and "/v1/" in r.url else None)
+        page.on("pageerror", lambda e: js_errors.append(str(e)))
+        page.goto(server + "/")
+        page.wait_for_selector("#fix-main-cause optgroup", state="attached")
+        assert page.inner_text("#agreement-chart").strip() == "暂无纠正记录"
 
-            page.fill("#note", SEED)
-            page.click("#triage-button")
-            page.wait_for_selector("#case-panel:not([hidden]) #fix-history li", timeout=30_000)
-            case_id = page.inner_text("#case-id").strip()
-            assert case_id
-            predicted = _get(f"{server}/v1/cases/{case_id}")["triages"][0]["predicted"]
+        page.fill("#note", SEED)
+        page.click("#triage-button")
+        page.wait_for_selector("#case-panel:not([hidden]) #fix-history li", timeout=30_000)
+        case_id = page.inner_text("#case-id").strip()
+        assert case_id
+        predicted = _get(f"{server}/v1/cases/{case_id}")["triages"][0]["predicted"]
 
-            # the form starts from the model's labels
-            assert page.input_value("#fix-main-cause") == predicted["cause"][0]
-            assert page.locator("#fix-main-cause optgroup").count() >= 2
-            assert page.get_attribute('input[name="fix-risk"]:checked', "value") == predicted["risk_level"]
-            ticked = page.eval_on_selector_all("#fix-flags input:checked", "els => els.map(e => e.value)")
-            assert sorted(ticked) == sorted(predicted["risk_flags"])
-            assert page.input_value("#fix-main-mindset") == (predicted["mindset"] or [""])[0]
-            assert not page.is_checked("#fix-resolved")
+        # the form starts from the model's labels
+        assert page.input_value("#fix-main-cause") == predicted["cause"][0]
+        assert page.locator("#fix-main-cause optgroup").count() >= 2
+        assert page.get_attribute('input[name="fix-risk"]:checked', "value") == predicted["risk_level"]
+        ticked = page.eval_on_selector_all("#fix-flags input:checked", "els => els.map(e => e.value)")
+        assert sorted(ticked) == sorted(predicted["risk_flags"])
+        assert page.input_value("#fix-main-mindset") == (predicted["mindset"] or [""])[0]
+        assert not page.is_checked("#fix-resolved")
 
-            # the new case is at the top of the default queue (high, open) when the model says high
-            if predicted["risk_level"] == "high":
-                page.wait_for_selector(f'#queue-list li[data-case="{case_id}"]')
+        # the new case is at the top of the default queue (high, open) when the model says high
+        if predicted["risk_level"] == "high":
+            page.wait_for_selector(f'#queue-list li[data-case="{case_id}"]')
 
-            # the handler's view: another risk level, one flag toggled, resolved
-            level = "low" if predicted["risk_level"] == "high" else "high"
-            page.check(f'input[name="fix-risk"][value="{level}"]')
-            flag = "anger"
-            if flag in predicted["risk_flags"]:
-                page.uncheck(f'#fix-flags input[value="{flag}"]')
-                flags = [f for f in predicted["risk_flags"] if f != flag]
-            else:
-                page.check(f'#fix-flags input[value="{flag}"]')
-                flags = predicted["risk_flags"] + [flag]
-            page.check("#fix-resolved")
-            page.fill("#fix-comment", comment)
+        # the handler's view: another risk level, one flag toggled, resolved
+        level = "low" if predicted["risk_level"] == "high" else "high"
+        page.check(f'input[name="fix-risk"][value="{level}"]')
+        flag = "anger"
+        if flag in predicted["risk_flags"]:
+            page.uncheck(f'#fix-flags input[value="{flag}"]')
+            flags = [f for f in predicted["risk_flags"] if f != flag]
+        else:
+            page.check(f'#fix-flags input[value="{flag}"]')
+            flags = predicted["risk_flags"] + [flag]
+        page.check("#fix-resolved")
+        page.fill("#fix-comment", comment)
 
-            # no name, no request
-            page.fill("#fix-author", "")
-            page.click("#fix-submit")
-            assert "处理人" in page.inner_text("#fix-result")
-            assert CaseStore(db_url).get(case_id)["corrections"] == []
+        # no name, no request
+        page.fill("#fix-author", "")
+        page.click("#fix-submit")
+        assert "处理人" in page.inner_text("#fix-result")
+        assert CaseStore(db_url).get(case_id)["corrections"] == []
 
-            # the server's refusal is shown as it is (here: a cause id the taxonomy does not know)
-            page.evaluate("""() => { const s = document.querySelector('#fix-main-cause');
-                                     s.add(new Option('?', 'no_such_cause')); s.value = 'no_such_cause'; }""")
-            page.fill("#fix-author", author)
-            page.click("#fix-submit")
-            page.locator("#fix-result.error", has_text="保存失败").wait_for()
-            assert "no_such_cause" in page.inner_text("#fix-result")
-            page.select_option("#fix-main-cause", predicted["cause"][0])
-            page.evaluate("() => document.querySelector('#fix-main-cause option[value=no_such_cause]').remove()")
+        # the server's refusal is shown as it is (here: a cause id the taxonomy does not know)
+        page.evaluate("""() => { const s = document.querySelector('#fix-main-cause');
+                                 s.add(new Option('?', 'no_such_cause')); s.value = 'no_such_cause'; }""")
+        page.fill("#fix-author", author)
+        page.click("#fix-submit")
+        page.locator("#fix-result.error", has_text="保存失败").wait_for()
+        assert "no_such_cause" in page.inner_text("#fix-result")
+        page.select_option("#fix-main-cause", predicted["cause"][0])
+        page.evaluate("() => document.querySelector('#fix-main-cause option[value=no_such_cause]').remove()")
 
-            page.click("#fix-submit")
-            page.locator("#fix-result.saved", has_text="已保存").wait_for()  # (wait_for_function would need unsafe-eval)
-            saved = page.inner_text("#fix-result")
-            assert "风险等级" in saved and "风险标记" in saved and "原因" not in saved and "客户心理" not in saved
-            entry = page.locator("#fix-history li.history-item")
-            assert entry.count() == 1
-            history = entry.first.inner_text()
-            assert author in history and "风险等级" in history and "已解决" in history and comment in history
-            assert page.is_checked("#fix-resolved")
-            assert page.evaluate("localStorage.getItem('tousu.author')") == author
+        page.click("#fix-submit")
+        page.locator("#fix-result.saved", has_text="已保存").wait_for()  # (wait_for_function would need unsafe-eval)
+        saved = page.inner_text("#fix-result")
+        assert "风险等级" in saved and "风险标记" in saved and "原因" not in saved and "客户心理" not in saved
+        entry = page.locator("#fix-history li.history-item")
+        assert entry.count() == 1
+        history = entry.first.inner_text()
+        assert author in history and "风险等级" in history and "已解决" in history and comment in history
+        assert page.is_checked("#fix-resolved")
+        assert page.evaluate("localStorage.getItem('tousu.author')") == author
 
-            # the agreement chart now has a week with one corrected case
-            page.wait_for_selector("#agreement-chart svg rect.point")
-            assert page.locator("#agreement-chart svg rect.point").count() == 4
-            assert "n=1" in page.inner_text("#agreement-chart")
-            assert page.locator("#agreement-legend li").count() == 4
+        # the agreement chart now has a week with one corrected case
+        page.wait_for_selector("#agreement-chart svg rect.point")
+        assert page.locator("#agreement-chart svg rect.point").count() == 4
+        assert "n=1" in page.inner_text("#agreement-chart")
+        assert page.locator("#agreement-legend li").count() == 4
 
-            # the queue finds it under its new level and status, and opening it shows the handler's labels
-            page.select_option("#queue-risk", level)
-            page.select_option("#queue-status", "resolved")
-            item = page.wait_for_selector(f'#queue-list li[data-case="{case_id}"]')
-            assert author in item.inner_text() and "已解决" in item.inner_text()
-            page.fill("#fix-comment", "")
-            page.evaluate("document.querySelector('#case-panel').hidden = true")
-            item.click()
-            page.wait_for_selector("#case-panel:not([hidden])")
-            assert page.get_attribute('input[name="fix-risk"]:checked', "value") == level
-            assert page.inner_text("#risk-level").split()[-1] == predicted["risk_level"]  # the model's triage, as stored
-            assert "已脱敏" in page.inner_text("#note-view-title")
+        # the queue finds it under its new level and status, and opening it shows the handler's labels
+        page.select_option("#queue-risk", level)
+        page.select_option("#queue-status", "resolved")
+        item = page.wait_for_selector(f'#queue-list li[data-case="{case_id}"]')
+        assert author in item.inner_text() and "已解决" in item.inner_text()
+        page.fill("#fix-comment", "")
+        page.evaluate("document.querySelector('#case-panel').hidden = true")
+        item.click()
+        page.wait_for_selector("#case-panel:not([hidden])")
+        assert page.get_attribute('input[name="fix-risk"]:checked', "value") == level
+        assert page.inner_text("#risk-level").split()[-1] == predicted["risk_level"]  # the model's triage, as stored
+        assert "已脱敏" in page.inner_text("#note-view-title")
 
-            assert external == [], f"the page fetched outside the service: {external}"
-            assert [f.split()[0] for f in failed] == ["422"] and js_errors == [], (failed, js_errors)  # the 422 above only
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "browser_correction.png"), full_page=True)
-            ctx.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+        assert external == [], f"the page fetched outside the service: {external}"
+        assert [f.split()[0] for f in failed] == ["422"] and js_errors == [], (failed, js_errors)  # the 422 above only
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser_correction.png"), full_page=True)
 
     store = CaseStore(db_url)
     try:

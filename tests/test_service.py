@@ -18,16 +18,6 @@ PHONE = "13812345678"
 
 
 @pytest.fixture
-def registry(tmp_path, monkeypatch, small_model, small_corpus):
-    root = tmp_path / "models"
-    monkeypatch.setenv("TOUSU_MODELS_DIR", str(root))
-    monkeypatch.delenv("TOUSU_API_TOKEN", raising=False)
-    path = save_model(small_model, small_corpus[0], {"heldout": {"cause_top1": 0.5}}, root=root, version="v-small")
-    promote(path.name, root)
-    return root
-
-
-@pytest.fixture
 def client(registry):
     with TestClient(create_app(registry, Settings(max_body_bytes=20_000, max_note_chars=2_000, max_batch=5))) as c:
         yield c

@@ -4,7 +4,6 @@ from datetime import date, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline.registry import promote, save_model
 from pipeline.service import Settings, create_app
 from pipeline.store import CaseStore
 
@@ -13,17 +12,6 @@ from urllib.parse import quote
 WANG = {"X-Tousu-User": quote("王丽")}  # header values are latin-1 on the wire: names go percent-encoded
 NOTE = "第三次打电话催理赔了，客户张先生电话13812345678，再不赔就去找电视台曝光，还要去银保监投诉！"
 CALM = "请问犹豫期是多少天？想了解一下退保流程。"
-
-
-@pytest.fixture
-def registry(tmp_path, monkeypatch, small_model, small_corpus):
-    root = tmp_path / "models"
-    monkeypatch.setenv("TOUSU_MODELS_DIR", str(root))
-    monkeypatch.delenv("TOUSU_API_TOKEN", raising=False)
-    monkeypatch.delenv("TOUSU_API_TOKENS", raising=False)
-    path = save_model(small_model, small_corpus[0], {"heldout": {}}, root=root, version="v-small")
-    promote(path.name, root)
-    return root
 
 
 @pytest.fixture

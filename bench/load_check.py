@@ -6,6 +6,7 @@ for D seconds, and prints requests per second and p50/p99 latency.
 
     python bench/load_check.py                       # 30 s at concurrency 4, promoted model
     python bench/load_check.py --seconds 10 --concurrency 8 --workers 2
+    python bench/load_check.py --database off        # without the case store, for the ratio
 
 The notes are the bundled sample (data/sample/notes.csv) plus the seed case,
 sent round robin. Uses the registry in $TOUSU_MODELS_DIR (default models/).
@@ -67,14 +68,25 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
 
 
 @contextlib.contextmanager
-def running_service(prefix: str, workers: int = 1):
+def running_service(prefix: str, workers: int = 1, database: str | None = None):
     """The service on a free loopback port, ready; stopped on exit. Its per-request log goes to a
-    file, never an unread pipe (a full pipe blocks the service). Yields (port, process)."""
+    file, never an unread pipe (a full pipe blocks the service). Yields (port, process).
+
+    `database`: "off" (no case store), a URL, or None for a throwaway SQLite store, so a benchmark
+    never fills the user's real case store."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "pipeline.service:app_factory", "--factory", "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     log_file = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "TOUSU_API_TOKEN": ""}, stdout=subprocess.DEVNULL, stderr=log_file)
+    scratch = tempfile.TemporaryDirectory(prefix=prefix)
+    env = {**os.environ, "TOUSU_API_TOKEN": "", "TOUSU_NO_STORE": "1" if database == "off" else "",
+           "TOUSU_DATABASE_URL": database if database not in (None, "off") else f"sqlite:///{scratch.name}/cases.db"}
+    if workers > 1 and database != "off":  # create the schema once, before the workers race to it
+        sys.path.insert(0, str(ROOT))
+        from pipeline.store import CaseStore
+
+        CaseStore(env["TOUSU_DATABASE_URL"]).close()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
     try:
         wait_ready(port, proc)
         yield port, proc
@@ -85,6 +97,7 @@ def running_service(prefix: str, workers: int = 1):
         except subprocess.TimeoutExpired:
             proc.kill()
         log_file.close()
+        scratch.cleanup()
         print(f"service log: {log_file.name}", file=sys.stderr)
 
 
@@ -94,9 +107,11 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--warmup", type=int, default=20, help="requests sent before timing starts")
+    ap.add_argument("--database", default=None,
+                    help="case store: 'off', a URL, or (default) a throwaway SQLite file")
     args = ap.parse_args()
 
-    with running_service("tousu-load-", args.workers) as (port, _proc):
+    with running_service("tousu-load-", args.workers, args.database) as (port, _proc):
         texts = [json.dumps({"text": t}, ensure_ascii=False).encode() for t in notes()]
         headers = {"Content-Type": "application/json"}
 

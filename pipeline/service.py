@@ -399,11 +399,18 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
     executor = ThreadPoolExecutor(max_workers=max(1, settings.threads), thread_name_prefix="tousu-score")
     holder.load_initial()
     store = _open_store(settings, metrics)
+    writer = None
+    if store is not None:
+        from pipeline.store import GroupCommitter
+
+        writer = GroupCommitter(store)
 
     @asynccontextmanager
     async def lifespan(_app):
         yield
         executor.shutdown(wait=False, cancel_futures=True)
+        if writer is not None:
+            writer.close()
         if store is not None:
             store.close()
 
@@ -424,14 +431,14 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
     def score_and_store(model, version: str, notes: list[Note], case_ids: list[str]) -> tuple[list[dict], str | None]:
         t0 = time.perf_counter()
         results = _score(model, notes)
-        if store is None:
+        if writer is None:
             return results, "the case store is off"
         from pipeline.store import TriageRecord
 
         ms = (time.perf_counter() - t0) * 1000 / len(notes)
         try:
-            store.record([TriageRecord(cid, n.text, r, version, source="serve", received=n.received, processing_ms=round(ms, 2))
-                          for cid, n, r in zip(case_ids, notes, results)])
+            writer.record([TriageRecord(cid, n.text, r, version, source="serve", received=n.received, processing_ms=round(ms, 2))
+                           for cid, n, r in zip(case_ids, notes, results)], timeout=settings.timeout_s)
         except Exception as exc:  # noqa: BLE001 - the handler still gets the triage; the failure is counted and logged
             metrics.error("store")
             return results, f"{type(exc).__name__}: {exc}"[:300]

@@ -29,9 +29,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
+import queue
+import threading
 import time
 from collections import defaultdict
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -206,13 +210,18 @@ def _normalise_url(url: str) -> str:
     return url
 
 
+def _dumps(value: Any) -> str:
+    """Compact UTF-8 JSON, Chinese as itself rather than \\uXXXX: a stored triage takes about 30% less space."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def make_engine(url: str | None = None) -> Engine:
     url = _normalise_url(url or default_url())
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, json_serializer=_dumps)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):
@@ -230,7 +239,7 @@ def make_engine(url: str | None = None) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, json_serializer=_dumps)
 
 
 def _alembic_config(engine: Engine):
@@ -294,6 +303,7 @@ class CaseStore:
     def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
         self.engine = make_engine(url)
         self.url = self.engine.url.render_as_string(hide_password=True)
+        self._built: tuple | None = None
         if migrate and current_revision(self.engine) != head_revision():
             upgrade(self.engine)
 
@@ -332,12 +342,31 @@ class CaseStore:
                 time.sleep(0.1 * (attempt + 1))
         raise AssertionError("unreachable")
 
+    def _statements(self) -> tuple:
+        """The three write statements, built once per store (building an upsert costs more than running it)."""
+        if self._built is None:
+            insert = _insert(self.engine)
+            cases, triages = CaseRow.__table__, TriageRow.__table__
+            upsert = insert(cases)
+            excluded = upsert.excluded
+            upsert = upsert.on_conflict_do_update(index_elements=["case_id"], set_={
+                "updated_at": excluded.updated_at,
+                "received_on": sa.func.coalesce(excluded.received_on, cases.c.received_on),
+                "main_cause": excluded.main_cause, "review": excluded.review,
+                # the queue follows the handler once a case is corrected
+                "risk_level": sa.case((cases.c.corrected_at.is_(None), excluded.risk_level), else_=cases.c.risk_level),
+            })
+            add = insert(triages).returning(triages.c.id, sort_by_parameter_order=True)
+            point = cases.update().where(cases.c.case_id == sa.bindparam("cid")).values(last_triage_id=sa.bindparam("tid"))
+            seen = sa.select(triages.c.dedupe_key).where(triages.c.dedupe_key.in_(sa.bindparam("keys", expanding=True)))
+            self._built = (upsert, add, point, seen)
+        return self._built
+
     def _record_all(self, conn: Connection, records: list[TriageRecord]) -> list[int | None]:
-        insert = _insert(self.engine)
-        cases, triages = CaseRow.__table__, TriageRow.__table__
+        upsert, add, point, seen_keys = self._statements()
         now = utcnow()
         keys = [r.dedupe_key for r in records if r.dedupe_key]
-        seen = set(conn.execute(sa.select(triages.c.dedupe_key).where(triages.c.dedupe_key.in_(keys))).scalars()) if keys else set()
+        seen = set(conn.execute(seen_keys, {"keys": keys}).scalars()) if keys else set()
         todo: list[tuple[int, TriageRecord, dict]] = []
         for i, r in enumerate(records):
             if r.dedupe_key and r.dedupe_key in seen:
@@ -354,27 +383,17 @@ class CaseStore:
                 "case_id": r.case_id, "created_at": now, "updated_at": now, "received_on": r.received,
                 "risk_level": labels["risk_level"], "main_cause": labels["cause"][0],
                 "review": bool(r.result.get("plan", {}).get("review", False)), "status": "open", "n_corrections": 0}
-        upsert = insert(cases)
-        excluded = upsert.excluded
-        upsert = upsert.on_conflict_do_update(index_elements=["case_id"], set_={
-            "updated_at": excluded.updated_at,
-            "received_on": sa.func.coalesce(excluded.received_on, cases.c.received_on),
-            "main_cause": excluded.main_cause, "review": excluded.review,
-            # the queue follows the handler once a case is corrected
-            "risk_level": sa.case((cases.c.corrected_at.is_(None), excluded.risk_level), else_=cases.c.risk_level),
-        })
         conn.execute(upsert, list(case_rows.values()))
         rows = [{"case_id": r.case_id, "created_at": now, "source": r.source, "model_version": r.model_version,
                  "text_masked": mask_pii(r.text), "text_sha256": text_hash(r.text), "predicted": labels, "result": r.result,
                  "risk_level": labels["risk_level"], "processing_ms": r.processing_ms, "dedupe_key": r.dedupe_key}
                 for _, r, labels in todo]
-        new_ids = conn.execute(insert(triages).returning(triages.c.id, sort_by_parameter_order=True), rows).scalars().all()
+        new_ids = conn.execute(add, rows).scalars().all()
         last: dict[str, int] = {}
         for (i, r, _), tid in zip(todo, new_ids):
             ids[i] = int(tid)
             last[r.case_id] = max(int(tid), last.get(r.case_id, 0))
-        conn.execute(cases.update().where(cases.c.case_id == sa.bindparam("cid")).values(last_triage_id=sa.bindparam("tid")),
-                     [{"cid": c, "tid": t} for c, t in last.items()])
+        conn.execute(point, [{"cid": c, "tid": t} for c, t in last.items()])
         return ids
 
     # ---------------------------------------------------------- corrections
@@ -568,6 +587,71 @@ class CaseStore:
             bucket["mindset"] += p["mindset"][:1] == h["mindset"][:1]
         return [AgreementRow(day.isoformat(), s["n"], {k: round(s[k] / s["n"], 3) for k in LABEL_FIELDS})
                 for day, s in sorted(sums.items())]
+
+
+# ------------------------------------------------------------------ group commit for the service
+
+class GroupCommitter:
+    """Many request threads, one transaction: group commit for `CaseStore.record`.
+
+    A writer thread commits everything that queued up while its previous commit ran, then wakes each
+    caller with its own row ids. A caller still returns only after its records are committed, so
+    `stored: true` keeps meaning durable; under load one transaction carries many requests' triages
+    (a set-wise write costs about a fifth of one write per record), and at low load a batch is one request.
+    """
+
+    def __init__(self, store: CaseStore, max_batch: int = 256) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="tousu-store-writer", daemon=True)
+        self._thread.start()
+
+    def record(self, records: list[TriageRecord], timeout: float = 60.0) -> list[int | None]:
+        if not self._thread.is_alive():
+            raise StoreError("the store writer has stopped")
+        done: Future = Future()
+        self._queue.put((records, done))
+        return done.result(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Commit what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is None:
+                break
+            batch, size = [item], len(item[0])
+            while size < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                    break
+                batch.append(nxt)
+                size += len(nxt[0])
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[list[TriageRecord], Future]]) -> None:
+        try:
+            ids = self.store.record([r for records, _ in batch for r in records])
+        except Exception as exc:  # noqa: BLE001 - handed to the callers
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
+            for records, done in batch:  # one bad request must not fail its neighbours: each alone
+                self._commit([(records, done)])
+            return
+        at = 0
+        for records, done in batch:
+            done.set_result(ids[at:at + len(records)])
+            at += len(records)
 
 
 # ------------------------------------------------------------------ helpers

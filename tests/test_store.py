@@ -300,3 +300,32 @@ def test_one_batch_may_hold_a_case_twice_and_a_dedupe_key_twice(store):
     case = store.get("C-1")
     assert case["risk_level"] == "high" and case["last_triage_id"] == ids[2] and len(case["triages"]) == 2
     assert store.counts() == {"cases": 2, "triages": 3, "corrections": 0, "corrected_cases": 0, "resolved_cases": 0}
+
+
+def test_group_commit_gives_every_caller_its_own_ids_and_isolates_a_bad_request(store):
+    import threading
+
+    from pipeline.store import GroupCommitter
+
+    writer = GroupCommitter(store, max_batch=16)
+    got, errors = {}, []
+
+    def caller(k: int) -> None:
+        for i in range(10):
+            case_id = "x" * 200 if (k, i) == (3, 5) else f"G{k}-{i}"  # one bad request among 80
+            try:
+                got[(k, i)] = writer.record([TriageRecord(case_id, NOTE, result(), "v1")])
+            except StoreError as exc:
+                errors.append((k, i, str(exc)))
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.close()
+    assert [e[:2] for e in errors] == [(3, 5)] and "1 to 128" in errors[0][2]
+    ids = [v[0] for v in got.values()]
+    assert len(ids) == 79 == len(set(ids))
+    assert store.counts()["triages"] == 79
+    assert store.get("G7-9")["triages"][0]["id"] == got[(7, 9)][0]

@@ -105,19 +105,16 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
         cols["pred_risk_level"][i] = t.risk_level
         cols["pred_risk_flags"][i] = t.risk_flags
         cols["pred_mindset"][i] = t.mindset
-        if plan_mode == "none" and results is None:
+        if plan_mode != "none" or results is not None:  # the store keeps the plan even when the file does not
+            received = _received(df[received_column].iloc[i]) if received_column and received_column in df.columns else None
+            facts = extract_facts(docs[i].text, received)
+            p = make_plan(t, facts, received)
+            if results is not None:
+                results[i] = plan_to_json(t, facts, p)
+        if plan_mode == "none":
             cols["review"][i] = bool(t.uncertain)
             cols["review_reasons"][i] = [f"uncertain {h}" for h in t.uncertain]
             continue
-        received = _received(df[received_column].iloc[i]) if received_column and received_column in df.columns else None
-        facts = extract_facts(docs[i].text, received)
-        p = make_plan(t, facts, received)
-        if results is not None:
-            results[i] = plan_to_json(t, facts, p)
-            if plan_mode == "none":
-                cols["review"][i] = bool(t.uncertain)
-                cols["review_reasons"][i] = [f"uncertain {h}" for h in t.uncertain]
-                continue
         cols["review"][i] = bool(p.review)
         cols["review_reasons"][i] = list(p.review_reasons)
         plan_cols["plan_owner"][i] = p.owner

@@ -398,7 +398,7 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
     metrics = Metrics()
     executor = ThreadPoolExecutor(max_workers=max(1, settings.threads), thread_name_prefix="tousu-score")
     holder.load_initial()
-    store = _open_store(settings, metrics)
+    store, store_error = _open_store(settings, metrics)
     writer = None
     if store is not None:
         from pipeline.store import GroupCommitter
@@ -418,7 +418,7 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
                   description="Triage of Chinese insurance complaint notes: cause, escalation risk, mindset "
                               "and a handling plan.")
     app.state.holder, app.state.metrics, app.state.settings, app.state.store = holder, metrics, settings, store
-    app.state.store_error = settings.extra.get("store_error")
+    app.state.store_error = store_error
 
     def check_note(note: Note, where: list) -> None:
         if len(note.text) > settings.max_note_chars:
@@ -621,18 +621,18 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
 
 
 def _open_store(settings: Settings, metrics: Metrics):
-    """The case store, or None when it is off or cannot be opened (the service still triages; /readyz says so)."""
+    """(the case store, None), or (None, why) when it is off or cannot be opened: the service still triages."""
     if not settings.store:
-        return None
+        return None, None
     from pipeline.store import CaseStore
 
     try:
-        return CaseStore(settings.database_url)
+        return CaseStore(settings.database_url), None
     except Exception as exc:  # noqa: BLE001 - a broken database must not stop triage
         metrics.error("store_open")
-        settings.extra["store_error"] = f"{type(exc).__name__}: {exc}"[:300]
-        log.warning(_log_line({"event": "store_not_opened", "error": settings.extra["store_error"]}))
-        return None
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        log.warning(_log_line({"event": "store_not_opened", "error": error}))
+        return None, error
 
 
 def _configure_logging() -> None:

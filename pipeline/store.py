@@ -39,6 +39,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -251,7 +252,9 @@ def _alembic_config(engine: Engine):
     return cfg
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
+    """The newest migration; read once per process (every store open compares against it)."""
     from alembic.script import ScriptDirectory
 
     cfg = _alembic_config(sa.create_engine("sqlite://"))
@@ -485,10 +488,7 @@ class CaseStore:
             q = q.where(cases.c.corrected_at.is_not(None) if corrected else cases.c.corrected_at.is_(None))
         if cause:
             q = q.where(cases.c.main_cause == cause)
-        if since is not None:
-            q = q.where(cases.c.updated_at >= _as_datetime(since))
-        if until is not None:
-            q = q.where(cases.c.updated_at < _as_datetime(until, end=True))
+        q = _in_range(q, cases.c.updated_at, since, until)
         if cursor:
             at, cid = _read_cursor(cursor)
             q = q.where(sa.or_(cases.c.updated_at < at, sa.and_(cases.c.updated_at == at, cases.c.case_id < cid)))
@@ -527,10 +527,7 @@ class CaseStore:
              .join(corrections, corrections.c.id == first.c.first_id)
              .join(triages, triages.c.id == corrections.c.triage_id)
              .where(cases.c.corrected_at.is_not(None)))
-        if since is not None:
-            q = q.where(cases.c.corrected_at >= _as_datetime(since))
-        if until is not None:
-            q = q.where(cases.c.corrected_at < _as_datetime(until, end=True))
+        q = _in_range(q, cases.c.corrected_at, since, until)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q.order_by(cases.c.corrected_at, cases.c.case_id)).mappings()]
 
@@ -554,10 +551,7 @@ class CaseStore:
         q = (sa.select(cases, triages.c.predicted, triages.c.text_masked, triages.c.text_sha256, triages.c.model_version,
                        triages.c.created_at.label("triaged_at"))
              .join(triages, triages.c.id == cases.c.last_triage_id))
-        if since is not None:
-            q = q.where(cases.c.updated_at >= _as_datetime(since))
-        if until is not None:
-            q = q.where(cases.c.updated_at < _as_datetime(until, end=True))
+        q = _in_range(q, cases.c.updated_at, since, until)
         out = []
         with self.engine.connect() as conn:
             for r in conn.execute(q.order_by(cases.c.created_at, cases.c.case_id)).mappings():
@@ -664,6 +658,15 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 def _case_json(row) -> dict[str, Any]:
     keys = [c.name for c in CaseRow.__table__.columns]
     return _jsonable({k: row[k] for k in keys})
+
+
+def _in_range(q, column, since: date | datetime | None, until: date | datetime | None):
+    """`since` inclusive; `until` exclusive, except that a plain date includes its whole day."""
+    if since is not None:
+        q = q.where(column >= _as_datetime(since))
+    if until is not None:
+        q = q.where(column < _as_datetime(until, end=True))
+    return q
 
 
 def _as_datetime(value: date | datetime, end: bool = False) -> datetime:

@@ -7,7 +7,6 @@ from click.testing import CliRunner
 
 import cli
 from pipeline.io import read_labelled
-from pipeline.registry import promote, save_model
 from pipeline.store import CaseStore
 
 ROWS = [
@@ -19,13 +18,10 @@ ROWS = [
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch, small_model, small_corpus):
-    root = tmp_path / "models"
-    monkeypatch.setenv("TOUSU_MODELS_DIR", str(root))
+def env(registry, tmp_path, monkeypatch):
+    """The small model promoted (conftest's `registry`) and an empty case store of this test's own."""
     url = f"sqlite:///{tmp_path / 'cases.db'}"
     monkeypatch.setenv("TOUSU_DATABASE_URL", url)
-    path = save_model(small_model, small_corpus[0], {"heldout": {}}, root=root, version="v-small")
-    promote(path.name, root)
     return url
 
 

@@ -37,7 +37,7 @@ def _guard(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from pipeline.io import CaseFileError
-        from pipeline.registry import ModelError
+        from pipeline.model.registry import ModelError
 
         debug = click.get_current_context().find_root().params.get("debug", False)
         try:
@@ -55,7 +55,7 @@ def _guard(fn):
         except Exception as exc:
             if debug:
                 traceback.print_exc()
-            store = sys.modules.get("pipeline.store")  # loaded only by commands that use the store
+            store = sys.modules.get("pipeline.apps.store")  # loaded only by commands that use the store
             if store is not None and isinstance(exc, store.StoreError):
                 _fail(str(exc), EXIT_STORE)
             if type(exc).__module__.startswith("sqlalchemy"):
@@ -68,12 +68,12 @@ def _guard(fn):
 
 def get_model(model_dir: str | None):
     """The named model, the promoted one, or (first run) the default model trained from data/corpus."""
-    from pipeline.registry import load_model, models_dir, read_registry
+    from pipeline.model.registry import load_model, models_dir, read_registry
 
     if model_dir:
         return load_model(model_dir)
     if not read_registry().get("promoted"):
-        from pipeline.training import train_default
+        from pipeline.model.training import train_default
 
         click.echo(f"tousu: no model in {models_dir()} yet; training the default model from data/corpus "
                    "(once, about a minute)...", err=True)
@@ -84,7 +84,7 @@ def get_model(model_dir: str | None):
 
 
 def _open_store(database_url: str | None):
-    from pipeline.store import CaseStore
+    from pipeline.apps.store import CaseStore
 
     return CaseStore(database_url)
 
@@ -130,8 +130,8 @@ def train(no_promote: bool) -> None:
     Example:
       tousu train
     """
-    from pipeline.corpus import train_test
-    from pipeline.training import train_and_save
+    from pipeline.model.corpus import train_test
+    from pipeline.model.training import train_and_save
 
     tr, te = train_test()
     click.echo(f"training on {len(tr)} notes, {len(te)} held out...", err=True)
@@ -154,9 +154,10 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
       tousu evaluate                                   # the fixed held-out split
       tousu evaluate --data ../shared/data/validation.jsonl --json
     """
-    from pipeline.corpus import train_test
-    from pipeline.evaluate import HEADLINE, evaluate as run_eval, summary_table, write_report
     from pipeline.io import read_labelled
+    from pipeline.model.corpus import train_test
+    from pipeline.model.evaluation import HEADLINE, summary_table, write_report
+    from pipeline.model.evaluation import evaluate as run_eval
 
     model, manifest = get_model(model_dir)
     train_df, test_df = train_test()
@@ -164,7 +165,8 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
     report = run_eval(model, gold, train_df)
     by_source = {}
     if "source" in gold.columns and gold["source"].nunique() > 1:
-        from pipeline.evaluate import Prediction, score as score_set
+        from pipeline.model.evaluation import Prediction
+        from pipeline.model.evaluation import score as score_set
 
         preds = [Prediction.of(t) for t in report["_triages"]]
         for src, part in gold.groupby("source"):
@@ -241,14 +243,14 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
     import os
     import tempfile
 
-    from pipeline.batch import StoreTarget, tag_file
-    from pipeline.registry import promoted_dir
+    from pipeline.apps.batch import StoreTarget, tag_file
+    from pipeline.model.registry import promoted_dir
 
     if store and engine == "dask":
         raise click.UsageError("--store works with --engine local only.")
     model, manifest = get_model(model_dir)
     if engine == "dask":
-        from pipeline.dask_engine import tag_with_dask
+        from pipeline.apps.dask_engine import tag_with_dask
 
         if not output:
             raise click.UsageError("--engine dask needs -o OUTPUT_FOLDER.")
@@ -291,10 +293,10 @@ def _score_one(model, text: str, received: date | None, as_json: bool, keep=None
     """`keep`: (store, case id, model version) to keep the triage in the case store."""
     import time
 
-    from pipeline.facts import extract_facts
-    from pipeline.render import plan_to_json, render_card
-    from pipeline.rules import plan as make_plan
-    from pipeline.text import normalise
+    from pipeline.handling.facts import extract_facts
+    from pipeline.handling.playbook import plan as make_plan
+    from pipeline.handling.render import plan_to_json, render_card
+    from pipeline.text.normalisation import normalise
 
     t0 = time.perf_counter()
     doc = normalise(text)
@@ -302,7 +304,7 @@ def _score_one(model, text: str, received: date | None, as_json: bool, keep=None
     facts = extract_facts(doc.text, received)
     plan = make_plan(triage, facts, received)
     if keep is not None:
-        from pipeline.store import TriageRecord
+        from pipeline.apps.store import TriageRecord
 
         store, case_id, version = keep
         store.record([TriageRecord(case_id, text, plan_to_json(triage, facts, plan), version, source="score",
@@ -340,7 +342,7 @@ def score(text, as_json, interactive, received, model_dir, store, case_id, datab
     def keep():
         if case_store is None:
             return None
-        from pipeline.service import new_case_id
+        from pipeline.apps.service import new_case_id
 
         return case_store, (case_id if case_id and not interactive else new_case_id()), manifest["version"]
 
@@ -386,7 +388,7 @@ def retrain(new_files, from_store, since, tolerance, force, database_url) -> Non
     import pandas as pd
 
     from pipeline.io import LabelFileError, read_labelled, validate_labels
-    from pipeline.training import retrain as run_retrain
+    from pipeline.model.training import retrain as run_retrain
 
     if not new_files and not from_store:
         raise click.UsageError("give --new FILE (repeatable) and/or --from-store.")
@@ -457,7 +459,7 @@ def cases_list(risk_levels, status, corrected, cause, since, until, limit, curso
     """Stored cases, newest first: the supervisor's queue."""
     from dataclasses import asdict
 
-    from pipeline.taxonomy import taxonomy
+    from pipeline.contract.taxonomy import taxonomy
 
     page = _open_store(database_url).list_cases(risk_level=list(risk_levels) or None, status=status, corrected=corrected,
                                                 cause=cause, since=since, until=until, limit=limit, cursor=cursor)
@@ -569,7 +571,7 @@ def cases_stats(since, until, by, as_json, database_url) -> None:
 @_guard
 def cases_migrate(revision, database_url) -> None:
     """Create or upgrade the store's schema (the store also does this itself on first use)."""
-    from pipeline.store import current_revision, make_engine, upgrade
+    from pipeline.apps.store import current_revision, make_engine, upgrade
 
     engine = make_engine(database_url)
     before = current_revision(engine)
@@ -586,7 +588,12 @@ def models() -> None:
 @_guard
 def models_list() -> None:
     """Every version, the promoted one marked with *."""
-    from pipeline.registry import models_dir, read_manifest, read_registry, versions
+    from pipeline.model.registry import (
+        models_dir,
+        read_manifest,
+        read_registry,
+        versions,
+    )
 
     promoted = read_registry().get("promoted")
     for v in versions():
@@ -600,7 +607,7 @@ def models_list() -> None:
 @_guard
 def models_show(version) -> None:
     """Print a version's model.json (default: the promoted one)."""
-    from pipeline.registry import models_dir, promoted_dir, verify
+    from pipeline.model.registry import models_dir, promoted_dir, verify
 
     path = models_dir() / version if version else promoted_dir()
     click.echo(json.dumps(verify(path), ensure_ascii=False, indent=2))
@@ -611,7 +618,7 @@ def models_show(version) -> None:
 @_guard
 def models_promote(version) -> None:
     """Make VERSION the model every command uses."""
-    from pipeline.registry import promote
+    from pipeline.model.registry import promote
 
     promote(version, reason="tousu models promote")
     click.echo(f"promoted {version}")
@@ -621,7 +628,7 @@ def models_promote(version) -> None:
 @_guard
 def models_rollback() -> None:
     """Go back to the version promoted before the current one."""
-    from pipeline.registry import rollback
+    from pipeline.model.registry import rollback
 
     click.echo(f"rolled back to {rollback()}")
 
@@ -646,7 +653,7 @@ def suggest(input_path, count, output, text_column, id_column, model_dir) -> Non
       tousu suggest backlog.csv -n 200 -o to_label.jsonl
     """
     from pipeline.io import atomic_write, read_table
-    from pipeline.suggest import pick
+    from pipeline.model.suggest import pick
 
     model, _ = get_model(model_dir)
     df = read_table(input_path)
@@ -671,7 +678,8 @@ def bench(quick, memory_rows, train_sizes, out_dir) -> None:
       tousu bench --quick
       tousu bench                      # full: 1M rows for memory, 30k-note training
     """
-    from pipeline.bench import markdown, run as run_bench
+    from pipeline.apps.bench import markdown
+    from pipeline.apps.bench import run as run_bench
 
     get_model(None)
     result = run_bench(quick=quick, out_dir=Path(out_dir), memory_rows=memory_rows,
@@ -719,7 +727,7 @@ def serve(host, port, workers, no_store, database_url) -> None:
         where = f"cases kept in {store.url}"
         store.close()
     click.echo(f"tousu: serving on http://{host}:{port}/ with {workers} worker(s); {where}", err=True)
-    uvicorn.run("pipeline.service:app_factory", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("pipeline.apps.service:app_factory", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_level="info")
 
 

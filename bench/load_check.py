@@ -1,6 +1,6 @@
 """Load check for the scoring service (a script, not a test).
 
-Starts `uvicorn pipeline.service:app_factory` in a subprocess on loopback,
+Starts `uvicorn pipeline.apps.service:app_factory` in a subprocess on loopback,
 sends single-note POST /v1/triage requests from this process with N threads
 for D seconds, and prints requests per second and p50/p99 latency.
 
@@ -75,7 +75,7 @@ def running_service(prefix: str, workers: int = 1, database: str | None = None):
     `database`: "off" (no case store), a URL, or None for a throwaway SQLite store, so a benchmark
     never fills the user's real case store."""
     port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "pipeline.service:app_factory", "--factory", "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "uvicorn", "pipeline.apps.service:app_factory", "--factory", "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     log_file = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)
     scratch = tempfile.TemporaryDirectory(prefix=prefix)
@@ -83,7 +83,7 @@ def running_service(prefix: str, workers: int = 1, database: str | None = None):
            "TOUSU_DATABASE_URL": database if database not in (None, "off") else f"sqlite:///{scratch.name}/cases.db"}
     if workers > 1 and database != "off":  # create the schema once, before the workers race to it
         sys.path.insert(0, str(ROOT))
-        from pipeline.store import CaseStore
+        from pipeline.apps.store import CaseStore
 
         CaseStore(env["TOUSU_DATABASE_URL"]).close()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file)

@@ -36,11 +36,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 def real_result() -> tuple[str, dict, str]:
     from load_check import SEED
 
-    from pipeline.facts import extract_facts
-    from pipeline.registry import load_model, promoted_dir
-    from pipeline.render import plan_to_json
-    from pipeline.rules import plan
-    from pipeline.text import normalise
+    from pipeline.handling.facts import extract_facts
+    from pipeline.model.registry import load_model, promoted_dir
+    from pipeline.handling.render import plan_to_json
+    from pipeline.handling.playbook import plan
+    from pipeline.text.normalisation import normalise
 
     model, manifest = load_model(promoted_dir())
     doc = normalise(SEED)
@@ -51,7 +51,7 @@ def real_result() -> tuple[str, dict, str]:
 
 def _one_at_a_time(store, prefix: str, n: int, payload: tuple[str, dict, str]) -> tuple[float, float, list[float]]:
     """n single-record transactions: (wall-clock start, end, each write's seconds)."""
-    from pipeline.store import TriageRecord
+    from pipeline.apps.store import TriageRecord
 
     text, result, version = payload
     lat = []
@@ -65,7 +65,7 @@ def _one_at_a_time(store, prefix: str, n: int, payload: tuple[str, dict, str]) -
 
 def _writer(args) -> tuple[float, float, list[float]]:
     url, payload, worker, n = args
-    from pipeline.store import CaseStore
+    from pipeline.apps.store import CaseStore
 
     with CaseStore(url, migrate=False) as store:
         store.counts()  # connect before the clock starts
@@ -73,7 +73,7 @@ def _writer(args) -> tuple[float, float, list[float]]:
 
 
 def measure(url: str, n: int, processes: int, chunk: int, payload: tuple[str, dict, str]) -> dict:
-    from pipeline.store import CaseStore, TriageRecord
+    from pipeline.apps.store import CaseStore, TriageRecord
 
     text, result, version = payload
     out: dict = {}

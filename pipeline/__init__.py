@@ -10,20 +10,20 @@ from __future__ import annotations
 from importlib import import_module
 
 _EXPORTS = {
-    "Triager": "pipeline.model",
-    "load_model": "pipeline.registry",
-    "normalise": "pipeline.text",
-    "extract_facts": "pipeline.facts",
-    "plan": "pipeline.rules",
-    "render_card": "pipeline.render",
-    "plan_to_json": "pipeline.render",
-    "tag_file": "pipeline.batch",
-    "tag_frame": "pipeline.batch",
+    "Triager": "pipeline.model.triager",
+    "load_model": "pipeline.model.registry",
+    "normalise": "pipeline.text.normalisation",
+    "extract_facts": "pipeline.handling.facts",
+    "plan": "pipeline.handling.playbook",
+    "render_card": "pipeline.handling.render",
+    "plan_to_json": "pipeline.handling.render",
+    "tag_file": "pipeline.apps.batch",
+    "tag_frame": "pipeline.apps.batch",
     "read_labelled": "pipeline.io",
-    "taxonomy": "pipeline.taxonomy",
-    "Triage": "pipeline.records",
-    "Facts": "pipeline.records",
-    "HandlingPlan": "pipeline.records",
+    "taxonomy": "pipeline.contract.taxonomy",
+    "Triage": "pipeline.contract.records",
+    "Facts": "pipeline.contract.records",
+    "HandlingPlan": "pipeline.contract.records",
 }
 
 __all__ = sorted(_EXPORTS)

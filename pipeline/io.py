@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import io as _io
-import re
 import json
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from .taxonomy import RISK_LEVELS, taxonomy
+from pipeline.contract.taxonomy import RISK_LEVELS, taxonomy
 
 LIST_FIELDS = ("cause", "risk_flags", "mindset")
 LABEL_FIELDS = ("cause", "risk_level", "risk_flags", "mindset")

@@ -17,7 +17,7 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def small_corpus():
     """Hand-written training notes only: enough for every label, quick to fit."""
-    from pipeline.corpus import train_test
+    from pipeline.model.corpus import train_test
 
     train, test = train_test()
     return train[train["source"] == "handwritten"].reset_index(drop=True), test
@@ -26,7 +26,7 @@ def small_corpus():
 @pytest.fixture(scope="session")
 def small_model(small_corpus):
     """A small Triager (no char n-grams, 2 folds): the real estimator, fitted in seconds."""
-    from pipeline.model import Triager
+    from pipeline.model.triager import Triager
 
     train, _ = small_corpus
     return Triager(char_ngrams=None, cv=2).fit(train)
@@ -35,7 +35,7 @@ def small_model(small_corpus):
 @pytest.fixture
 def registry(tmp_path, monkeypatch, small_model, small_corpus) -> Path:
     """A model registry in tmp holding `small_model`, promoted; no API tokens in the environment."""
-    from pipeline.registry import promote, save_model
+    from pipeline.model.registry import promote, save_model
 
     root = tmp_path / "models"
     monkeypatch.setenv("TOUSU_MODELS_DIR", str(root))

@@ -13,7 +13,7 @@ from typing import Callable
 import pandas as pd
 import pytest
 
-from pipeline.batch import tag_file
+from pipeline.apps.batch import tag_file
 from pipeline.io import CaseFileError, read_labelled
 
 GOOD = "客户反映理赔拖了两个月，要求尽快赔付"

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from pipeline.registry import promote, save_model
+from pipeline.model.registry import promote, save_model
 
 pytestmark = pytest.mark.slow
 

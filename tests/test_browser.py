@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.registry import promote, save_model
+from pipeline.model.registry import promote, save_model
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def _serve(root: Path, small_model, small_corpus):
     """Promote the small model under `root` and run the service in a thread; yields the base URL."""
     import uvicorn
 
-    from pipeline.service import create_app
+    from pipeline.apps.service import create_app
 
     promote(save_model(small_model, small_corpus[0], {"heldout": {}}, root=root, version="v-browser").name, root)
     port = _free_port()
@@ -136,7 +136,7 @@ def test_the_page_triages_the_seed_case(server, tmp_path):
 def test_the_page_corrects_and_resolves_a_stored_case(store_server, tmp_path):
     """Triage, change the risk level and one flag, resolve: the store keeps the handler's labels and the prediction."""
     sync_api = _need_browser()
-    from pipeline.store import CaseStore
+    from pipeline.apps.store import CaseStore
 
     server, db_url = store_server
     author, comment = "王丽", "已电话核实，客户接受解释"

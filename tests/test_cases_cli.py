@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 import cli
 from pipeline.io import read_labelled
-from pipeline.store import CaseStore
+from pipeline.apps.store import CaseStore
 
 ROWS = [
     {"工单号": "T-1", "投诉内容": "客户要求退保，嫌现金价值太低，说业务员当初没讲退保有损失，电话13812345678", "渠道": "热线"},
@@ -90,7 +90,7 @@ def test_retrain_from_store_needs_corrections(env):
 @pytest.mark.slow
 def test_retrain_from_store_trains_on_the_handlers_corrections(env, tmp_path):
     """The loop end to end: tag with --store, handlers correct, retrain --from-store compares and decides."""
-    from pipeline.generate import generate_corpus
+    from tools.generate import generate_corpus
 
     fresh = generate_corpus(150, seed=11).assign(id=lambda d: "store-" + d["id"])
     src = tmp_path / "incoming.jsonl"

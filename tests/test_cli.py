@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from pipeline import batch
+from pipeline.apps import batch
 from pipeline.io import read_labelled
-from pipeline.registry import promote, save_model
+from pipeline.model.registry import promote, save_model
 
 ROWS = [
     {"id": "t1", "text": "客户要求退保，嫌现金价值太低，说业务员当初没讲退保有损失", "渠道": "热线", "金额": "45000"},
@@ -149,7 +149,7 @@ def test_suggest_writes_a_label_file_that_loads(registry, tmp_path):
 
 @pytest.mark.slow
 def test_retrain_promotes_a_helpful_file_and_refuses_a_harmful_one(registry, tmp_path):
-    from pipeline.generate import generate_corpus
+    from tools.generate import generate_corpus
 
     fresh = generate_corpus(400, seed=7).assign(id=lambda d: "new-" + d["id"])
     good = tmp_path / "good.jsonl"

@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
-from pipeline.corpus import load_corpus, load_split, train_test
-from pipeline.taxonomy import taxonomy
+from pipeline.model.corpus import load_corpus, load_split, train_test
+from pipeline.contract.taxonomy import taxonomy
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_the_split_is_fixed_stratified_and_covers_every_note(corpus):
 def test_lengths_and_scripts_vary(corpus):
     lengths = corpus["text"].str.len()
     assert lengths.min() <= 20 and lengths.max() >= 300
-    from pipeline.text import to_simplified
+    from pipeline.text.normalisation import to_simplified
     traditional = sum(to_simplified(t) != t for t in corpus["text"])
     assert traditional / len(corpus) >= 0.08
 

@@ -5,8 +5,8 @@ import pytest
 pytest.importorskip("dask.distributed", reason="the Dask engine is an optional extra: pip install -e '.[dask]'")
 pytestmark = pytest.mark.slow
 
-from pipeline.batch import tag_frame  # noqa: E402
-from pipeline.dask_engine import tag_with_dask  # noqa: E402
+from pipeline.apps.batch import tag_frame  # noqa: E402
+from pipeline.apps.dask_engine import tag_with_dask  # noqa: E402
 
 
 def test_partitioned_input_on_two_workers_matches_single_process(tmp_path, small_model, small_corpus):

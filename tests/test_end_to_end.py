@@ -55,7 +55,7 @@ def test_the_seed_case_end_to_end(default_models):
 
 
 def test_the_seed_case_second_mindset_is_recognition_by_its_presence_head(default_models):
-    from pipeline.registry import load_model
+    from pipeline.model.registry import load_model
 
     model, _ = load_model()
     p = model.predict_proba([SEED])["mindset_any"][0]

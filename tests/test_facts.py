@@ -5,8 +5,8 @@ import datetime as dt
 
 import pytest
 
-from pipeline.facts import FACT_KINDS, cn_number, cue_names, extract_facts, to_simplified
-from pipeline.pii import find_pii, mask_pii
+from pipeline.handling.facts import FACT_KINDS, cn_number, cue_names, extract_facts, to_simplified
+from pipeline.text.pii import find_pii, mask_pii
 
 SEED = (
     "客户李先生(68岁)上门投诉，其爱人王某于2004年3月购买公司红双喜A款保单，所交保费45000元，"

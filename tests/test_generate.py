@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from opencc import OpenCC
 
-from pipeline.generate import MAX_LEN, MIN_LEN, generate_corpus, load_banks, main
+from tools.generate import MAX_LEN, MIN_LEN, generate_corpus, load_banks, main
 from pipeline.io import read_labelled
-from pipeline.taxonomy import RISK_LEVELS, taxonomy
+from pipeline.contract.taxonomy import RISK_LEVELS, taxonomy
 
 N = 2600
 LEVEL = {lvl: i for i, lvl in enumerate(RISK_LEVELS)}

@@ -4,8 +4,8 @@ import pickle
 import numpy as np
 import pytest
 
-from pipeline.records import Triage
-from pipeline.taxonomy import taxonomy
+from pipeline.contract.records import Triage
+from pipeline.contract.taxonomy import taxonomy
 
 NOTES = [
     "客户李先生(68岁)对退保现金价值十分不满，称业务员当时没说退保有损失，情绪激动，扬言不解决就找媒体曝光。",
@@ -51,8 +51,8 @@ def test_risk_level_never_contradicts_the_flags(small_model, small_corpus):
 
 
 def test_review_names_each_uncertain_head_with_the_probability_it_read(small_model, small_corpus):
-    from pipeline.rules import plan
-    from pipeline.records import Facts
+    from pipeline.handling.playbook import plan
+    from pipeline.contract.records import Facts
     _, test = small_corpus
     seen = 0
     for t in small_model.predict(list(test["text"][:200])):
@@ -87,7 +87,7 @@ def test_explain_names_features_present_in_the_note(small_model):
     note = NOTES[0]
     expl = small_model.explain(note)
     assert any(k.startswith("cause:") for k in expl)
-    from pipeline.features import WordNgrams
+    from pipeline.model.features import WordNgrams
     present = set(WordNgrams(ngram_range=(1, 2))(note))
     for label, feats in expl.items():
         for name, weight in feats:

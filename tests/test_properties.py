@@ -4,11 +4,11 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.facts import extract_facts
-from pipeline.pii import mask_pii
-from pipeline.rules import plan
-from pipeline.text import clean, normalise
-from pipeline.tokenize import Tokenizer
+from pipeline.handling.facts import extract_facts
+from pipeline.text.pii import mask_pii
+from pipeline.handling.playbook import plan
+from pipeline.text.normalisation import clean, normalise
+from pipeline.text.tokenise import Tokenizer
 
 TOKENIZER = Tokenizer()
 CHINESE = st.text(alphabet=st.sampled_from(list("客户要求退保理赔业务员媒体曝光监管投诉律师起诉第三次岁元万我们你们！？，。：\n 0123456789坐席：")), max_size=120)

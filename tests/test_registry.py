@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from pipeline import registry
-from pipeline.registry import ModelError, load_model, promote, rollback, save_model
+from pipeline.model import registry
+from pipeline.model.registry import ModelError, load_model, promote, rollback, save_model
 
 
 @pytest.fixture

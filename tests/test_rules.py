@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.facts import extract_facts
-from pipeline.records import Evidence, Fact, Facts, Triage
-from pipeline.render import plan_to_json, render_card
-from pipeline.rules import (
+from pipeline.handling.facts import extract_facts
+from pipeline.contract.records import Evidence, Fact, Facts, Triage
+from pipeline.handling.render import plan_to_json, render_card
+from pipeline.handling.playbook import (
     OWNERS, SECTIONS, PlaybookError, default_playbook, load_playbook, plan,
 )
-from pipeline.taxonomy import taxonomy
+from pipeline.contract.taxonomy import taxonomy
 
 GENERAL = ["general_listen", "general_record", "general_confirm", "general_apologise_answer", "general_report"]
 SEED = (

@@ -7,8 +7,8 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline.registry import promote, save_model
-from pipeline.service import Settings, create_app
+from pipeline.model.registry import promote, save_model
+from pipeline.apps.service import Settings, create_app
 
 SEED = ("客户李先生(68岁)上门投诉，其爱人王某于2004年3月购买公司红双喜A款保单，所交保费45000元，"
         "08年9月因急需用钱选择退保，所退保费51142.75元。客户对退保现金价值十分不满，坚持购买时业务人员"
@@ -121,7 +121,7 @@ def test_oversize_streamed_body_is_413(client):
 
 
 def test_timeout_is_504(registry, monkeypatch):
-    import pipeline.service as service
+    import pipeline.apps.service as service
 
     real = service._score
     monkeypatch.setattr(service, "_score", lambda model, notes: (time.sleep(0.5), real(model, notes))[1])

@@ -4,8 +4,8 @@ from datetime import date, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline.service import Settings, create_app
-from pipeline.store import CaseStore
+from pipeline.apps.service import Settings, create_app
+from pipeline.apps.store import CaseStore
 
 from urllib.parse import quote
 

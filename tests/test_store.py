@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline.io import validate_labels
-from pipeline.store import (CaseNotFound, CaseStore, StoreError, TriageRecord, current_revision, head_revision,
+from pipeline.apps.store import (CaseNotFound, CaseStore, StoreError, TriageRecord, current_revision, head_revision,
                             make_engine, predicted_labels, text_hash, upgrade, utcnow)
 
 NOTE = "客户张先生（电话13812345678）称理赔拖了两个月，再不赔就找记者曝光"
@@ -209,7 +209,7 @@ def test_agreement_compares_the_prediction_the_handler_saw_per_head(store):
 
 WRITER = textwrap.dedent("""
     import sys
-    from pipeline.store import CaseStore, TriageRecord
+    from pipeline.apps.store import CaseStore, TriageRecord
     sys.path.insert(0, {tests!r})
     from test_store import result
     url, worker, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -244,7 +244,7 @@ def test_the_migrations_build_exactly_the_schema_the_code_expects(database_url):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from pipeline.store import Base
+    from pipeline.apps.store import Base
 
     engine = make_engine(database_url)
     assert current_revision(engine) is None
@@ -278,7 +278,7 @@ def test_a_populated_database_upgrades_without_losing_a_case(database_url):
 def test_the_latest_migration_downgrades_and_upgrades_again(database_url):
     from alembic import command
 
-    from pipeline.store import _alembic_config
+    from pipeline.apps.store import _alembic_config
 
     with CaseStore(database_url) as store:
         keep(store, "C-1")
@@ -305,7 +305,7 @@ def test_one_batch_may_hold_a_case_twice_and_a_dedupe_key_twice(store):
 def test_group_commit_gives_every_caller_its_own_ids_and_isolates_a_bad_request(store):
     import threading
 
-    from pipeline.store import GroupCommitter
+    from pipeline.apps.store import GroupCommitter
 
     writer = GroupCommitter(store, max_batch=16)
     got, errors = {}, []

@@ -4,7 +4,7 @@ import re
 import pytest
 import yaml
 
-from pipeline.taxonomy import TaxonomyError, load_taxonomy, taxonomy
+from pipeline.contract.taxonomy import TaxonomyError, load_taxonomy, taxonomy
 
 
 def _ids_in_labels_md(text: str) -> dict[str, list[str]]:
@@ -51,7 +51,7 @@ def test_risk_floor_follows_the_spec_rule(flags, level):
 
 
 def test_a_cause_in_an_unknown_group_is_refused(tmp_path):
-    from pipeline.taxonomy import TAXONOMY_PATH
+    from pipeline.contract.taxonomy import TAXONOMY_PATH
     raw = yaml.safe_load(TAXONOMY_PATH.read_text(encoding="utf-8"))
     raw["cause"]["billing_wrong_amount"] = {"name": "错", "definition": "x"}
     bad = tmp_path / "taxonomy.yaml"
@@ -61,7 +61,7 @@ def test_a_cause_in_an_unknown_group_is_refused(tmp_path):
 
 
 def test_schema_hash_changes_with_the_ids(tmp_path):
-    from pipeline.taxonomy import TAXONOMY_PATH
+    from pipeline.contract.taxonomy import TAXONOMY_PATH
     raw = yaml.safe_load(TAXONOMY_PATH.read_text(encoding="utf-8"))
     raw["mindset"]["boredom"] = {"name": "无聊", "definition": "x"}
     other = tmp_path / "t.yaml"

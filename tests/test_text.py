@@ -3,8 +3,8 @@ import pickle
 
 import pytest
 
-from pipeline.text import MAX_MODEL_CHARS, clean, normalise
-from pipeline.tokenize import Tokenizer
+from pipeline.text.normalisation import MAX_MODEL_CHARS, clean, normalise
+from pipeline.text.tokenise import Tokenizer
 
 
 @pytest.mark.parametrize("transcript", [

@@ -44,13 +44,24 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import sqlalchemy as sa
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, event
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    event,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pipeline.io import LABEL_FIELDS, LIST_FIELDS, as_list, label_problems
-from pipeline.pii import mask_pii
+from pipeline.text.pii import mask_pii
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ENV_URL = "TOUSU_DATABASE_URL"
@@ -197,10 +208,9 @@ def default_url() -> str:
     """$TOUSU_DATABASE_URL, else a SQLite file in the user's data folder (created on first use)."""
     if os.environ.get(ENV_URL):
         return os.environ[ENV_URL]
-    import platformdirs
+    from pipeline.paths import user_data_dir
 
-    folder = Path(platformdirs.user_data_dir("tousu", appauthor=False))
-    return f"sqlite:///{folder / 'cases.db'}"
+    return f"sqlite:///{user_data_dir() / 'cases.db'}"
 
 
 def _normalise_url(url: str) -> str:
@@ -467,7 +477,7 @@ class CaseStore:
                    corrected: bool | None = None, cause: str | None = None, since: date | datetime | None = None,
                    until: date | datetime | None = None, limit: int = 50, cursor: str | None = None) -> CasePage:
         """Cases newest first (by last update), filtered; pass `next_cursor` back for the next page."""
-        from pipeline.taxonomy import RISK_LEVELS
+        from pipeline.contract.taxonomy import RISK_LEVELS
 
         if not 1 <= limit <= MAX_PAGE:
             raise StoreError(f"limit must be 1 to {MAX_PAGE}")

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def machine() -> dict:
@@ -35,10 +34,11 @@ def machine() -> dict:
 
 
 def bench_notes(n: int, seed: int = 4242) -> pd.DataFrame:
-    """Realistic notes: the generator's voices and lengths (drawn like the corpus), seeded."""
-    from .generate import generate_corpus
+    """Realistic notes: the corpus's own notes (every voice and length), drawn with replacement, seeded."""
+    from pipeline.model.corpus import load_corpus
 
-    return generate_corpus(n, seed=seed)[["id", "text"]].assign(id=lambda d: "b-" + d["id"])
+    notes = load_corpus()[["text"]].sample(n, replace=True, random_state=seed).reset_index(drop=True)
+    return notes.assign(id=[f"b-{i:07d}" for i in range(n)])[["id", "text"]]
 
 
 def raw_jieba_rate(texts: list[str]) -> float:
@@ -52,7 +52,7 @@ def raw_jieba_rate(texts: list[str]) -> float:
 
 
 def tag_rate(model, model_dir: str, path: Path, jobs: int, rows: int) -> float:
-    from .batch import tag_file
+    from pipeline.apps.batch import tag_file
 
     out = path.with_suffix(f".jobs{jobs}.jsonl")
     start = time.perf_counter()
@@ -63,9 +63,9 @@ def tag_rate(model, model_dir: str, path: Path, jobs: int, rows: int) -> float:
 
 
 def latency_ms(model, texts: list[str], calls: int) -> dict:
-    from .facts import extract_facts
-    from .rules import plan
-    from .text import normalise
+    from pipeline.handling.facts import extract_facts
+    from pipeline.handling.playbook import plan
+    from pipeline.text.normalisation import normalise
 
     times = []
     for i in range(calls):
@@ -84,17 +84,17 @@ def cold_start_s(runs: int = 3) -> float:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "cli", "score", "--json", "客户称再不退保就去找记者曝光"], cwd=ROOT,
+        subprocess.run([sys.executable, "-m", "cli", "score", "--json", "客户称再不退保就去找记者曝光"],
                        check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return round(statistics.median(times), 2)
 
 
 def training_s(n: int) -> float:
-    from .generate import generate_corpus
-    from .model import Triager
+    from pipeline.model.corpus import load_corpus
+    from pipeline.model.triager import Triager
 
-    df = generate_corpus(n, seed=777)
+    df = load_corpus().sample(n, replace=n > 4000, random_state=777).reset_index(drop=True)
     start = time.perf_counter()
     Triager().fit(df)
     return round(time.perf_counter() - start, 1)
@@ -129,7 +129,7 @@ def peak_memory_mb(path: Path, rows: int, jobs: int) -> dict:
     """Peak memory (PSS) of a `tousu tag` process tree, all workers summed, polled every 0.1 s."""
     out = path.with_suffix(".mem.parquet")
     proc = subprocess.Popen([sys.executable, "-m", "cli", "tag", str(path), "-o", str(out), "-q", "--jobs", str(jobs),
-                             "--plan", "summary"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--plan", "summary"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
     start = time.perf_counter()
     while proc.poll() is None:
@@ -143,9 +143,9 @@ def peak_memory_mb(path: Path, rows: int, jobs: int) -> dict:
             "rows_per_second": round(rows / elapsed, 1)}
 
 
-def run(quick: bool = False, out_dir: Path = ROOT / "bench" / "results", memory_rows: int | None = None,
+def run(quick: bool = False, out_dir: Path = Path("bench") / "results", memory_rows: int | None = None,
         train_sizes: tuple[int, ...] | None = None, log=print) -> dict:
-    from .registry import load_model, promoted_dir
+    from pipeline.model.registry import load_model, promoted_dir
 
     n = 1000 if quick else 6000
     memory_rows = memory_rows or (5_000 if quick else 1_000_000)

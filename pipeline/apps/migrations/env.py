@@ -13,7 +13,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from pipeline.store import Base
+from pipeline.apps.store import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -31,7 +31,7 @@ def run_online() -> None:
     if connection is not None:
         _configure_and_run(connection)
         return
-    from pipeline.store import default_url, make_engine
+    from pipeline.apps.store import default_url, make_engine
 
     engine = make_engine(os.environ.get("TOUSU_DATABASE_URL") or config.get_main_option("sqlalchemy.url") or default_url())
     with engine.connect() as conn:

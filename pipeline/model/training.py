@@ -13,11 +13,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from .corpus import load_corpus, train_test
-from .evaluate import HEADLINE, Prediction, score
-from .model import Triager
-from .registry import load_model, promote, promoted_dir, read_registry, save_model
-from .text import clean
+from pipeline.model.corpus import load_corpus, train_test
+from pipeline.model.evaluation import HEADLINE, Prediction, score
+from pipeline.model.registry import (
+    load_model,
+    promote,
+    promoted_dir,
+    read_registry,
+    save_model,
+)
+from pipeline.model.triager import Triager
+from pipeline.text.normalisation import clean
 
 
 def heldout_metrics(model, test: pd.DataFrame) -> dict:

@@ -48,11 +48,19 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
-from pipeline.facts import FACT_KINDS, cue_names
-from pipeline.records import Facts, FiredRule, HandlingPlan, ReplyDue, Step, Triage
-from pipeline.taxonomy import HEADS, RISK_LEVELS, taxonomy
+from pipeline.contract.records import (
+    Facts,
+    FiredRule,
+    HandlingPlan,
+    ReplyDue,
+    Step,
+    Triage,
+)
+from pipeline.contract.taxonomy import HEADS, RISK_LEVELS, taxonomy
+from pipeline.handling.facts import FACT_KINDS, cue_names
+from pipeline.knowledge import bundled, playbook_dir
 
-PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "data" / "playbook"
+PLAYBOOK_DIR = bundled("playbook")
 
 SECTIONS: tuple[str, ...] = (
     "general", "negotiation", "mindset", "perception", "major", "special_customer",
@@ -683,7 +691,7 @@ def load_playbook(path: Path | str = PLAYBOOK_DIR) -> Playbook:
 @lru_cache(maxsize=1)
 def default_playbook() -> Playbook:
     """The project's playbook (data/playbook), loaded and checked once per process."""
-    return load_playbook(PLAYBOOK_DIR)
+    return load_playbook(playbook_dir())
 
 
 # ======================================================================= engine

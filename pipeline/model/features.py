@@ -18,9 +18,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
-from .tokenize import Tokenizer
+from pipeline.knowledge import lexicon_file
+from pipeline.text.tokenise import Tokenizer
 
-MARKERS_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicon" / "markers.yaml"
+MARKERS_PATH = lexicon_file("markers.yaml")
 
 
 @lru_cache(maxsize=4)

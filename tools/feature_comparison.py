@@ -10,8 +10,8 @@ import time
 
 import pandas as pd
 
-from .evaluate import HEADLINE, Prediction, score
-from .model import Triager
+from pipeline.model.evaluation import HEADLINE, Prediction, score
+from pipeline.model.triager import Triager
 
 CANDIDATES: dict[str, dict] = {
     "word 1-2 only": dict(char_ngrams=None, markers=False),
@@ -44,7 +44,7 @@ if __name__ == "__main__":
     import json
     import sys
 
-    from .corpus import train_test
+    from pipeline.model.corpus import train_test
 
     tr, te = train_test()
     result = compare(tr, te)

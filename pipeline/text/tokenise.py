@@ -15,9 +15,10 @@ from pathlib import Path
 
 import jieba
 
-LEXICON_DIR = Path(__file__).resolve().parent.parent / "data" / "lexicon"
-USER_DICT = LEXICON_DIR / "insurance_terms.txt"
-STOPWORDS = LEXICON_DIR / "stopwords.txt"
+from pipeline.knowledge import lexicon_file
+
+USER_DICT = lexicon_file("insurance_terms.txt")
+STOPWORDS = lexicon_file("stopwords.txt")
 
 jieba.setLogLevel(logging.WARNING)
 

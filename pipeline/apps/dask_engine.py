@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .batch import tag_frame
-from .io import CaseFileError, flatten_lists
+from pipeline.apps.batch import tag_frame
+from pipeline.io import CaseFileError, flatten_lists
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
 

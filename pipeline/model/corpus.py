@@ -1,8 +1,9 @@
 """The project's labelled corpus and its fixed train/test split.
 
-`data/corpus/handwritten/*.jsonl` are notes written one by one;
-`data/corpus/generated.jsonl` is the seeded generator's output
-(pipeline/generate.py). `data/corpus/split.csv` fixes which ids are held out,
+`handwritten/*.jsonl` are notes written one by one; `generated.jsonl` is the
+seeded generator's output (tools/generate.py). Both ship inside the package
+(pipeline/knowledge/corpus/) because first-use training needs them.
+`split.csv` fixes which ids are held out,
 so every figure in the project is measured on the same notes. New ids are
 added to the split stratified by main cause; existing ids never move.
 """
@@ -13,14 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import atomic_write, read_labelled
+from pipeline.io import atomic_write, read_labelled
+from pipeline.knowledge import corpus_dir
 
-CORPUS_DIR = Path(__file__).resolve().parent.parent / "data" / "corpus"
+CORPUS_DIR = corpus_dir()
 SPLIT_PATH = CORPUS_DIR / "split.csv"
 GENERATED_PATH = CORPUS_DIR / "generated.jsonl"
 TEST_SHARE = 0.2
-GENERATOR_SEED = 20261125
-GENERATED_N = 2600
 
 
 def corpus_files(corpus_dir: Path = CORPUS_DIR) -> list[Path]:
@@ -34,7 +34,7 @@ def load_corpus(corpus_dir: Path = CORPUS_DIR) -> pd.DataFrame:
     """All labelled notes of the corpus, validated; raises on any bad file."""
     frames = [read_labelled(f) for f in corpus_files(corpus_dir)]
     if not frames:
-        raise FileNotFoundError(f"{corpus_dir}: no corpus files; run `python -m pipeline.corpus` to build it.")
+        raise FileNotFoundError(f"{corpus_dir}: no corpus files; run `python -m tools.build_corpus` to build it.")
     df = pd.concat(frames, ignore_index=True)
     dupes = df["id"][df["id"].duplicated()].tolist()
     if dupes:
@@ -77,29 +77,6 @@ def train_test(df: pd.DataFrame | None = None, corpus_dir: Path = CORPUS_DIR) ->
     split = dict(zip(table["id"], table["split"]))
     missing = [i for i in df["id"] if i not in split]
     if missing:
-        raise ValueError(f"{len(missing)} corpus ids are not in split.csv (e.g. {missing[:3]}); run `python -m pipeline.corpus`.")
+        raise ValueError(f"{len(missing)} corpus ids are not in split.csv (e.g. {missing[:3]}); run `python -m tools.build_corpus`.")
     is_test = df["id"].map(split).eq("test")
     return df[~is_test].reset_index(drop=True), df[is_test].reset_index(drop=True)
-
-
-def build(corpus_dir: Path = CORPUS_DIR, regenerate: bool = True) -> pd.DataFrame:
-    """Regenerate the generated notes (seeded) and extend the split to new ids."""
-    if regenerate:
-        from .generate import generate_corpus
-
-        gen = generate_corpus(GENERATED_N, seed=GENERATOR_SEED)
-        atomic_write(corpus_dir / "generated.jsonl", gen, "jsonl")
-    df = load_corpus(corpus_dir)
-    existing = load_split(corpus_dir) if (corpus_dir / "split.csv").exists() else None
-    if existing is not None:
-        existing = existing[existing["id"].isin(set(df["id"]))]
-    split = assign_split(df, existing)
-    atomic_write(corpus_dir / "split.csv", split, "csv")
-    return df
-
-
-if __name__ == "__main__":
-    import sys
-
-    corpus = build(regenerate="--no-generate" not in sys.argv)
-    print(f"{len(corpus)} notes; split written to {SPLIT_PATH}")

@@ -10,7 +10,7 @@ reading the text afterwards; the risk level follows the spec's rule
 (`Taxonomy.risk_floor`, raised to high for a dated media/regulator threat or
 a regulator's forward with a reply deadline).
 
-    python -m pipeline.generate -n 2600 -o /tmp/gen.jsonl
+    python -m tools.generate -n 2600 -o /tmp/gen.jsonl
 
 See data/corpus/GENERATOR.md for the banks, slots and probabilities.
 """
@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 import yaml
 
-from .taxonomy import Taxonomy, taxonomy
+from pipeline.contract.taxonomy import Taxonomy, taxonomy
 
 BANK_DIR = Path(__file__).resolve().parent.parent / "data" / "corpus" / "phrasebank"
 DEFAULT_SEED = 20261125

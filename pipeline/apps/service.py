@@ -35,7 +35,7 @@ Safety and bounds
   `Authorization: Bearer <token>` (401 otherwise). TOUSU_API_TOKENS="name:token,..."
   gives each caller a token of their own; the name is the author of their
   corrections.
-- Every triage is kept in the case store (pipeline.store; $TOUSU_DATABASE_URL,
+- Every triage is kept in the case store (pipeline.apps.store; $TOUSU_DATABASE_URL,
   default SQLite in the user's data folder) with masked text only. A store
   that fails does not fail the triage: the answer says `stored: false`,
   tousu_errors_total{kind="store"} counts it and the log line says why. CORS is off unless
@@ -56,8 +56,8 @@ import re
 import threading
 import time
 import uuid
-from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -70,7 +70,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.pii import mask_pii
+from pipeline.text.pii import mask_pii
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("tousu.service")
@@ -213,12 +213,12 @@ class ModelHolder:
         self.last_error: str | None = None
 
     def _load(self) -> tuple[Any, dict]:
-        from pipeline.registry import load_model, promoted_dir
+        from pipeline.model.registry import load_model, promoted_dir
 
         return load_model(promoted_dir(self.root))
 
     def load_initial(self) -> None:
-        from pipeline.registry import ModelError
+        from pipeline.model.registry import ModelError
 
         try:
             pair = self._load()
@@ -354,10 +354,10 @@ class _Edge:
 # ------------------------------------------------------------------ scoring
 
 def _score(model, notes: list[Note]) -> list[dict]:
-    from pipeline.facts import extract_facts
-    from pipeline.render import plan_to_json
-    from pipeline.rules import plan as make_plan
-    from pipeline.text import normalise
+    from pipeline.handling.facts import extract_facts
+    from pipeline.handling.playbook import plan as make_plan
+    from pipeline.handling.render import plan_to_json
+    from pipeline.text.normalisation import normalise
 
     docs = [normalise(n.text) for n in notes]
     triages = model.predict(docs)
@@ -401,7 +401,7 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
     store, store_error = _open_store(settings, metrics)
     writer = None
     if store is not None:
-        from pipeline.store import GroupCommitter
+        from pipeline.apps.store import GroupCommitter
 
         writer = GroupCommitter(store)
 
@@ -433,7 +433,7 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
         results = _score(model, notes)
         if writer is None:
             return results, "the case store is off"
-        from pipeline.store import TriageRecord
+        from pipeline.apps.store import TriageRecord
 
         ms = (time.perf_counter() - t0) * 1000 / len(notes)
         try:
@@ -511,7 +511,7 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
 
     @app.post("/v1/admin/reload", summary="Load the promoted model from the registry and swap it in")
     async def reload_model() -> dict:
-        from pipeline.registry import ModelError
+        from pipeline.model.registry import ModelError
 
         try:
             old, new = await asyncio.get_running_loop().run_in_executor(None, holder.reload)
@@ -543,7 +543,7 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
                          since: date | datetime | None = Query(default=None, description="updated on or after (date or datetime)"),
                          until: date | datetime | None = Query(default=None, description="updated before; a date includes that day"),
                          limit: int = Query(default=50, ge=1, le=500), cursor: str | None = None) -> dict:
-        from pipeline.store import StoreError
+        from pipeline.apps.store import StoreError
 
         try:
             page = await in_thread(need_store().list_cases, risk_level=risk_level, status=status, corrected=corrected,
@@ -554,7 +554,7 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
 
     @app.get("/v1/cases/{case_id}", summary="One stored case with every triage and correction")
     async def get_case(case_id: str) -> dict:
-        from pipeline.store import CaseNotFound
+        from pipeline.apps.store import CaseNotFound
 
         try:
             return await in_thread(need_store().get, case_id)
@@ -565,7 +565,7 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
     async def correct_case(case_id: str, body: Labels, request: Request) -> dict:
         from dataclasses import asdict
 
-        from pipeline.store import CaseNotFound, StoreError
+        from pipeline.apps.store import CaseNotFound, StoreError
 
         user = request.scope["state"].get("user")
         # header values are latin-1 on the wire: non-ASCII names come percent-encoded (encodeURIComponent)
@@ -597,7 +597,7 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
 
     @app.get("/v1/taxonomy", summary="Label ids with their Chinese names, for correction forms")
     async def label_names() -> dict:
-        from pipeline.taxonomy import taxonomy
+        from pipeline.contract.taxonomy import taxonomy
 
         tax = taxonomy()
         return {"causes": [{"id": c, "name": v["name"], "group": tax.group_of(c), "group_name": tax.name(tax.group_of(c))}
@@ -624,7 +624,7 @@ def _open_store(settings: Settings, metrics: Metrics):
     """(the case store, None), or (None, why) when it is off or cannot be opened: the service still triages."""
     if not settings.store:
         return None, None
-    from pipeline.store import CaseStore
+    from pipeline.apps.store import CaseStore
 
     try:
         return CaseStore(settings.database_url), None
@@ -645,7 +645,7 @@ def _configure_logging() -> None:
 
 
 def app_factory() -> FastAPI:
-    """For `uvicorn --factory pipeline.service:app_factory` (each worker builds its own app)."""
+    """For `uvicorn --factory pipeline.apps.service:app_factory` (each worker builds its own app)."""
     _configure_logging()
     s = Settings()
     for name, attr, cast in (("TOUSU_MAX_BODY_BYTES", "max_body_bytes", int), ("TOUSU_MAX_NOTE_CHARS", "max_note_chars", int),

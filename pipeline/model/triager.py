@@ -19,17 +19,17 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_softmax, softmax
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from .features import build_features, evidence_map, find_markers
-from .records import Evidence, Triage
-from .taxonomy import RISK_LEVELS, taxonomy
-from .text import NormalisedText, normalise
+from pipeline.contract.records import Evidence, Triage
+from pipeline.contract.taxonomy import RISK_LEVELS, taxonomy
+from pipeline.model.features import build_features, evidence_map, find_markers
+from pipeline.text.normalisation import NormalisedText, normalise
 
 NO_MINDSET = "__none__"
 

@@ -27,19 +27,15 @@ from typing import Any
 
 import joblib
 
-from .taxonomy import taxonomy
+from pipeline.contract.taxonomy import taxonomy
+from pipeline.paths import models_dir
 
-ROOT = Path(__file__).resolve().parent.parent
 MODEL_FILE = "model.joblib"
 MANIFEST = "model.json"
 
 
 class ModelError(RuntimeError):
     """A model that is missing, tampered with, or made for another label schema."""
-
-
-def models_dir() -> Path:
-    return Path(os.environ.get("TOUSU_MODELS_DIR", ROOT / "models"))
 
 
 def sha256_file(path: Path) -> str:
@@ -137,7 +133,7 @@ def verify(model_dir: Path) -> dict:
             raise ModelError(f"{path}: sha256 does not match {MANIFEST}; the file was changed after training. Refusing to load it; retrain or roll back.")
     expected = taxonomy().schema_hash()
     if manifest.get("label_schema_hash") != expected:
-        raise ModelError(f"{model_dir}: trained for label schema {manifest.get('label_schema_hash')}, but data/taxonomy.yaml is {expected}; retrain the model.")
+        raise ModelError(f"{model_dir}: trained for label schema {manifest.get('label_schema_hash')}, but this taxonomy is {expected}; retrain the model.")
     return manifest
 
 
@@ -145,7 +141,10 @@ def load_model(model_dir: Path | str | None = None):
     """The verified model of a directory, or the promoted one; never unpickles an unverified file."""
     model_dir = Path(model_dir) if model_dir else promoted_dir()
     manifest = verify(model_dir)
-    model = joblib.load(model_dir / MODEL_FILE)
+    try:
+        model = joblib.load(model_dir / MODEL_FILE)
+    except (AttributeError, ImportError) as exc:  # saved by another layout of the package
+        raise ModelError(f"{model_dir}: saved by another version of tousu ({exc}); run `tousu train`.") from exc
     model.version_ = manifest["version"]
     return model, manifest
 

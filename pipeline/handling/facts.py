@@ -26,12 +26,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
-import yaml
-
-from pipeline.pii import expand, find_pii
-from pipeline.records import Fact, Facts
-
-LEXICON_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicon" / "facts.yaml"
+from pipeline.contract.records import Fact, Facts
+from pipeline.knowledge import lexicon_yaml
+from pipeline.text.pii import expand, find_pii
 
 #: Every kind extract_facts can produce; the playbook's `fact:` conditions must use one of these.
 FACT_KINDS: tuple[str, ...] = (
@@ -47,8 +44,7 @@ Span = tuple[int, int]
 @lru_cache(maxsize=1)
 def lexicon() -> dict:
     """The facts lexicon, loaded once."""
-    with open(LEXICON_PATH, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    return lexicon_yaml("facts.yaml")
 
 
 @lru_cache(maxsize=1)
@@ -73,8 +69,10 @@ def _t2s() -> Callable[[str], str]:
 
         if hasattr(opencc, "OpenCC"):
             return opencc.OpenCC("t2s").convert
-        from opencc.clib import opencc_clib  # the wheel's core, when opencc/__init__.py is absent
         import opencc.clib as clib
+        from opencc.clib import (
+            opencc_clib,  # the wheel's core, when opencc/__init__.py is absent
+        )
 
         conv = opencc_clib._OpenCC(str(Path(clib.__file__).parent / "share" / "opencc" / "t2s.json"))
         return lambda s: conv.convert(s, len(s.encode("utf-8")))

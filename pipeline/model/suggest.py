@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .io import ERROR_COLUMN
+from pipeline.io import ERROR_COLUMN
 
 
 def uncertainty(proba: dict[str, np.ndarray], flag_thresholds: np.ndarray) -> np.ndarray:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.pii import mask_pii
-from pipeline.records import Evidence, Fact, Facts, HandlingPlan, Triage
-from pipeline.taxonomy import taxonomy
+from pipeline.contract.records import Evidence, Fact, Facts, HandlingPlan, Triage
+from pipeline.contract.taxonomy import taxonomy
+from pipeline.text.pii import mask_pii
 
 OWNER_NAMES = {"frontline": "一线处理人员", "supervisor": "主管", "senior_specialist": "资深投诉专员"}
 DEPARTMENT_NAMES = {"legal": "法务", "brand_pr": "品牌公关", "regulator_liaison": "监管联络", "security": "安保"}

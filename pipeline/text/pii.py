@@ -17,9 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-import yaml
-
-LEXICON_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicon" / "facts.yaml"
+from pipeline.knowledge import lexicon_yaml
 
 #: Detection order: earlier kinds win an overlap (an 18-digit ID is not a bank card).
 PII_KINDS: tuple[str, ...] = ("email", "id_number", "bank_card", "phone", "phone_landline")
@@ -35,8 +33,7 @@ class PiiMatch:
 
 @lru_cache(maxsize=1)
 def _lexicon() -> dict:
-    with open(LEXICON_PATH, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    return lexicon_yaml("facts.yaml")
 
 
 def expand(pattern: str, fragments: dict[str, str]) -> str:

@@ -14,8 +14,9 @@ from typing import Iterable
 
 import yaml
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-TAXONOMY_PATH = DATA_DIR / "taxonomy.yaml"
+from pipeline.knowledge import taxonomy_path
+
+TAXONOMY_PATH = taxonomy_path()
 
 RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high")
 HEADS: tuple[str, ...] = ("cause", "risk_level", "risk_flags", "mindset")

@@ -19,12 +19,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .features import load_markers, evidence_map
-from .records import Triage
-from .taxonomy import RISK_LEVELS, taxonomy
-from .text import normalise
+from pipeline.contract.records import Triage
+from pipeline.contract.taxonomy import RISK_LEVELS, taxonomy
+from pipeline.knowledge import lexicon_file
+from pipeline.model.features import evidence_map, load_markers
+from pipeline.text.normalisation import normalise
 
-KEYWORDS_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicon" / "cause_keywords.yaml"
+KEYWORDS_FILE = "cause_keywords.yaml"
 HEADLINE = ("cause_top1", "cause_top3", "cause_group_accuracy", "risk_level_macro_f1", "risk_flags_micro_f1", "mindset_top1")
 
 
@@ -149,7 +150,7 @@ def calibration(model, gold: pd.DataFrame) -> dict:
 
 @lru_cache(maxsize=1)
 def _keywords() -> dict:
-    with open(KEYWORDS_PATH, encoding="utf-8") as fh:
+    with open(lexicon_file(KEYWORDS_FILE), encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 
 

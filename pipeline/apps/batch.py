@@ -23,8 +23,15 @@ from typing import Iterator
 
 import pandas as pd
 
-from .io import ERROR_COLUMN, CaseFileError, check_exists, file_format, iter_chunks, write_frame
-from .text import normalise
+from pipeline.io import (
+    ERROR_COLUMN,
+    CaseFileError,
+    check_exists,
+    file_format,
+    iter_chunks,
+    write_frame,
+)
+from pipeline.text.normalisation import normalise
 
 PRED_COLUMNS = ("pred_cause", "pred_cause_proba", "pred_cause_group", "pred_risk_level", "pred_risk_flags",
                 "pred_mindset", "review", "review_reasons")
@@ -67,9 +74,9 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
 
     `results`, when given, receives row position -> the full triage/facts/plan JSON (for the case store).
     """
-    from .facts import extract_facts
-    from .render import plan_to_json
-    from .rules import plan as make_plan
+    from pipeline.handling.facts import extract_facts
+    from pipeline.handling.playbook import plan as make_plan
+    from pipeline.handling.render import plan_to_json
 
     out = df.copy()
     n = len(df)
@@ -130,7 +137,7 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
     for c, v in {**cols, **plan_cols}.items():
         out[c] = v
     if not keep_pii and text_column in out.columns:
-        from .pii import mask_pii
+        from pipeline.text.pii import mask_pii
 
         out[text_column] = [mask_pii(t) if isinstance(t, str) else t for t in out[text_column]]
     out[ERROR_COLUMN] = [e or "" for e in errors]
@@ -253,7 +260,7 @@ _STORES: dict = {}  # one CaseStore per process and database (workers open their
 
 
 def _store_chunk(frame: pd.DataFrame, results: dict, first_row: int, target: StoreTarget) -> None:
-    from .store import CaseStore, TriageRecord, text_hash
+    from pipeline.apps.store import CaseStore, TriageRecord, text_hash
 
     key = (os.getpid(), target.database_url)
     if key not in _STORES:
@@ -286,7 +293,7 @@ _WORKER_MODEL = None
 
 def _worker_init(model_dir: str) -> None:
     global _WORKER_MODEL
-    from .registry import load_model
+    from pipeline.model.registry import load_model
 
     _WORKER_MODEL, _ = load_model(model_dir)
 
@@ -330,7 +337,7 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
     number = len(done)
 
     if store is not None:  # create or upgrade the schema once, before any worker writes
-        from .store import CaseStore
+        from pipeline.apps.store import CaseStore
 
         CaseStore(store.database_url).close()
 

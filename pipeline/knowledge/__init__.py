@@ -1,0 +1,75 @@
+"""Where the runtime knowledge lives: taxonomy, lexicons, playbook and the training corpus.
+
+They ship inside the package (read through importlib.resources), so an
+installed wheel runs from any folder. A complaint centre replaces the
+playbook or the lexicons with its own folder (`--playbook DIR`,
+`TOUSU_PLAYBOOK`; `--lexicon DIR`, `TOUSU_LEXICON`) instead of editing files
+inside the installed package; the replacement passes the same schema check.
+"""
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from pathlib import Path
+
+__all__ = ["bundled", "playbook_dir", "lexicon_dir", "lexicon_file", "taxonomy_path", "corpus_dir",
+           "lexicon_yaml", "PLAYBOOK_ENV", "LEXICON_ENV"]
+
+PLAYBOOK_ENV = "TOUSU_PLAYBOOK"
+LEXICON_ENV = "TOUSU_LEXICON"
+
+
+def bundled(*parts: str) -> Path:
+    """A path inside the packaged knowledge folder (a real file on every normal install)."""
+    return Path(str(files(__name__).joinpath(*parts)))
+
+
+def _override(env: str, name: str) -> Path | None:
+    value = os.environ.get(env)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"${env}={value}: not a folder of {name} files")
+    return path
+
+
+def playbook_dir() -> Path:
+    """The centre's own playbook ($TOUSU_PLAYBOOK) or the bundled one."""
+    return _override(PLAYBOOK_ENV, "playbook") or bundled("playbook")
+
+
+def lexicon_dir() -> Path:
+    """The centre's own lexicon folder ($TOUSU_LEXICON) or the bundled one."""
+    return _override(LEXICON_ENV, "lexicon") or bundled("lexicon")
+
+
+def lexicon_file(name: str) -> Path:
+    """One lexicon file; a centre's folder may replace some files and inherit the rest."""
+    own = _override(LEXICON_ENV, "lexicon")
+    if own is not None and (own / name).exists():
+        return own / name
+    return bundled("lexicon", name)
+
+
+def taxonomy_path() -> Path:
+    return bundled("taxonomy.yaml")
+
+
+def corpus_dir() -> Path:
+    """The labelled corpus the default model is trained from (first use needs it)."""
+    return bundled("corpus")
+
+
+_YAML_CACHE: dict[Path, dict] = {}
+
+
+def lexicon_yaml(name: str) -> dict:
+    """A lexicon YAML file, parsed once per process (facts.yaml serves both PII and facts)."""
+    path = lexicon_file(name)
+    if path not in _YAML_CACHE:
+        import yaml
+
+        with open(path, encoding="utf-8") as fh:
+            _YAML_CACHE[path] = yaml.safe_load(fh)
+    return _YAML_CACHE[path]

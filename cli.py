@@ -20,11 +20,6 @@ import click
 EXIT_INPUT, EXIT_MODEL, EXIT_REFUSED, EXIT_STORE = 3, 4, 5, 6
 
 
-class Ctx:
-    def __init__(self, debug: bool):
-        self.debug = debug
-
-
 def _fail(message: str, code: int) -> None:
     click.echo(f"tousu: {message}", err=True)
     sys.exit(code)
@@ -293,26 +288,20 @@ def _score_one(model, text: str, received: date | None, as_json: bool, keep=None
     """`keep`: (store, case id, model version) to keep the triage in the case store."""
     import time
 
-    from pipeline.handling.facts import extract_facts
-    from pipeline.handling.playbook import plan as make_plan
-    from pipeline.handling.render import plan_to_json, render_card
-    from pipeline.text.normalisation import normalise
+    from pipeline.flow import triage_notes
 
     t0 = time.perf_counter()
-    doc = normalise(text)
-    triage = model.predict([doc])[0]
-    facts = extract_facts(doc.text, received)
-    plan = make_plan(triage, facts, received)
+    result = triage_notes(model, [text], received=received)[0]
     if keep is not None:
-        from pipeline.apps.store import TriageRecord
+        from pipeline.apps.store import keep_results
 
         store, case_id, version = keep
-        store.record([TriageRecord(case_id, text, plan_to_json(triage, facts, plan), version, source="score",
-                                   received=received, processing_ms=round((time.perf_counter() - t0) * 1000, 2))])
+        keep_results(store, [result], [case_id], [text], version, source="score", received=[received],
+                     processing_ms=round((time.perf_counter() - t0) * 1000, 2))
         click.echo(f"stored as case {case_id}", err=True)
     if as_json:
-        return json.dumps(plan_to_json(triage, facts, plan), ensure_ascii=False, indent=2)
-    return render_card(triage, facts, plan)
+        return json.dumps(result.to_json(), ensure_ascii=False, indent=2)
+    return result.card()
 
 
 @main.command()

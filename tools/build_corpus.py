@@ -10,7 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.io import atomic_write
-from pipeline.model.corpus import CORPUS_DIR, SPLIT_PATH, assign_split, load_corpus, load_split
+from pipeline.model.corpus import (
+    CORPUS_DIR,
+    SPLIT_PATH,
+    assign_split,
+    load_corpus,
+    load_split,
+)
 
 GENERATOR_SEED = 20261125
 GENERATED_N = 2600

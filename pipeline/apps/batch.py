@@ -23,6 +23,8 @@ from typing import Iterator
 
 import pandas as pd
 
+from pipeline.flow import triage_notes
+from pipeline.handling.result import PLAN_COLUMNS, PLAN_MODES, TAG_COLUMNS
 from pipeline.io import (
     ERROR_COLUMN,
     CaseFileError,
@@ -33,9 +35,8 @@ from pipeline.io import (
 )
 from pipeline.text.normalisation import normalise
 
-PRED_COLUMNS = ("pred_cause", "pred_cause_proba", "pred_cause_group", "pred_risk_level", "pred_risk_flags",
-                "pred_mindset", "review", "review_reasons")
-PLAN_MODES = ("full", "summary", "none")
+__all__ = ["tag_file", "tag_frame", "TagSummary", "StoreTarget", "PLAN_MODES"]
+
 _READABLE = re.compile(r"[0-9A-Za-z\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -72,12 +73,9 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
               received_column: str | None = None, keep_pii: bool = False, results: dict | None = None) -> pd.DataFrame:
     """Add the prediction and plan columns to a frame; bad rows get an `error` and no prediction.
 
-    `results`, when given, receives row position -> the full triage/facts/plan JSON (for the case store).
+    `results`, when given, receives row position -> the flow's Result (for the case store, which keeps
+    the plan even when the file does not).
     """
-    from pipeline.handling.facts import extract_facts
-    from pipeline.handling.playbook import plan as make_plan
-    from pipeline.handling.render import plan_to_json
-
     out = df.copy()
     n = len(df)
     errors: list[str | None] = list(df[ERROR_COLUMN]) if ERROR_COLUMN in df.columns else [None] * n
@@ -96,45 +94,20 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
             errors[i] = "no readable text (no Chinese, letters or digits after cleaning)"
             continue
         docs[i] = doc
-    cols: dict[str, list] = {c: [None] * n for c in PRED_COLUMNS}
-    plan_cols: dict[str, list] = {}
-    if plan_mode != "none":
-        names = ["plan_owner", "plan_departments", "plan_steps", "reply_first_hours", "decision_due"]
-        if plan_mode == "full":
-            names += ["plan_step_texts", "plan_avoid", "plan_fired", "facts"]
-        plan_cols = {c: [None] * n for c in names}
+    columns = TAG_COLUMNS + PLAN_COLUMNS[plan_mode]
+    cols: dict[str, list] = {c: [None] * n for c in columns}
     index = list(docs)
-    triages = model.predict([docs[i] for i in index]) if index else []
-    for i, t in zip(index, triages):
-        cols["pred_cause"][i] = t.cause
-        cols["pred_cause_proba"][i] = t.cause_proba
-        cols["pred_cause_group"][i] = t.cause_group
-        cols["pred_risk_level"][i] = t.risk_level
-        cols["pred_risk_flags"][i] = t.risk_flags
-        cols["pred_mindset"][i] = t.mindset
-        if plan_mode != "none" or results is not None:  # the store keeps the plan even when the file does not
-            received = _received(df[received_column].iloc[i]) if received_column and received_column in df.columns else None
-            facts = extract_facts(docs[i].text, received)
-            p = make_plan(t, facts, received)
-            if results is not None:
-                results[i] = plan_to_json(t, facts, p)
-        if plan_mode == "none":
-            cols["review"][i] = bool(t.uncertain)
-            cols["review_reasons"][i] = [f"uncertain {h}" for h in t.uncertain]
-            continue
-        cols["review"][i] = bool(p.review)
-        cols["review_reasons"][i] = list(p.review_reasons)
-        plan_cols["plan_owner"][i] = p.owner
-        plan_cols["plan_departments"][i] = list(p.departments)
-        plan_cols["plan_steps"][i] = [s.id for s in p.steps]
-        plan_cols["reply_first_hours"][i] = p.reply_due.first_reply_hours
-        plan_cols["decision_due"][i] = p.reply_due.decision_due
-        if plan_mode == "full":
-            plan_cols["plan_step_texts"][i] = [s.text for s in p.steps]
-            plan_cols["plan_avoid"][i] = [a.text for a in p.avoid]
-            plan_cols["plan_fired"][i] = [f.rule for f in p.fired]
-            plan_cols["facts"][i] = [f"{f.kind}={f.value}" for f in facts.items]
-    for c, v in {**cols, **plan_cols}.items():
+    received = None
+    if received_column and received_column in df.columns:
+        received = [_received(df[received_column].iloc[i]) for i in index]
+    done = triage_notes(model, [docs[i] for i in index], received=received,
+                        with_plan=plan_mode != "none" or results is not None)
+    for i, result in zip(index, done):
+        if results is not None:
+            results[i] = result
+        for c, v in result.tag_row(plan_mode).items():
+            cols[c][i] = v
+    for c, v in cols.items():
         out[c] = v
     if not keep_pii and text_column in out.columns:
         from pipeline.text.pii import mask_pii
@@ -260,23 +233,22 @@ _STORES: dict = {}  # one CaseStore per process and database (workers open their
 
 
 def _store_chunk(frame: pd.DataFrame, results: dict, first_row: int, target: StoreTarget) -> None:
-    from pipeline.apps.store import CaseStore, TriageRecord, text_hash
+    from pipeline.apps.store import CaseStore, keep_results
 
     key = (os.getpid(), target.database_url)
     if key not in _STORES:
         _STORES[key] = CaseStore(target.database_url, migrate=False)
     ids = list(frame[target.id_column]) if target.id_column in frame.columns else [None] * len(frame)
-    records = []
-    for i, result in sorted(results.items()):
+    rows = sorted(results)
+    case_ids = []
+    for i in rows:
         raw_id = _text_of(ids[i])
-        case_id = raw_id.strip()[:128] if raw_id and raw_id.strip() else f"{target.source_name}#{first_row + i + 1}"
-        text = _text_of(frame[target.text_column].iloc[i]) or ""
-        received = (_received(frame[target.received_column].iloc[i])
-                    if target.received_column and target.received_column in frame.columns else None)
-        dedupe = text_hash(f"{case_id}|{text_hash(text)}|{target.model_version}")
-        records.append(TriageRecord(case_id, text, result, target.model_version, source="tag", received=received,
-                                    dedupe_key=dedupe))
-    _STORES[key].record(records)
+        case_ids.append(raw_id.strip()[:128] if raw_id and raw_id.strip() else f"{target.source_name}#{first_row + i + 1}")
+    texts = [_text_of(frame[target.text_column].iloc[i]) or "" for i in rows]
+    received = ([_received(frame[target.received_column].iloc[i]) for i in rows]
+                if target.received_column and target.received_column in frame.columns else None)
+    keep_results(_STORES[key], [results[i] for i in rows], case_ids, texts, target.model_version, source="tag",
+                 received=received, dedupe=True)
 
 
 def _tag_chunk(model, frame: pd.DataFrame, first_row: int, kw: dict, target: StoreTarget | None) -> pd.DataFrame:
@@ -375,7 +347,7 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
         global _WORKER_MODEL
         if sys.platform != "win32":
             # fork after the model and jieba's dictionary are loaded: workers share those pages
-            model.predict(["预热"])
+            model.triage(["预热"])
             _WORKER_MODEL = model
             ctx, init, args = mp.get_context("fork"), None, ()
         else:

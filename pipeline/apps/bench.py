@@ -20,7 +20,6 @@ from pathlib import Path
 import pandas as pd
 
 
-
 def machine() -> dict:
     cpu = platform.processor() or "unknown"
     try:
@@ -63,17 +62,13 @@ def tag_rate(model, model_dir: str, path: Path, jobs: int, rows: int) -> float:
 
 
 def latency_ms(model, texts: list[str], calls: int) -> dict:
-    from pipeline.handling.facts import extract_facts
-    from pipeline.handling.playbook import plan
-    from pipeline.text.normalisation import normalise
+    from pipeline.flow import triage_notes
 
     times = []
     for i in range(calls):
         t = texts[i % len(texts)]
         start = time.perf_counter()
-        doc = normalise(t)
-        triage = model.predict([doc])[0]
-        plan(triage, extract_facts(doc.text))
+        triage_notes(model, [t])
         times.append((time.perf_counter() - start) * 1000)
     q = statistics.quantiles(times, n=100)
     return {"p50": round(q[49], 2), "p95": round(q[94], 2), "p99": round(q[98], 2), "calls": calls}
@@ -152,7 +147,7 @@ def run(quick: bool = False, out_dir: Path = Path("bench") / "results", memory_r
     train_sizes = train_sizes or ((1000,) if quick else (3000, 30000))
     jobs_all = os.cpu_count() or 1
     model, manifest = load_model()
-    model.predict(["预热：加载分词词典"])  # jieba's dictionary loads once per process; cold start is measured apart
+    model.triage(["预热：加载分词词典"])  # jieba's dictionary loads once per process; cold start is measured apart
     model_dir = str(promoted_dir())
     notes = bench_notes(n)
     texts = list(notes["text"])

@@ -353,20 +353,10 @@ class _Edge:
 
 # ------------------------------------------------------------------ scoring
 
-def _score(model, notes: list[Note]) -> list[dict]:
-    from pipeline.handling.facts import extract_facts
-    from pipeline.handling.playbook import plan as make_plan
-    from pipeline.handling.render import plan_to_json
-    from pipeline.text.normalisation import normalise
+def _score(model, notes: list[Note]) -> list:
+    from pipeline.flow import triage_notes
 
-    docs = [normalise(n.text) for n in notes]
-    triages = model.predict(docs)
-    out = []
-    for note, doc, triage in zip(notes, docs, triages):
-        received = note.received or date.today()
-        facts = extract_facts(doc.text, received)
-        out.append(plan_to_json(triage, facts, make_plan(triage, facts, received)))
-    return out
+    return triage_notes(model, [n.text for n in notes], received=[n.received or date.today() for n in notes])
 
 
 def new_case_id() -> str:
@@ -430,15 +420,16 @@ def create_app(models_root: Path | None = None, settings: Settings | None = None
 
     def score_and_store(model, version: str, notes: list[Note], case_ids: list[str]) -> tuple[list[dict], str | None]:
         t0 = time.perf_counter()
-        results = _score(model, notes)
+        done = _score(model, notes)
+        results = [r.to_json() for r in done]
         if writer is None:
             return results, "the case store is off"
-        from pipeline.apps.store import TriageRecord
+        from pipeline.apps.store import keep_results
 
         ms = (time.perf_counter() - t0) * 1000 / len(notes)
         try:
-            writer.record([TriageRecord(cid, n.text, r, version, source="serve", received=n.received, processing_ms=round(ms, 2))
-                           for cid, n, r in zip(case_ids, notes, results)], timeout=settings.timeout_s)
+            keep_results(writer, done, case_ids, [n.text for n in notes], version, source="serve",
+                         received=[n.received for n in notes], processing_ms=round(ms, 2), timeout=settings.timeout_s)
         except Exception as exc:  # noqa: BLE001 - the handler still gets the triage; the failure is counted and logged
             metrics.error("store")
             return results, f"{type(exc).__name__}: {exc}"[:300]

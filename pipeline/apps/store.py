@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import (
@@ -155,6 +155,23 @@ class TriageRecord:
     received: date | None = None
     processing_ms: float | None = None
     dedupe_key: str | None = None  # same key twice is stored once (re-running `tag --store`)
+
+
+def keep_results(sink, results: Sequence, case_ids: Sequence[str], texts: Sequence[str], model_version: str, *,
+                 source: str, received: Sequence[date | None] | None = None, processing_ms: float | None = None,
+                 dedupe: bool = False, timeout: float | None = None) -> list[int | None]:
+    """Keep flow Results in the store (a CaseStore or a GroupCommitter): the one place triages are written.
+
+    `dedupe`: a case scored again with the same text and model is stored once (re-running `tag --store`).
+    """
+    days = list(received) if received is not None else [None] * len(results)
+    records = [
+        TriageRecord(case_id, text, result.to_json(), model_version, source=source, received=day,
+                     processing_ms=processing_ms,
+                     dedupe_key=text_hash(f"{case_id}|{text_hash(text)}|{model_version}") if dedupe else None)
+        for result, case_id, text, day in zip(results, case_ids, texts, days)
+    ]
+    return sink.record(records) if timeout is None else sink.record(records, timeout=timeout)
 
 
 @dataclass

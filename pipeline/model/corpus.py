@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.io import atomic_write, read_labelled
+from pipeline.io import read_labelled
 from pipeline.knowledge import corpus_dir
 
 CORPUS_DIR = corpus_dir()

@@ -182,7 +182,7 @@ def majority_baseline(train: pd.DataFrame, n: int) -> list[Prediction]:
 
 def evaluate(model, gold: pd.DataFrame, train: pd.DataFrame | None = None) -> dict:
     """Model, baselines and calibration on one labelled frame."""
-    triages = model.predict(list(gold["text"]))
+    triages = model.triage(list(gold["text"]))
     report = {"model": score(gold, [Prediction.of(t) for t in triages]),
               "keyword_baseline": score(gold, keyword_baseline(list(gold["text"])))}
     if train is not None:

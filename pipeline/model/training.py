@@ -27,7 +27,7 @@ from pipeline.text.normalisation import clean
 
 
 def heldout_metrics(model, test: pd.DataFrame) -> dict:
-    return {k: v for k, v in score(test, [Prediction.of(t) for t in model.predict(list(test["text"]))]).items() if k in HEADLINE}
+    return {k: v for k, v in score(test, [Prediction.of(t) for t in model.triage(list(test["text"]))]).items() if k in HEADLINE}
 
 
 def train_and_save(train: pd.DataFrame, test: pd.DataFrame, root: Path | None = None, promote_it: bool = True,

@@ -306,8 +306,12 @@ class Triager(BaseEstimator):
         _, X = self.transform(texts)
         return self._proba_from_X(X)
 
-    def predict(self, texts: Sequence[str | NormalisedText]) -> list[Triage]:
+    def triage(self, texts: Sequence[str | NormalisedText]) -> list[Triage]:
+        """The rich result per note: top-3 causes, level, flags with evidence, mindsets, review heads."""
         return self.predict_with_proba(texts)[0]
+
+    def predict(self, texts: Sequence[str | NormalisedText]) -> list[Triage]:
+        return self.triage(texts)
 
     def predict_with_proba(self, texts: Sequence[str | NormalisedText]) -> tuple[list[Triage], dict[str, np.ndarray]]:
         """Triages and the probability matrices behind them, from one pass over the features."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 
 from alembic import context
-from sqlalchemy import create_engine
 
 from pipeline.apps.store import Base
 

@@ -70,7 +70,7 @@ def get_model(model_dir: str | None):
     if not read_registry().get("promoted"):
         from pipeline.model.training import train_default
 
-        click.echo(f"tousu: no model in {models_dir()} yet; training the default model from data/corpus "
+        click.echo(f"tousu: no model in {models_dir()} yet; training the default model from the bundled corpus "
                    "(once, about a minute)...", err=True)
         path, metrics = train_default()
         click.echo(f"tousu: trained and promoted {path.name}; held-out cause top-1 "
@@ -96,8 +96,13 @@ def _ids(value: str | None) -> list[str] | None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--playbook", "playbook_dir", envvar="TOUSU_PLAYBOOK", type=click.Path(exists=True, file_okay=False),
+              help="The complaint centre's own playbook folder, replacing the bundled one (schema-checked; "
+                   "default $TOUSU_PLAYBOOK).")
+@click.option("--lexicon", "lexicon_dir", envvar="TOUSU_LEXICON", type=click.Path(exists=True, file_okay=False),
+              help="A folder whose lexicon files replace the bundled ones of the same name (default $TOUSU_LEXICON).")
 @click.version_option(package_name="tousu")
-def main(debug: bool) -> None:
+def main(debug: bool, playbook_dir: str | None, lexicon_dir: str | None) -> None:
     """Triage Chinese insurance complaint notes: cause, escalation risk, mindset,
     and a handling plan for the handler.
 
@@ -107,7 +112,31 @@ def main(debug: bool) -> None:
       tousu tag backlog.csv -o tagged.csv --text-column 投诉内容 --id-column 工单号
       tousu evaluate --data ../shared/data/validation.jsonl
       tousu retrain --new corrected.jsonl
+      tousu --playbook /srv/centre/playbook score "..."   # the centre's own playbook
     """
+    _use_knowledge(playbook_dir, lexicon_dir)
+
+
+def _use_knowledge(playbook_dir: str | None, lexicon_dir: str | None) -> None:
+    """Point every command (and its worker processes) at the centre's own knowledge, checked first."""
+    import os
+
+    from pipeline.knowledge import LEXICON_ENV, PLAYBOOK_ENV, check_lexicon_dir
+
+    if lexicon_dir:
+        try:
+            check_lexicon_dir(Path(lexicon_dir))
+        except ValueError as exc:
+            _fail(f"--lexicon: {exc}", 2)
+        os.environ[LEXICON_ENV] = str(Path(lexicon_dir).resolve())
+    if playbook_dir:
+        from pipeline.handling.playbook import PlaybookError, load_playbook
+
+        try:
+            load_playbook(playbook_dir)
+        except PlaybookError as exc:
+            _fail(f"--playbook: {exc}", 2)
+        os.environ[PLAYBOOK_ENV] = str(Path(playbook_dir).resolve())
 
 
 # ------------------------------------------------------------------ train / evaluate

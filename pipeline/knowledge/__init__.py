@@ -13,7 +13,7 @@ from importlib.resources import files
 from pathlib import Path
 
 __all__ = ["bundled", "playbook_dir", "lexicon_dir", "lexicon_file", "taxonomy_path", "corpus_dir",
-           "lexicon_yaml", "PLAYBOOK_ENV", "LEXICON_ENV"]
+           "lexicon_yaml", "check_lexicon_dir", "LEXICON_FILES", "PLAYBOOK_ENV", "LEXICON_ENV"]
 
 PLAYBOOK_ENV = "TOUSU_PLAYBOOK"
 LEXICON_ENV = "TOUSU_LEXICON"
@@ -50,6 +50,35 @@ def lexicon_file(name: str) -> Path:
     if own is not None and (own / name).exists():
         return own / name
     return bundled("lexicon", name)
+
+
+LEXICON_FILES = ("cause_keywords.yaml", "facts.yaml", "insurance_terms.txt", "markers.yaml", "stopwords.txt")
+
+
+def check_lexicon_dir(path: Path) -> None:
+    """A centre's lexicon folder: only known file names, YAML files that parse to a mapping.
+
+    Raises ValueError naming the file and the problem.
+    """
+    import yaml
+
+    problems = []
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        problems.append(f"{path}: no lexicon files (expected some of {', '.join(LEXICON_FILES)})")
+    for f in files:
+        if f.name not in LEXICON_FILES:
+            problems.append(f"{f}: not a lexicon file tousu reads (known: {', '.join(LEXICON_FILES)})")
+        elif f.suffix == ".yaml":
+            try:
+                raw = yaml.safe_load(f.read_text(encoding="utf-8"))
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                problems.append(f"{f}: not valid YAML ({str(exc).splitlines()[0]})")
+                continue
+            if not isinstance(raw, dict):
+                problems.append(f"{f}: must be a mapping at the top level")
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def taxonomy_path() -> Path:

@@ -53,9 +53,13 @@ def test_very_long_notes_keep_their_text_and_say_the_model_read_less():
     assert len(doc.model_text) == MAX_MODEL_CHARS
 
 
-@pytest.mark.parametrize("odd", [None, 12345, "", "   ", "😀😀", "\x00\x01"])
-def test_odd_input_never_raises(odd):
-    normalise(odd)
+@pytest.mark.parametrize("odd, text", [(None, ""), (12345, "12345"), ("", ""), ("   ", ""), ("😀😀", "😀😀"),
+                                       ("\x00\x01", ""), ("退保\ud800", "退保")])
+def test_odd_input_becomes_a_plain_empty_or_cleaned_note(odd, text):
+    doc = normalise(odd)
+    assert doc.text == text and doc.customer == text
+    assert doc.original == ("" if odd is None else str(odd))
+    assert not doc.is_transcript and not doc.truncated
 
 
 @pytest.mark.parametrize("term", ["现金价值", "犹豫期", "保全", "核保", "理赔", "回访", "万能险", "分红险", "12378", "金融监管局", "消协", "退保"])

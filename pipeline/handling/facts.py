@@ -21,14 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import warnings
 from functools import lru_cache
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from pipeline.contract.records import Fact, Facts
 from pipeline.knowledge import lexicon_yaml
-from pipeline.text.pii import expand, find_pii
+from pipeline.text.normalisation import simplified_halfwidth
+from pipeline.text.pii import expand, find_pii, overlaps
 
 #: Every kind extract_facts can produce; the playbook's `fact:` conditions must use one of these.
 FACT_KINDS: tuple[str, ...] = (
@@ -61,37 +60,9 @@ def cue_names() -> list[str]:
 # ----------------------------------------------------------------- script
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> Callable[[str], str]:
-    """OpenCC t2s; falls back to the compiled core when the Python wrapper is missing."""
-    try:
-        import opencc
-
-        if hasattr(opencc, "OpenCC"):
-            return opencc.OpenCC("t2s").convert
-        import opencc.clib as clib
-        from opencc.clib import (
-            opencc_clib,  # the wheel's core, when opencc/__init__.py is absent
-        )
-
-        conv = opencc_clib._OpenCC(str(Path(clib.__file__).parent / "share" / "opencc" / "t2s.json"))
-        return lambda s: conv.convert(s, len(s.encode("utf-8")))
-    except Exception as exc:  # pragma: no cover - only without OpenCC
-        warnings.warn(f"OpenCC unavailable ({exc}); traditional notes are read as they are")
-        return lambda s: s
-
-
-_HALFWIDTH = {c: c - 0xFEE0 for c in range(0xFF10, 0xFF1A)}
-_HALFWIDTH.update({c: c - 0xFEE0 for c in range(0xFF21, 0xFF3B)})
-_HALFWIDTH.update({c: c - 0xFEE0 for c in range(0xFF41, 0xFF5B)})
-_HALFWIDTH.update({ord(c): ord(c) - 0xFEE0 for c in "％．－＋＠／"})
-
-
 def to_simplified(text: str) -> str:
-    """Simplified script and half-width digits, character for character where possible."""
-    if not text:
-        return ""
-    return _t2s()(text).translate(_HALFWIDTH)
+    """Simplified script and half-width digits and letters (the normaliser's, so spans line up)."""
+    return simplified_halfwidth(text) if text else ""
 
 
 # ----------------------------------------------------------------- numbers
@@ -179,7 +150,7 @@ class _Claims:
         self.spans: list[Span] = []
 
     def free(self, span: Span) -> bool:
-        return not any(span[0] < e and s < span[1] for s, e in self.spans)
+        return not overlaps(span, self.spans)
 
     def take(self, span: Span) -> None:
         self.spans.append(span)
@@ -511,7 +482,7 @@ def _cues(s: str) -> list[Fact]:
         start = s.find(phrase)
         while start >= 0:
             end = start + len(phrase)
-            if not any(f.value == cue and start < f.end and f.start < end for f in out):
+            if not overlaps((start, end), [(f.start, f.end) for f in out if f.value == cue]):
                 out.append(Fact(kind="cue", value=cue, start=start, end=end, text=phrase))
             start = s.find(phrase, start + 1)
     return out

@@ -89,7 +89,7 @@ class PlaybookError(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
+class PlaybookSettings:
     reply_hours: dict[str, int] = field(default_factory=lambda: {"high": 2, "medium": 24, "low": 48})
     min_reply_hours: int = 2
     decision_days: int = 15
@@ -122,7 +122,7 @@ class Playbook:
     rules: tuple[Rule, ...]
     steps: dict[str, Step]
     avoid: dict[str, Step]
-    settings: Settings
+    settings: PlaybookSettings
     sources: tuple[str, ...]
 
     def rule(self, rule_id: str) -> Rule:
@@ -592,12 +592,12 @@ def _load_rule(entry: Any, fname: str, default_section: str | None, known: _Know
     )
 
 
-def _load_settings(raw: Any, fname: str, problems: list[str]) -> Settings:
+def _load_settings(raw: Any, fname: str, problems: list[str]) -> PlaybookSettings:
     if not isinstance(raw, dict):
         problems.append(f"{fname}: settings must be a mapping")
-        return Settings()
-    default = Settings()
-    extra = set(raw) - set(Settings.__dataclass_fields__)
+        return PlaybookSettings()
+    default = PlaybookSettings()
+    extra = set(raw) - set(PlaybookSettings.__dataclass_fields__)
     if extra:
         problems.append(f"{fname}: unknown settings {sorted(extra)}")
     hours = raw.get("reply_hours", default.reply_hours)
@@ -616,7 +616,7 @@ def _load_settings(raw: Any, fname: str, problems: list[str]) -> Settings:
             problems.append(f"{fname}: settings.{key} must be a positive integer")
             v = getattr(default, key)
         ints[key] = v
-    return Settings(reply_hours=dict(hours), owner_floor=dict(floor),
+    return PlaybookSettings(reply_hours=dict(hours), owner_floor=dict(floor),
                     extension_text=str(raw.get("extension_text", default.extension_text)), **ints)
 
 
@@ -657,7 +657,7 @@ def load_playbook(path: Path | str = PLAYBOOK_DIR) -> Playbook:
     text_ids: set[str] = set()
     rules: list[Rule] = []
     seen: set[str] = set()
-    settings, settings_from = Settings(), None
+    settings, settings_from = PlaybookSettings(), None
     for f in files:
         raw = _read(f, problems)
         if raw is None:
@@ -707,7 +707,7 @@ def _dedupe(items: Iterable[Step]) -> list[Step]:
     return out
 
 
-def _owner(fired: list[Rule], triage: Triage, settings: Settings) -> str:
+def _owner(fired: list[Rule], triage: Triage, settings: PlaybookSettings) -> str:
     level = max((OWNERS.index(r.owner) for r in fired), default=0)
     floor = settings.owner_floor.get(triage.risk_level)
     if floor:
@@ -720,7 +720,7 @@ def _departments(fired: list[Rule]) -> list[str]:
     return [d for d in DEPARTMENTS if d in wanted]
 
 
-def _reply_due(settings: Settings, triage: Triage, facts: Facts, received: dt.date | None) -> ReplyDue:
+def _reply_due(settings: PlaybookSettings, triage: Triage, facts: Facts, received: dt.date | None) -> ReplyDue:
     """First reply by risk level, capped by a customer's own deadline; regulatory dates from `received`."""
     hours = settings.reply_hours.get(triage.risk_level, settings.reply_hours["medium"])
     days = [f.value for f in facts.items if f.kind == "deadline" and isinstance(f.value, (int, float))]

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
+from typing import Callable
 
 #: What the model reads at most; longer notes keep their full text for output.
 MAX_MODEL_CHARS = 3000
@@ -52,21 +55,39 @@ class NormalisedText:
     is_transcript: bool = False
     truncated: bool = False
     turns: list[tuple[str, str]] = field(default_factory=list)
+    max_chars: int = MAX_MODEL_CHARS
 
     @property
     def model_text(self) -> str:
-        return self.customer[:MAX_MODEL_CHARS]
+        return self.customer[:self.max_chars]
 
 
 @lru_cache(maxsize=1)
-def _t2s():
-    import opencc  # imported lazily: a few ms at start-up that `--help` need not pay
+def _t2s() -> Callable[[str], str]:
+    """OpenCC t2s, imported lazily (a few ms that `--help` need not pay); the wheel's compiled core
+    when the Python wrapper is missing; the text unchanged (with a warning) without OpenCC."""
+    try:
+        import opencc
 
-    return opencc.OpenCC("t2s")
+        if hasattr(opencc, "OpenCC"):
+            return opencc.OpenCC("t2s").convert
+        import opencc.clib as clib
+        from opencc.clib import opencc_clib
+
+        conv = opencc_clib._OpenCC(str(Path(clib.__file__).parent / "share" / "opencc" / "t2s.json"))
+        return lambda s: conv.convert(s, len(s.encode("utf-8")))
+    except Exception as exc:  # pragma: no cover - only without OpenCC
+        warnings.warn(f"OpenCC unavailable ({exc}); traditional notes are read as they are")
+        return lambda s: s
 
 
 def to_simplified(text: str) -> str:
-    return _t2s().convert(text) if text else text
+    return _t2s()(text) if text else text
+
+
+def simplified_halfwidth(text: str) -> str:
+    """Script and width only, character for character: what the facts extractor's spans index into."""
+    return _halfwidth(to_simplified(text))
 
 
 def _halfwidth(text: str) -> str:
@@ -153,4 +174,5 @@ def normalise(text: str, max_chars: int = MAX_MODEL_CHARS) -> NormalisedText:
         is_transcript=bool(turns),
         truncated=len(customer) > max_chars,
         turns=turns,
+        max_chars=max_chars,
     )

@@ -50,16 +50,19 @@ def test_risk_level_never_contradicts_the_flags(small_model, small_corpus):
         assert not {"anger", "abusive_language"} <= set(t.risk_flags)
 
 
-def test_review_names_each_uncertain_head_with_the_probability_it_read(small_model, small_corpus):
-    from pipeline.handling.playbook import plan
-    from pipeline.contract.records import Facts
+def test_review_quotes_the_main_cause_probability_it_read(small_model, small_corpus):
+    from pipeline.flow import triage_notes
+    from pipeline.handling.playbook import default_playbook
+
     _, test = small_corpus
+    below = default_playbook().settings.review_cause_below
     seen = 0
-    for t in small_model.predict(list(test["text"][:200])):
-        for head in t.uncertain:
-            assert t.head_top_proba[head] < small_model.review_thresholds_[head]
-            reason = next(r for r in plan(t, Facts()).review_reasons if r.startswith(head))
-            assert f"{t.head_top_proba[head]:.2f}" in reason
+    for r in triage_notes(small_model, list(test["text"][:200])):
+        p = r.triage.cause_proba[0]
+        unsure = [x for x in r.plan.review_reasons if x.startswith("主要原因把握不足")]
+        assert bool(unsure) == (p < below)
+        if unsure:
+            assert f"{p:.2f}" in unsure[0]
             seen += 1
     assert seen > 0
 

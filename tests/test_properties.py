@@ -54,7 +54,7 @@ LEVELS = ["frontline", "supervisor", "senior_specialist"]
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_plan_invariants_hold_for_real_predictions(small_model, s):
     doc = normalise(s)
-    t = small_model.predict([doc])[0]
+    t = small_model.triage([doc])[0]
     p = plan(t, extract_facts(doc.text))
     ids = [step.id for step in p.steps]
     assert ids[:5] == ["general_listen", "general_record", "general_confirm", "general_apologise_answer", "general_report"]

@@ -116,15 +116,16 @@ def _fit_platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
-def _best_threshold(proba: np.ndarray, y: np.ndarray) -> float:
-    """The probability cut that maximises F1 on out-of-fold predictions."""
+def _best_threshold(proba: np.ndarray, y: np.ndarray, beta: float = 1.0) -> float:
+    """The probability cut that maximises F-beta on out-of-fold predictions (beta > 1 favours recall)."""
     best_t, best_f = 0.5, -1.0
+    b2 = beta * beta
     for t in np.arange(0.1, 0.91, 0.025):
         pred = proba >= t
         tp = np.sum(pred & (y == 1))
         fp = np.sum(pred & (y == 0))
         fn = np.sum(~pred & (y == 1))
-        f = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        f = (1 + b2) * tp / ((1 + b2) * tp + b2 * fn + fp) if tp else 0.0
         if f > best_f + 1e-9:
             best_t, best_f = float(t), f
     return round(best_t, 3)
@@ -222,7 +223,8 @@ class Triager(BaseEstimator):
                  markers: bool = True, marker_weight: float = 0.3, min_df: int = 2, C: float = 10.0,
                  flag_C: float = 10.0, secondary_weight: float = 0.3,
                  risk_policy: str = "flags", cv: int = 3, oof_max_rows: int = 6000, tol: float = 1e-3, n_jobs: int = -1,
-                 random_state: int = 0):
+                 random_state: int = 0, escalation_beta: float = 1.0, mindset_balance: float = 0.0,
+                 generated_weight: float = 1.0):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.markers = markers
@@ -237,6 +239,13 @@ class Triager(BaseEstimator):
         self.tol = tol
         self.n_jobs = n_jobs
         self.random_state = random_state
+        # F-beta for the flags that call for an escalation (high-severity and threat flags): missing
+        # a self-harm or a regulator threat costs more than a second look at a false one
+        self.escalation_beta = escalation_beta
+        # 0: main mindsets weighted as they come; 1: inversely to their frequency (remedy dominates)
+        self.mindset_balance = mindset_balance
+        # weight of generated notes (source == "generated") against hand-written ones
+        self.generated_weight = generated_weight
 
     # ------------------------------------------------------------ fitting
 
@@ -247,15 +256,19 @@ class Triager(BaseEstimator):
         """Fold fits and the final fit at once; threads, since the solvers release the GIL in numpy."""
         return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for fn, *args in tasks)
 
-    def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float, sub: np.ndarray):
+    def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float, sub: np.ndarray,
+                        row_weight: np.ndarray | None = None, balance: float = 0.0):
         """Main label rows at weight 1, secondary labels as extra rows at a lower weight.
         Out-of-fold scores come from the rows in `sub`; the final fit uses every row."""
         index = {c: i for i, c in enumerate(classes)}
+        counts = pd.Series(main).value_counts()
+        class_w = {c: (len(main) / (len(counts) * counts[c])) ** balance for c in counts.index}
+        rw = row_weight if row_weight is not None else np.ones(len(main))
         rows, ys, ws = [], [], []
         for i, (m, more) in enumerate(zip(main, extra)):
-            rows.append(i); ys.append(index[m]); ws.append(1.0)
+            rows.append(i); ys.append(index[m]); ws.append(rw[i] * class_w[m])
             for s in more:
-                rows.append(i); ys.append(index[s]); ws.append(self.secondary_weight)
+                rows.append(i); ys.append(index[s]); ws.append(rw[i] * self.secondary_weight)
         rows, ys, ws = np.array(rows), np.array(ys), np.array(ws)
         y_main = np.array([index[m] for m in main])
         # out-of-fold logits on the main label, for calibration and review thresholds
@@ -319,10 +332,12 @@ class Triager(BaseEstimator):
             value = getattr(self, name)
             if not (_is_number(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}.")
-        for name in ("marker_weight", "secondary_weight"):
+        for name in ("marker_weight", "secondary_weight", "generated_weight", "mindset_balance"):
             value = getattr(self, name)
             if not (_is_number(value) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+        if not (_is_number(self.escalation_beta) and self.escalation_beta > 0):
+            raise ValueError(f"escalation_beta must be a positive number, got {self.escalation_beta!r}.")
         if not (_is_int(self.cv) and self.cv >= 2):
             raise ValueError(f"cv must be a whole number >= 2 (folds for calibration), got {self.cv!r}.")
         if not (_is_int(self.oof_max_rows) and self.oof_max_rows >= self.cv):
@@ -354,19 +369,25 @@ class Triager(BaseEstimator):
         n = len(df)
         sub = np.arange(n) if n <= self.oof_max_rows else np.sort(
             np.random.default_rng(self.random_state).choice(n, self.oof_max_rows, replace=False))
+        generated = np.asarray(df["source"] == "generated") if "source" in df.columns else np.zeros(n, bool)
+        rw = np.where(generated, self.generated_weight, 1.0)
         causes = [list(c) for c in df["cause"]]
         self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
-            X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub)
+            X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub, rw)
         minds = [list(m) for m in df["mindset"]]
         self.mindset_head_, mind_oof, mind_y = self._fit_multiclass(
-            X, [m[0] if m else NO_MINDSET for m in minds], [m[1:] for m in minds], self.mindset_classes_, self.C, sub)
+            X, [m[0] if m else NO_MINDSET for m in minds], [m[1:] for m in minds], self.mindset_classes_, self.C, sub,
+            rw, balance=self.mindset_balance)
         self.level_head_, level_oof, level_y = self._fit_multiclass(
-            X, list(df["risk_level"]), [[] for _ in range(len(df))], self.level_classes_, self.C, sub)
+            X, list(df["risk_level"]), [[] for _ in range(len(df))], self.level_classes_, self.C, sub, rw)
         flag_sets = [set(f) for f in df["risk_flags"]]
         Y = np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int)
         heads, flag_oof_m = self._fit_flags(X, Y, self.flag_C, sub)
         self.flag_head_ = _stack(self.flag_classes_, heads)
-        self.flag_thresholds_ = {f: _best_threshold(flag_oof_m[:, j], Y[sub, j]) for j, f in enumerate(self.flag_classes_)}
+        escalation = set(tax.high_flags) | set(tax.threat_flags)
+        self.flag_thresholds_ = {f: _best_threshold(flag_oof_m[:, j], Y[sub, j],
+                                                    beta=self.escalation_beta if f in escalation else 1.0)
+                                 for j, f in enumerate(self.flag_classes_)}
         self.flag_threshold_vec_ = np.array([self.flag_thresholds_[f] for f in self.flag_classes_])
         # a second mindset needs its own yes/no evidence: the main-label softmax is too peaked for it
         M = np.array([[m in ms for m in self.mindset_classes_[:-1]] for ms in minds], dtype=int)

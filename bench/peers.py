@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.model.corpus import load_corpus  # noqa: E402
 from pipeline.model.evaluation import HEADLINE, Prediction, score  # noqa: E402
-from pipeline.model.slices import slice_folds  # noqa: E402
+from pipeline.apps.slices import slice_folds  # noqa: E402
 from pipeline.contract.taxonomy import taxonomy  # noqa: E402
 
 NONE = "__none__"
@@ -118,7 +118,7 @@ def main() -> None:
     df = load_corpus().reset_index(drop=True)
     rows = {}
     if args.run_tousu:
-        from pipeline.model.slices import slice_heldout
+        from pipeline.apps.slices import slice_heldout
         from pipeline.model.triager import Triager
 
         r = slice_heldout(df, Triager, k=args.k)

@@ -402,12 +402,12 @@ def assert_invariants(t: Triage, f: Facts) -> None:
     assert len(p.departments) == len(set(p.departments))
     if "self_harm_threat" in t.risk_flags:
         assert "bey_selfharm_keep_talking" in now[:2], "safety first"
-    for flag, step in KEY_ACTION.items():
-        if flag in t.risk_flags and flag != "self_harm_threat" and "self_harm_threat" not in t.risk_flags:
-            # with several escalations at once the five places go to the most urgent
-            if sum(x in t.risk_flags for x in KEY_ACTION) <= 3:
-                assert step in now, f"{flag}: {step} should be in now {now}"
     urg = {s: r.urgency for r in pb.rules for s in r.steps if r.tier == "now"}
+    for flag, step in KEY_ACTION.items():
+        if flag in t.risk_flags and step not in now:
+            # only more urgent steps may keep an escalation out of the five places
+            assert len(now) == pb.settings.max_now and all(urg.get(s, 0) >= urg[step] for s in now), \
+                f"{flag}: {step} should be in now {now}"
     ranked = [urg[s] for s in now if s in urg]
     assert ranked == sorted(ranked, reverse=True), "now is ordered by urgency"
     if t.cause_proba and t.cause_proba[0] < pb.settings.review_cause_below:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from pipeline.model.corpus import load_corpus
-from pipeline.model.slices import slice_heldout
+from pipeline.apps.slices import slice_heldout
 from pipeline.model.triager import Triager
 
 LOG = Path(__file__).resolve().parent.parent / "docs" / "model_selection.jsonl"

@@ -197,7 +197,7 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
             scored = score_set(part.reset_index(drop=True), [preds[i] for i in part.index])
             by_source[src] = {k: v for k, v in scored.items() if k in HEADLINE or k == "n"}
         report["by_source"] = by_source
-    title = f"tousu {manifest['version']} on {data_path or 'held-out split'}"
+    title = f"tousu 模型 {manifest['version']} 评估：{data_path or '留出集'}"
     comparison = Path(__file__).resolve().parent / "docs" / "feature_comparison.json"
     extra = {"feature_comparison_on_heldout": json.loads(comparison.read_text(encoding="utf-8"))} if comparison.exists() else None
     html = write_report(report, gold, Path(out_dir), title, extra=extra)

@@ -468,7 +468,7 @@ def _format_sheet(ws, frame: pd.DataFrame) -> None:
         if col in FIELD_NOTES:
             cell.comment = Comment(FIELD_NOTES[col], "tousu")
         widths = sorted(_display_width(v) for v in sample[col]) if len(sample) else [0]
-        typical = widths[int(0.9 * (len(widths) - 1))]
+        typical = widths[-(-9 * (len(widths) - 1) // 10)]  # the 90th percentile, rounded up
         width = min(max(_display_width(col) + 2, typical + 2, _MIN_WIDTH), _MAX_WIDTH)
         ws.column_dimensions[letter].width = width
         if col in WRAP_COLUMNS or typical + 2 > _MAX_WIDTH:

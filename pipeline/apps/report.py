@@ -57,7 +57,7 @@ ALL = "全部"
 _PERSONAL_KINDS = ("phone", "id_number", "bank_card")
 _KIND_NAMES = {"phone": "电话", "id_number": "身份证", "bank_card": "银行卡"}
 _LEVEL_RANK = {lvl: i for i, lvl in enumerate(RISK_LEVELS)}
-_DIGITS = r"[0-9０-９]"
+_DIGIT_RUN = r"[0-9０-９](?:[ \-－　]?[0-9０-９]){6,}"
 _TZ_SUFFIX = re.compile(r"(?<=\d)(Z|[+-]\d{2}:?\d{2})$")
 
 
@@ -393,7 +393,9 @@ def _personal_keys(texts: Sequence[str]) -> dict[int, list[tuple[str, str]]]:
     from pipeline.text.normalisation import simplified_halfwidth
 
     series = pd.Series(list(texts), dtype=object).fillna("")
-    candidates = np.flatnonzero(series.str.count(_DIGITS).to_numpy() >= 7)  # every such number has 7+ digits
+    # every phone, ID-card or bank-card number is a run of 7+ digits (single spaces or hyphens allowed between):
+    # only those notes go through the facts extractor
+    candidates = np.flatnonzero(series.str.contains(_DIGIT_RUN, regex=True).to_numpy())
     out: dict[int, list[tuple[str, str]]] = {}
     key: bytes | None = None
     for i in candidates:

@@ -20,7 +20,7 @@ from pipeline.contract.taxonomy import taxonomy
 
 __all__ = ["render_html", "write_html", "group_colours", "alert_line"]
 
-LEVEL_NAMES = {"high": "重大投诉（高）", "medium": "可能升级（中）", "low": "一般投诉（低）"}
+LEVEL_NAMES = {lvl: f"{taxonomy().name(lvl)}（{mark}）" for lvl, mark in (("high", "高"), ("medium", "中"), ("low", "低"))}
 LEVEL_COLOURS = {"high": "#c62828", "medium": "#ef6c00", "low": "#2e7d32"}
 MAX_ROWS = 50
 

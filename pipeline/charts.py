@@ -151,7 +151,7 @@ def lines(x: Sequence, series: dict[str, Sequence[float]], *, title: str, xlabel
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize=8, ncol=min(len(series), 4), loc="upper left", frameon=False)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         fig.autofmt_xdate()
         fig.tight_layout()
     return fig

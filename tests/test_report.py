@@ -230,6 +230,16 @@ def test_dates_parse_in_the_forms_exports_use_and_the_rest_count_as_no_date():
     assert (missing, bad, examples) == (2, 2, ["昨天", "2026-13-45"])
 
 
+def test_the_weekly_trend_ends_with_a_whole_week_on_the_last_day():
+    report = build_report(prepare(backlog(seed=3), "x", date_column="date"))
+    weeks = report.weekly
+    assert weeks.index[-1] + pd.Timedelta(days=6) == pd.Timestamp("2026-03-01")
+    assert (weeks.index[1:] - weeks.index[:-1] == pd.Timedelta(days=7)).all()
+    assert weeks.index[0] >= START  # a first period the data covers only in part is left out
+    last_week = backlog(seed=3)["date"].between("2026-02-23", "2026-03-01").sum()
+    assert weeks.iloc[-1].sum() == last_week
+
+
 def test_without_dates_the_report_says_so_and_still_counts():
     df = backlog(seed=3).drop(columns=["date"])
     report = build_report(prepare(df, "x", by=["branch"]))

@@ -151,7 +151,7 @@ class Report:
     causes: dict[str, int]
     flags: dict[str, int]
     mindsets: dict[str, int]
-    weekly: pd.DataFrame  # index: week start; columns: cause groups
+    weekly: pd.DataFrame  # index: first day of each 7-day period ending on as_of; columns: cause groups
     breakdowns: dict[str, pd.DataFrame]  # by column -> one row per value
     rising: list[dict[str, Any]]
     rising_periods: dict[str, str] | None
@@ -495,14 +495,23 @@ def _ordered(counter: Counter, order: Sequence[str]) -> dict[str, int]:
     return dict(sorted({**known, **rest}.items(), key=lambda kv: -kv[1]))
 
 
-def _weekly(f: pd.DataFrame) -> pd.DataFrame:
-    dated = f[f["date"].notna()]
+def _weekly(f: pd.DataFrame, end: pd.Timestamp | None) -> pd.DataFrame:
+    """Counts per cause group in 7-day periods counted back from `end` (index: each period's first day).
+
+    Periods end on the report's last day, so the latest one is always a whole week (a calendar week
+    cut short by the data's end would look like a collapse); a first period the data only partly
+    covers is left out.
+    """
+    dated = f[f["date"].notna() & (f["date"] <= end)] if end is not None else f.iloc[0:0]
     if dated.empty:
         return pd.DataFrame()
-    week = dated["date"] - pd.to_timedelta(dated["date"].dt.weekday, unit="D")
-    table = pd.crosstab(week, dated["group"])
-    full = pd.date_range(table.index.min(), table.index.max(), freq="7D")
+    back = ((end - dated["date"]).dt.days // 7).to_numpy()
+    start = end - pd.to_timedelta(back * 7 + 6, unit="D")
+    table = pd.crosstab(start, dated["group"].to_numpy())
+    full = pd.date_range(end - pd.Timedelta(days=int(back.max()) * 7 + 6), end - pd.Timedelta(days=6), freq="7D")
     table = table.reindex(full, fill_value=0)
+    if len(table) > 1 and table.index[0] < dated["date"].min():
+        table = table.iloc[1:]
     order = [g for g in list(taxonomy().groups) if g in table.columns]
     return table[order]
 
@@ -540,7 +549,7 @@ def _rising(f: pd.DataFrame, days: int, end: pd.Timestamp | None) -> tuple[list[
     rows = []
     for cause in set(cur.index) | set(prev.index):
         c, p = int(cur.get(cause, 0)), int(prev.get(cause, 0))
-        if c - p <= 0 or c < 3:
+        if c < 3 or (c - p) < np.sqrt(c + p):  # at least one Poisson standard deviation up: not noise
             continue
         rows.append({"cause": cause, "previous": p, "current": c, "change": c - p,
                      "ratio": round(c / p, 2) if p else None, "z": (c - p) / np.sqrt(c + p)})
@@ -623,7 +632,7 @@ def build_report(cases: Cases, settings: AlertSettings | None = None, *, as_of: 
         risk={lvl: int((f["level"] == lvl).sum()) for lvl in reversed(RISK_LEVELS)},
         groups=_ordered(Counter(f["group"]), tax.group_ids), causes=causes,
         flags={k: int(flags[k]) for k in tax.flag_ids if flags.get(k)}, mindsets=_ordered(minds, tax.mindset_ids),
-        weekly=_weekly(f), breakdowns={c: _breakdown(f, c) for c in cases.by}, rising=rising,
+        weekly=_weekly(f, end), breakdowns={c: _breakdown(f, c) for c in cases.by}, rising=rising,
         rising_periods=rising_periods, top_risk=_top_risk(f, cases.by),
         samples=_samples(f, list(causes)[:5]), alerts=spikes + repeats + deadlines, notes=notes,
         customer_key=key_source, is_store=cases.is_store)

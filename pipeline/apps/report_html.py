@@ -30,7 +30,8 @@ body{font-family:"Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsof
 h1{font-size:26px;margin:0 0 6px}h2{font-size:20px;margin:34px 0 10px;padding-bottom:4px;border-bottom:2px solid #ddd}
 h3{font-size:16px;margin:18px 0 6px}.meta{color:#555;font-size:14px}
 table{border-collapse:collapse;margin:8px 0 14px;font-size:13.5px;background:#fff}
-th,td{border:1px solid #d6d6d6;padding:4px 9px;text-align:left;vertical-align:top}th{background:#f0f0f0}
+th,td{border:1px solid #d6d6d6;padding:4px 9px;text-align:left;vertical-align:top;white-space:nowrap}th{background:#f0f0f0}
+td.t{white-space:normal;min-width:360px}td.w{white-space:normal;min-width:120px}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .alerts{border:2px solid #c62828;border-radius:6px;background:#fff5f5;padding:10px 18px 6px;margin:18px 0}
 .alerts.none{border-color:#2e7d32;background:#f3faf3}.alerts h2{border:none;margin-top:6px}
@@ -66,7 +67,8 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence
         cells = []
         for j, v in enumerate(row):
             raw = v if isinstance(v, _Raw) else escape("" if v is None else str(v))
-            cells.append(f'<td class="n">{raw}</td>' if j in numeric else f"<td>{raw}</td>")
+            cls = ' class="n"' if j in numeric else (' class="w"' if isinstance(v, _Raw) else ' class="t"' if len(raw) > 40 else "")
+            cells.append(f"<td{cls}>{raw}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{th}</tr>{''.join(body)}</table>"
 
@@ -99,13 +101,16 @@ def _alerts(r: Report) -> str:
                  f"{a.baseline:.1f}", f"{a.detail['ratio']} 倍" if a.detail.get("ratio") else "–", f"{a.detail['p_value']:.2g}",
                  "不含：" + "、".join(_name(c) for c in a.detail["excluding_causes"]) if a.detail.get("excluding_causes") else ""]
                 for a in spikes]
+        head = ["维度", "取值", "投诉原因", "窗口", "窗口内件数", "预期件数", "倍数", "p 值", "说明"]
+        if not any(row[-1] for row in rows):
+            head, rows = head[:-1], [row[:-1] for row in rows]
         parts.append(f"<h3>激增预警（{len(spikes)}）：近 {s.window_days} 天投诉远高于自身基线和其他单位</h3>")
-        parts.append(_table(["维度", "取值", "投诉原因", "窗口", "窗口内件数", "预期件数", "倍数", "p 值", "说明"], rows, (4, 5, 6, 7)))
+        parts.append(_table(head, rows, (4, 5, 6, 7)))
     if repeats:
         rows = [[a.value, a.count, _name(a.cause), a.detail.get("first") or "–", a.detail.get("last") or "–",
                  a.detail["high_risk"], "、".join(map(str, a.detail["case_ids"][:8])) + ("……" if a.count > 8 else "")]
                 for a in repeats[:MAX_ROWS]]
-        key = "客户号列 " + r.customer_key if r.customer_key and r.customer_key != "personal_number" else "号码指纹（HMAC，不含号码本身）"
+        key = f"“{r.customer_key}”列" if r.customer_key and r.customer_key != "personal_number" else "号码指纹（HMAC，不含号码本身）"
         parts.append(f"<h3>重复投诉（{len(repeats)}）：{s.repeat_days} 天内同一客户 {s.repeat_min} 件及以上（按{escape(key)}）</h3>")
         parts.append(_table(["客户", "件数", "主要原因", "首次", "最近", "高风险件数", "案件号"], rows, (1, 5)))
         if len(repeats) > MAX_ROWS:
@@ -187,7 +192,8 @@ def _trend(r: Report, colours: dict[str, str]) -> str:
     series = {"合计": list(w.sum(axis=1))}
     series.update({_name(g): list(w[g]) for g in w.columns})
     cols = ["#333333"] + [colours.get(g, "#9e9e9e") for g in w.columns]
-    fig = charts.lines(x, series, title="每周投诉件数（按原因类别）", xlabel="周（周一起）", ylabel="件数", colors=cols)
+    fig = charts.lines(x, series, title="每周投诉件数（按原因类别）", xlabel=f"每 7 天（截至 {r.as_of}）的起始日",
+                       ylabel="件数", colors=cols)
     return f"<h2>每周趋势</h2>{_img(fig, '每周趋势')}"
 
 
@@ -211,7 +217,7 @@ def _rising(r: Report) -> str:
     p = r.rising_periods
     head = f"<h2>上升最快的投诉原因</h2><p class=\"note\">本期 {p['current']} 对比上期 {p['previous']}（各 {p['days']} 天）。</p>"
     if not r.rising:
-        return head + "<p>本期没有明显上升的投诉原因（本期至少 3 件且多于上期）。</p>"
+        return head + "<p>本期没有明显上升的投诉原因（本期至少 3 件、比上期多出一个标准差以上）。</p>"
     rows = [[_name(x["cause"]), x["previous"], x["current"], f"+{x['change']}", f"{x['ratio']:.1f} 倍" if x["ratio"] else "新出现"]
             for x in r.rising]
     return head + _table(["投诉原因", "上期", "本期", "增加", "本期/上期"], rows, (1, 2, 3, 4))

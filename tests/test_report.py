@@ -217,6 +217,11 @@ def test_an_untagged_file_says_to_run_tousu_tag_first(tmp_path):
     assert r.exit_code == 3 and "run `tousu tag`" in r.output and r.output.count("\n") == 1
 
 
+def test_an_empty_store_says_there_is_nothing_to_report(tmp_path):
+    r = CliRunner().invoke(cli.main, ["report", "--store", "--database", f"sqlite:///{tmp_path / 'e.db'}"])
+    assert r.exit_code == 3 and "nothing to report on" in r.output
+
+
 def test_input_and_store_are_one_or_the_other(tagged_csv):
     assert CliRunner().invoke(cli.main, ["report"]).exit_code == 2
     assert CliRunner().invoke(cli.main, ["report", str(tagged_csv), "--store"]).exit_code == 2

@@ -14,8 +14,9 @@ Alerts (the seed's early-warning plan for group complaints):
   is a one-sided exact binomial test conditional on the cell's total over
   window and baseline: under no spike, each of the cell's n cases falls in
   the window with probability p0 = max(window share of the days, window
-  share of the other values' cases of the same cause), so a centre-wide
-  rise (or a cause rising everywhere) is not one branch's spike. A cell
+  share of the other values' cases of the same cause, shrunk toward the
+  days' share with a prior worth PRIOR_CASES cases), so a centre-wide rise
+  (or a cause rising everywhere) is not one branch's spike. A cell
   alerts when its window count is at least `min_count`, at least
   `min_ratio` times the expected n*p0, and P(X >= count) <= alpha / m,
   where m is every cell tested (values x (causes + all)), a Bonferroni
@@ -56,6 +57,9 @@ NO_VALUE = "（空）"
 ALL = "全部"
 _PERSONAL_KINDS = ("phone", "id_number", "bank_card")
 _KIND_NAMES = {"phone": "电话", "id_number": "身份证", "bank_card": "银行卡"}
+#: the others' window share is shrunk toward the window's share of the days with a prior worth this many cases,
+#: so one case elsewhere in the window (and none before) does not make the null "half of everything is recent"
+PRIOR_CASES = 10
 _LEVEL_RANK = {lvl: i for i, lvl in enumerate(RISK_LEVELS)}
 _DIGIT_RUN = r"[0-9０-９](?:[ \-－　]?[0-9０-９]){6,}"
 _TZ_SUFFIX = re.compile(r"(?<=\d)(Z|[+-]\d{2}:?\d{2})$")
@@ -226,7 +230,10 @@ def prepare(df: pd.DataFrame, source: str, *, text_column: str = "text", id_colu
     n_all = len(df)
     err = df[ERROR_COLUMN].fillna("").astype(str).str.strip() != "" if ERROR_COLUMN in df.columns else pd.Series(False, index=df.index)
     causes = [as_list(v) for v in df["pred_cause"]]
-    ok = (~err.to_numpy()) & np.array([bool(c) for c in causes])
+    ok = (~err.to_numpy(dtype=bool)) & np.array([bool(c) for c in causes], dtype=bool)
+    if not ok.any():
+        raise NotTaggedError(f"{source}: nothing to report on: no row has a prediction"
+                             + (" (every row has an error)." if len(df) else " (no rows)."))
     df = df.loc[ok].reset_index(drop=True)
     causes = [c for c, keep in zip(causes, ok) if keep]
     n = len(df)
@@ -340,12 +347,12 @@ def spike_alerts(cases: Cases, settings: AlertSettings, as_of: pd.Timestamp | No
             o_b = per_cause["cause"].map(tot["b"]) - per_cause["b"]
             all_w, all_b = per_value["w"].sum(), per_value["b"].sum()
             v_ow, v_ob = all_w - per_value["w"], all_b - per_value["b"]
-            per_value["p0"] = np.maximum(p_time, (v_ow + p_time) / (v_ow + v_ob + 1))
+            per_value["p0"] = np.maximum(p_time, (v_ow + PRIOR_CASES * p_time) / (v_ow + v_ob + PRIOR_CASES))
         else:
             all_w, all_b = per_cause["w"].sum(), per_cause["b"].sum()
             o_w, o_b = all_w - per_cause["w"], all_b - per_cause["b"]
             per_value["p0"] = p_time
-        per_cause["p0"] = np.maximum(p_time, (o_w + p_time) / (o_w + o_b + 1))
+        per_cause["p0"] = np.maximum(p_time, (o_w + PRIOR_CASES * p_time) / (o_w + o_b + PRIOR_CASES))
         both = pd.concat([per_cause, per_value], ignore_index=True)
         both["by"] = col
         cells.append(both)

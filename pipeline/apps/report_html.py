@@ -93,8 +93,10 @@ def _alerts(r: Report) -> str:
     deadlines = [a for a in r.alerts if a.kind == "deadline"]
     s = r.settings
     if not r.alerts:
-        return (f'<section class="alerts none"><h2>预警：本期没有预警</h2><p class="note">截至 {escape(r.as_of or "–")}，'
-                f"没有激增、重复投诉{'或临近处理时限' if r.is_store else ''}的情况。</p>{_method(r)}</section>")
+        checked = (["激增"] if r.as_of else []) + ["重复投诉"] + (["临近处理时限"] if r.is_store else [])
+        said = f"截至 {escape(r.as_of)}，" if r.as_of else "没有可用的日期，未做激增预警；"
+        return (f'<section class="alerts none"><h2>预警：本期没有预警</h2><p class="note">{said}'
+                f"没有{'、'.join(checked)}的情况（见下方说明）。</p>{_method(r)}</section>")
     parts = [f'<section class="alerts"><h2>预警（{len(r.alerts)} 条）</h2>']
     if spikes:
         rows = [[_by_name(a.by), a.value, _name(a.cause), f"{a.window['start']} ~ {a.window['end']}", a.count,
@@ -138,7 +140,7 @@ def _method(r: Report) -> str:
     s = r.settings
     return (f"<details><summary>预警方法与阈值</summary><p>激增：对每个维度取值（及其各投诉原因），比较最近 {s.window_days} 天"
             f"与之前最多 {s.baseline_days} 天的件数。假设没有激增时，该单元的每件投诉落在窗口内的概率 p0 取“窗口天数占比”与"
-            f"“其他取值同一原因落在窗口内的比例”中的较大者（全中心同时上升不算某一单位激增），做单侧精确二项检验；"
+            f"“其他取值同一原因落在窗口内的比例”（向天数占比收缩，先验相当于 10 件）中的较大者（全中心同时上升不算某一单位激增），做单侧精确二项检验；"
             f"窗口内至少 {s.min_count} 件、至少为预期的 {s.min_ratio:g} 倍、且 p 值不超过 {s.alpha:g} 除以检验单元数（Bonferroni 校正）"
             f"才报警。某单位“全部投诉”的预警只在去掉已报警的原因后仍显著时保留。阈值可用 --alert-days、--baseline-days、"
             f"--min-count、--min-ratio、--alpha 调整。</p><p>重复投诉：{s.repeat_days} 天内同一客户 {s.repeat_min} 件及以上；"

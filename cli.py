@@ -111,6 +111,7 @@ def main(debug: bool, playbook_dir: str | None, lexicon_dir: str | None) -> None
       tousu score "客户称再不退保就去找电视台曝光"
       tousu tag backlog.csv -o tagged.csv --text-column 投诉内容 --id-column 工单号
       tousu evaluate --data ../shared/data/validation.jsonl
+      tousu report tagged.csv -o report.html --by 机构 --date-column 受理日期
       tousu retrain --new corrected.jsonl
       tousu --playbook /srv/centre/playbook score "..."   # the centre's own playbook
     """
@@ -224,7 +225,7 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
 # ------------------------------------------------------------------ report
 
 @main.command()
-@click.argument("input_path", metavar="INPUT", required=False, type=click.Path(dir_okay=False))
+@click.argument("input_path", metavar="[INPUT]", required=False, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="The HTML report (default report.html; with --json, written only when given).")
 @click.option("--by", "by", multiple=True, metavar="COLUMN",

@@ -2,10 +2,14 @@
 
 Thin click commands: parse options, call the pipeline, print. Exit codes
 (scripts can rely on them):
-  0 success                      3 an input file cannot be read as a whole
-  1 unexpected internal error    4 the model is missing, damaged or for other labels
-  2 usage error (bad option)     5 retrain refused: the challenger was worse
-                                 6 the case store refused the request or cannot be reached
+  0 success
+  1 unexpected internal error
+  2 usage error: a bad option, an output that is the input, a --resume of a different run
+  3 an input file cannot be read as a whole
+  4 the model is missing, damaged or for other labels
+  5 retrain refused: the challenger was worse
+  6 the case store refused the request or cannot be reached
+  7 the output cannot be written (disk full, read-only or missing folder); nothing is left behind
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import click
 
-EXIT_INPUT, EXIT_MODEL, EXIT_REFUSED, EXIT_STORE = 3, 4, 5, 6
+EXIT_USAGE, EXIT_INPUT, EXIT_MODEL, EXIT_REFUSED, EXIT_STORE, EXIT_OUTPUT = 2, 3, 4, 5, 6, 7
 
 
 def _fail(message: str, code: int) -> None:
@@ -31,7 +35,7 @@ def _guard(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from pipeline.io import CaseFileError
+        from pipeline.io import CaseFileError, OutputError, RunRefused
         from pipeline.model.registry import ModelError
 
         debug = click.get_current_context().find_root().params.get("debug", False)
@@ -41,6 +45,14 @@ def _guard(fn):
             if debug:
                 traceback.print_exc()
             _fail(str(exc), EXIT_INPUT)
+        except RunRefused as exc:
+            if debug:
+                traceback.print_exc()
+            _fail(str(exc), EXIT_USAGE)
+        except OutputError as exc:
+            if debug:
+                traceback.print_exc()
+            _fail(str(exc), EXIT_OUTPUT)
         except ModelError as exc:
             if debug:
                 traceback.print_exc()
@@ -379,15 +391,19 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
             p = Path(input_path)
             output = str(p.with_name(p.stem + ".tagged" + p.suffix))
     jobs = os.cpu_count() or 1 if jobs == 0 else jobs
-    summary = tag_file(model, model_dir or str(promoted_dir()), input_path, output, text_column=text_column, id_column=id_column,
-                       plan_mode=plan_mode, received_column=received_column, encoding=encoding, chunksize=chunk_size,
-                       jobs=jobs, resume=resume, progress=not quiet and sys.stderr.isatty(), keep_pii=keep_pii,
-                       store=StoreTarget(database_url, manifest["version"], Path(input_path).name if input_path != "-" else "stdin",
-                                         id_column, text_column, received_column) if store else None)
-    if to_stdout:
-        with open(output, encoding="utf-8") as fh:
-            sys.stdout.write(fh.read())
-        os.unlink(output)
+    try:
+        summary = tag_file(model, model_dir or str(promoted_dir()), input_path, output, text_column=text_column,
+                           id_column=id_column, plan_mode=plan_mode, received_column=received_column, encoding=encoding,
+                           chunksize=chunk_size, jobs=jobs, resume=resume, progress=not quiet and sys.stderr.isatty(),
+                           keep_pii=keep_pii, model_version=manifest["version"],
+                           store=StoreTarget(database_url, manifest["version"], Path(input_path).name if input_path != "-" else "stdin",
+                                             id_column, text_column, received_column) if store else None)
+        if to_stdout:
+            with open(output, encoding="utf-8") as fh:
+                sys.stdout.write(fh.read())
+    finally:
+        if to_stdout and os.path.exists(output):
+            os.unlink(output)
     if not quiet:
         s = summary.as_dict()
         levels = ", ".join(f"{k} {s['risk_levels'].get(k, 0)}" for k in ("high", "medium", "low"))
@@ -737,13 +753,16 @@ def models_rollback() -> None:
 
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=False))
-@click.option("-n", "count", type=int, default=200, show_default=True, help="How many notes to pick.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default="to_label.jsonl", show_default=True)
-@click.option("--text-column", default="text", show_default=True)
-@click.option("--id-column", default="id", show_default=True)
-@click.option("--model", "model_dir", type=click.Path(file_okay=False))
+@click.option("-n", "count", type=click.IntRange(min=1), default=200, show_default=True, help="How many notes to pick.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="to_label.jsonl", show_default=True,
+              help="The label file to write (.jsonl, .csv, .xlsx, .parquet), predictions pre-filled.")
+@click.option("--text-column", default="text", show_default=True, help="Column holding the note, e.g. 投诉内容.")
+@click.option("--id-column", default="id", show_default=True,
+              help="Column holding the case id, e.g. 工单号 (without it, ids are s-ROW).")
+@click.option("--encoding", default=None, help="Input encoding when detection guesses wrong, e.g. gbk.")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Model directory; default: the promoted model.")
 @_guard
-def suggest(input_path, count, output, text_column, id_column, model_dir) -> None:
+def suggest(input_path, count, output, text_column, id_column, encoding, model_dir) -> None:
     """Pick the notes most worth labelling next, with predictions pre-filled.
 
     Lowest confidence and most disagreement across heads first, spread across
@@ -754,11 +773,13 @@ def suggest(input_path, count, output, text_column, id_column, model_dir) -> Non
     Example:
       tousu suggest backlog.csv -n 200 -o to_label.jsonl
     """
-    from pipeline.io import atomic_write, read_table
+    from pipeline.io import atomic_write, read_table, refuse_same_file, require_column
     from pipeline.model.suggest import pick
 
+    refuse_same_file(input_path, output)
+    df = read_table(input_path, encoding=encoding)
+    require_column(input_path, df.columns, text_column)
     model, _ = get_model(model_dir)
-    df = read_table(input_path)
     picked = pick(model, df, count, text_column=text_column, id_column=id_column)
     atomic_write(output, picked)
     click.echo(f"wrote {len(picked)} notes to {output}", err=True)

@@ -44,7 +44,7 @@ def real_result() -> tuple[str, dict, str]:
 
     model, manifest = load_model(promoted_dir())
     doc = normalise(SEED)
-    t = model.predict([doc])[0]
+    t = model.triage([doc])[0]
     facts = extract_facts(doc.text, date(2026, 11, 25))
     return SEED, plan_to_json(t, facts, plan(t, facts, date(2026, 11, 25))), manifest["version"]
 

@@ -8,6 +8,7 @@ every write goes to a temporary file first and is renamed into place.
 from __future__ import annotations
 
 import csv
+import errno
 import io as _io
 import json
 import os
@@ -20,6 +21,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from pipeline.contract.ids import unknown_ids_message
 from pipeline.contract.taxonomy import RISK_LEVELS, taxonomy
 
 LIST_FIELDS = ("cause", "risk_flags", "mindset")
@@ -38,6 +40,35 @@ PARQUET_SUFFIXES = {".parquet", ".pq"}
 
 class CaseFileError(ValueError):
     """A file that cannot be read as a whole: one sentence naming the problem and the fix."""
+
+
+class RunRefused(ValueError):
+    """A request that contradicts itself or what is on disk (the output is the input, a resume of
+    another run): refused before anything is written, exit code 2."""
+
+
+class OutputError(Exception):
+    """The output cannot be written (disk full, read-only or missing folder): one sentence, exit code 7.
+    Nothing half-written is left behind."""
+
+
+_WRITE_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "no permission to write there",
+    errno.EPERM: "no permission to write there",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "a part of the path is a file, not a folder",  # mkdir on a file's name
+    errno.ENOENT: "the folder does not exist",
+    errno.EFBIG: "the file is too large for this file system",
+}
+
+
+def output_error(path: str | Path, exc: OSError) -> OutputError:
+    """One sentence for a failed write: where, and why in words a user can act on."""
+    reason = _WRITE_REASONS.get(exc.errno or 0) or exc.strerror or type(exc).__name__
+    return OutputError(f"cannot write {path}: {reason}; nothing was written.")
 
 
 @dataclass
@@ -114,6 +145,58 @@ def check_exists(path: str | Path) -> None:
         raise CaseFileError(f"{path}: the file is empty; it needs a header row and at least one note.")
 
 
+def require_column(path: str | Path, columns, column: str, what: str = "text", option: str = "--text-column") -> None:
+    """Every command that reads a case file names a missing column and the ones there are, the same way."""
+    columns = [str(c) for c in columns]
+    if column in columns:
+        return
+    shown = ", ".join(columns[:20]) + (f", ... ({len(columns)} in all)" if len(columns) > 20 else "")
+    raise CaseFileError(f"{path}: no {what} column '{column}' (columns: {shown or 'none'}); name it with {option}.")
+
+
+def refuse_same_file(input_path: str | Path, output_path: str | Path) -> None:
+    """Writing the output over the input would lose the unmasked original: refuse, whatever path
+    (relative, through a symlink, a hard link) names the same file."""
+    if str(input_path) == "-":
+        return
+    same = os.path.realpath(input_path) == os.path.realpath(output_path)
+    if not same and os.path.exists(output_path) and os.path.exists(input_path):
+        same = os.path.samefile(input_path, output_path)
+    if same:
+        raise RunRefused(f"the output {output_path} is the input file; name another file with -o "
+                         "(writing over it would lose the original).")
+
+
+def _blank_row(fields: list[str], width: int) -> bool:
+    return not fields or (len(fields) == 1 and not fields[0].strip() and width > 1)
+
+
+def count_rows(path: str | Path, encoding: str | None = None) -> int | None:
+    """Rows (not lines: a note may span several) as the readers will yield them, for a progress
+    bar's total; None when that cannot be known cheaply (stdin, Excel) or the file will fail anyway."""
+    if str(path) == "-":
+        return None
+    try:
+        fmt = file_format(path)
+        if fmt == "csv":
+            enc = encoding or detect_encoding(path)
+            sep = "\t" if Path(path).suffix.lower() == ".tsv" else ","
+            with open(path, encoding=enc, newline="") as fh:
+                reader = csv.reader((line.replace("\0", "") for line in fh), delimiter=sep)
+                width = len(next(reader, None) or [])
+                return sum(1 for fields in reader if not _blank_row(fields, width))
+        if fmt == "jsonl":
+            with open(path, "rb") as fh:
+                return sum(1 for line in fh if line.strip())
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # noqa: BLE001 - unreadable or damaged: the reader itself will say so
+        return None
+    return None
+
+
 def _parse_jsonl_line(line: str, lineno: int) -> dict[str, Any]:
     try:
         obj = json.loads(line)
@@ -160,9 +243,9 @@ def iter_chunks(path: str | Path, chunksize: int = 2000, encoding: str | None = 
             raise CaseFileError(f"{path}: cannot read the workbook ({exc}).") from None
         except Exception as exc:  # openpyxl raises many kinds on a corrupt file
             raise CaseFileError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__}).") from None
-        if df.empty:
-            raise CaseFileError(f"{path}: the sheet has no rows.")
-        for start in range(0, len(df), chunksize):
+        if not len(df.columns):
+            raise CaseFileError(f"{path}: the sheet is empty; it needs a header row.")
+        for start in range(0, max(len(df), 1), chunksize):  # a header and no rows: one empty chunk
             yield df.iloc[start:start + chunksize].reset_index(drop=True)
     else:
         import pyarrow.parquet as pq
@@ -171,6 +254,9 @@ def iter_chunks(path: str | Path, chunksize: int = 2000, encoding: str | None = 
             pf = pq.ParquetFile(path)
         except Exception as exc:
             raise CaseFileError(f"{path}: not a readable Parquet file ({type(exc).__name__}).") from None
+        if pf.metadata.num_rows == 0:  # the columns and no rows
+            yield pf.schema_arrow.empty_table().to_pandas()
+            return
         for batch in pf.iter_batches(batch_size=chunksize):
             yield batch.to_pandas()
 
@@ -204,7 +290,7 @@ def _csv_chunks(path: str | Path, enc: str, sep: str, chunksize: int) -> Iterato
             errors: list[str] = []
             yielded = False
             for fields in reader:
-                if not fields or (len(fields) == 1 and not fields[0].strip() and width > 1):
+                if _blank_row(fields, width):
                     continue  # a blank line is not a row
                 if len(fields) > width:
                     errors.append(f"ragged CSV row ending on line {reader.line_num}: {len(fields)} fields, the header has {width}")
@@ -219,8 +305,8 @@ def _csv_chunks(path: str | Path, enc: str, sep: str, chunksize: int) -> Iterato
             if rows:
                 yield _csv_frame(rows, errors, columns)
                 yielded = True
-            if not yielded:
-                raise CaseFileError(f"{path}: the file has a header but no rows.")
+            if not yielded:  # a quiet day's export: the header and no rows is a file with 0 rows
+                yield _csv_frame([], [], columns)
     except UnicodeDecodeError as exc:
         raise CaseFileError(f"{path}: not readable as {enc} ({exc.reason}); pass --encoding, e.g. --encoding gb18030.") from None
     except UnicodeError as exc:
@@ -275,7 +361,7 @@ def label_problems(rec: dict[str, Any]) -> list[tuple[str, str]]:
     Shared by label files and by handlers' corrections, so both accept exactly the same labels.
     """
     tax = taxonomy()
-    known = {"cause": set(tax.cause_ids), "risk_flags": set(tax.flag_ids), "mindset": set(tax.mindset_ids)}
+    known = {"cause": tax.cause_ids, "risk_flags": tax.flag_ids, "mindset": tax.mindset_ids}
     limits = {"cause": (1, 3), "risk_flags": (0, len(tax.flag_ids)), "mindset": (0, 2)}
     problems: list[tuple[str, str]] = []
     for field in LIST_FIELDS:
@@ -285,7 +371,8 @@ def label_problems(rec: dict[str, Any]) -> list[tuple[str, str]]:
             problems.append((field, f"{len(values)} ids given, {lo} to {hi} allowed"))
         unknown = [v for v in values if v not in known[field]]
         if unknown:
-            problems.append((field, f"unknown id(s) {unknown}"))
+            names = {i: tax.name(i) for i in known[field]}  # a Chinese name typed for its id is suggested too
+            problems.append((field, unknown_ids_message(unknown, known[field], names)))
         if len(set(values)) != len(values):
             problems.append((field, "an id is repeated"))
     level = str(rec.get("risk_level") or "").strip()
@@ -330,6 +417,8 @@ def read_labelled(path: str | Path, encoding: str | None = None) -> pd.DataFrame
     """Load a labelled file in the spec's format, or raise LabelFileError listing every problem."""
     fmt = file_format(path)
     df = read_table(path, encoding=encoding)
+    if df.empty:
+        raise CaseFileError(f"{path}: the file has no labelled rows; nothing to learn from.")
     clean, problems = validate_labels(df, fmt)
     if problems:
         raise LabelFileError(path, problems)
@@ -338,7 +427,14 @@ def read_labelled(path: str | Path, encoding: str | None = None) -> pd.DataFrame
 
 # ---------------------------------------------------------------- writing
 
+def _is_array(value: Any) -> bool:
+    """A numpy array, as a list cell of a Parquet input reads."""
+    return hasattr(value, "tolist") and bool(getattr(value, "ndim", 0))
+
+
 def _cell_for_flat(value: Any) -> Any:
+    if _is_array(value):
+        value = value.tolist()
     if isinstance(value, (list, tuple)):
         return "|".join(str(v) for v in value)
     if isinstance(value, dict):
@@ -347,6 +443,8 @@ def _cell_for_flat(value: Any) -> Any:
 
 
 def _json_default(value: Any) -> Any:
+    if _is_array(value):
+        return value.tolist()
     if hasattr(value, "item"):
         return value.item()
     if hasattr(value, "tolist"):
@@ -542,11 +640,15 @@ def write_workbook(df: pd.DataFrame, path) -> None:
 
 
 def atomic_write(path: str | Path, df: pd.DataFrame, fmt: str | None = None) -> None:
-    """Write to a temporary file beside the target, fsync, then rename into place."""
+    """Write to a temporary file beside the target, fsync, then rename into place; a failed write
+    (disk full, read-only folder) raises OutputError and leaves nothing behind."""
     path = Path(path)
     fmt = fmt or file_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as exc:
+        raise output_error(path, exc) from None
     try:
         if fmt in ("jsonl", "csv"):
             with os.fdopen(fd, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") as fh:
@@ -557,9 +659,11 @@ def atomic_write(path: str | Path, df: pd.DataFrame, fmt: str | None = None) -> 
             os.close(fd)
             write_frame(df, tmp, fmt)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise output_error(path, exc) from None
         raise
 
 

@@ -29,7 +29,7 @@ def small_model(small_corpus):
     from pipeline.model.triager import Triager
 
     train, _ = small_corpus
-    return Triager(char_ngrams=None, cv=2).fit(train)
+    return Triager(char_ngrams=None, cv=2).fit(train["text"], train)
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def test_score_store_then_correct_then_export_gives_a_label_file(env, tmp_path):
 def test_store_refusals_exit_6_with_the_reason(env):
     run("score", "--store", "--id", "C-1", "理赔拖了两个月")
     assert "no stored case 'nope'" in run("cases", "correct", "nope", "--risk-level", "low", "--author", "x", code=6).output
-    assert "unknown id(s) ['bogus']" in run("cases", "correct", "C-1", "--flags", "bogus", "--author", "x", code=6).output
+    assert "unknown id 'bogus'" in run("cases", "correct", "C-1", "--flags", "bogus", "--author", "x", code=6).output
     assert "cursor" in run("cases", "list", "--cursor", "garbage!", code=6).output
     bad = run("cases", "list", "--database", "postgresql+psycopg://nobody@127.0.0.1:1/none", code=6).output
     assert "case store" in bad and "--database" in bad

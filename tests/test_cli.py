@@ -117,7 +117,7 @@ def test_an_interrupted_tag_resumed_gives_exactly_the_uninterrupted_rows(registr
 def test_score_prints_the_card_and_json(registry):
     result = run("score", "客户(70岁)称再不退保就去找记者曝光，情绪激动")
     assert result.exit_code == 0
-    assert "投诉处理卡" in result.output and "处理步骤" in result.output
+    assert "投诉处理卡" in result.output and "现在就做" in result.output
     data = json.loads(run("score", "--json", "请问怎么变更受益人").output)
     assert set(data) >= {"triage", "facts", "plan"}
 

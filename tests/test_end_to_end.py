@@ -58,7 +58,7 @@ def test_the_seed_case_second_mindset_is_recognition_by_its_presence_head(defaul
     from pipeline.model.registry import load_model
 
     model, _ = load_model()
-    p = model.predict_proba([SEED])["mindset_any"][0]
+    p = model.mindset_presence_proba([SEED])[0]
     ranked = [model.mindset_classes_[j] for j in p.argsort()[::-1]]
     assert ranked[:2] == ["remedy", "recognition"]
 

@@ -49,7 +49,8 @@ def test_every_problem_is_listed_with_its_row_and_field(tmp_path):
         read_labelled(path)
     msg = str(err.value)
     assert "bad.csv" in msg
-    assert "row 4, field 'cause': unknown id(s) ['contract_unknown']" in msg
+    assert "row 4, field 'cause': unknown id 'contract_unknown'; did you mean 'contract_underwriting'" in msg
+    assert "(valid ids: sales_misrepresentation, " in msg
     assert "row 5, field 'cause': 4 ids given, 1 to 3 allowed" in msg
     assert "row 6, field 'id': missing" in msg
     assert "row 7, field 'id': duplicate id 'a1' (first at row 2)" in msg
@@ -75,7 +76,6 @@ def test_missing_required_column_is_named(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (b"", "empty"),
-    (b"id,text\n", "no rows"),
     (b"\xff\xfe\x00\x00garbage\x00\xd8", "encoding|readable|rows|broken"),
 ])
 def test_unreadable_files_give_one_clear_error(tmp_path, content, message):
@@ -83,6 +83,15 @@ def test_unreadable_files_give_one_clear_error(tmp_path, content, message):
     p.write_bytes(content)
     with pytest.raises(CaseFileError, match=message):
         read_table(p)
+
+
+def test_a_header_without_rows_reads_as_zero_rows_but_is_no_label_file(tmp_path):
+    p = tmp_path / "quiet_day.csv"
+    p.write_bytes("id,text,渠道\n\n".encode())
+    df = read_table(p)
+    assert len(df) == 0 and list(df.columns) == ["id", "text", "渠道"]
+    with pytest.raises(CaseFileError, match="no labelled rows"):
+        read_labelled(p)
 
 
 def test_missing_file_and_unknown_type(tmp_path):

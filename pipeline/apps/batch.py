@@ -1,13 +1,18 @@
 """Tag a file of notes: chunks, workers, progress, crash-safe resume.
 
 Each chunk of input rows is tagged and written to its own file in a work
-folder beside the output (`.OUTPUT.parts/`), atomically. A killed run leaves
-only whole chunk files, so `--resume` skips exactly the rows already done and
-the final file, assembled chunk by chunk, holds every input row exactly once,
-in input order, with extra columns untouched.
+folder beside the output (`.OUTPUT.parts/`), atomically, already rendered in
+the output's format: data, never pickles. A run manifest there records the
+input (size, mtime, a hash of its head and tail), the options and the model.
+A killed run leaves only whole chunk files, so `--resume` of the same job
+skips exactly the rows already done, and a resume of any other job is refused;
+the final file, the chunks joined in order, holds every input row exactly
+once, in input order, with extra columns untouched.
 """
 from __future__ import annotations
 
+import codecs
+import hashlib
 import json
 import os
 import re
@@ -16,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,14 +29,20 @@ from typing import Iterator
 
 import pandas as pd
 
+from pipeline.contract.dates import parse_received
 from pipeline.flow import triage_notes
 from pipeline.handling.result import PLAN_COLUMNS, PLAN_MODES, TAG_COLUMNS
 from pipeline.io import (
     ERROR_COLUMN,
     CaseFileError,
+    RunRefused,
     check_exists,
+    count_rows,
     file_format,
     iter_chunks,
+    output_error,
+    refuse_same_file,
+    require_column,
     write_frame,
 )
 from pipeline.text.normalisation import normalise
@@ -61,11 +73,10 @@ def _text_of(value) -> str | None:
 
 
 def _received(value) -> date | None:
-    if value is None or value == "" or (isinstance(value, float) and value != value):
-        return None
+    """A stored row's received date (its row was tagged, so the date already passed `parse_received`)."""
     try:
-        return pd.Timestamp(value).date()
-    except (ValueError, TypeError):
+        return parse_received(value)
+    except ValueError:
         return None
 
 
@@ -81,6 +92,15 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
     errors: list[str | None] = list(df[ERROR_COLUMN]) if ERROR_COLUMN in df.columns else [None] * n
     errors = [e if isinstance(e, str) and e else None for e in errors]
     texts = list(df[text_column]) if text_column in df.columns else [None] * n
+    days: list[date | None] = [None] * n
+    if received_column and received_column in df.columns:
+        for i, value in enumerate(df[received_column]):
+            if errors[i]:
+                continue
+            try:
+                days[i] = parse_received(value)
+            except ValueError as exc:  # 9999-12-31, 0001-01-01, garbage: this row's error, not the run's
+                errors[i] = str(exc)
     docs = {}
     for i, raw in enumerate(texts):
         if errors[i]:
@@ -97,9 +117,7 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
     columns = TAG_COLUMNS + PLAN_COLUMNS[plan_mode]
     cols: dict[str, list] = {c: [None] * n for c in columns}
     index = list(docs)
-    received = None
-    if received_column and received_column in df.columns:
-        received = [_received(df[received_column].iloc[i]) for i in index]
+    received = [days[i] for i in index] if received_column and received_column in df.columns else None
     done = triage_notes(model, [docs[i] for i in index], received=received,
                         with_plan=plan_mode != "none" or results is not None)
     for i, result in zip(index, done):
@@ -117,7 +135,45 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
     return out
 
 
-# ------------------------------------------------------------------ files
+# ------------------------------------------------------------------ the work folder
+
+MANIFEST = "manifest.json"
+WORK_FORMAT = 2  # 1 kept pickled chunks: never read again, since a planted pickle runs code
+_EDGE = 1 << 20  # bytes hashed at each end of the input
+_CHUNK_KIND = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet", "excel": "jsonl"}
+_CHUNK_NAME = re.compile(r"chunk-(\d{8})-r(\d+)-e(\d+)-h(\d+)-m(\d+)-l(\d+)\.(csv|jsonl|parquet)")
+_OPTION_NAMES = {"text_column": "--text-column", "id_column": "--id-column", "received_column": "--received-column",
+                 "plan": "--plan", "encoding": "--encoding", "keep_pii": "--keep-pii",
+                 "output_format": "the output format", "store": "--store"}
+
+
+@dataclass
+class WorkFolder:
+    """`.OUTPUT.parts/` beside the output: the run manifest and one file per finished chunk.
+
+    A chunk is kept already rendered in the output's own format (CSV or JSONL text, Parquet;
+    JSONL for Excel), so the final file is the chunks joined byte for byte and a resume reads
+    data, never code. Its counts are in its name, written in the same rename as its rows.
+    """
+
+    path: Path
+    fmt: str  # the output's format
+
+    @property
+    def kind(self) -> str:
+        return _CHUNK_KIND[self.fmt]
+
+
+@dataclass
+class ChunkFile:
+    """A finished chunk and the counts its name carries (for the summary of a resumed run)."""
+
+    path: Path
+    number: int
+    rows: int
+    errors: int
+    risk_levels: Counter
+
 
 def _work_dir(output: Path) -> Path:
     return output.parent / f".{output.name}.parts"
@@ -132,65 +188,213 @@ def _discard(work: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def _done_chunks(work: Path) -> list[Path]:
-    return sorted(work.glob("chunk-*.pkl")) if work.exists() else []
-
-
-def _write_chunk(work: Path, number: int, frame: pd.DataFrame) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".chunk.", dir=work)
-    os.close(fd)
-    frame.to_pickle(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, work / f"chunk-{number:08d}-{len(frame)}.pkl")
-
-
-def _assemble(work: Path, output: Path, fmt: str) -> None:
-    """Join the chunk files into the output, atomically, one chunk in memory at a time."""
-    chunks = _done_chunks(work)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=f".tmp{output.suffix}", dir=output.parent)
-    os.close(fd)
+def _discard_quietly(work: Path) -> None:
     try:
-        if fmt in ("csv", "jsonl"):
-            with open(tmp, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") as fh:
-                for k, path in enumerate(chunks):
-                    write_frame(pd.read_pickle(path), fh, fmt, header=(k == 0))
-                fh.flush()
-                os.fsync(fh.fileno())
-        elif fmt == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+        if work.exists():
+            _discard(work)
+    except OSError:
+        shutil.rmtree(work, ignore_errors=True)
 
-            writer = None
-            for path in chunks:
-                frame = pd.read_pickle(path)
-                for c in frame.columns:  # mixed python objects: keep them as text
-                    if frame[c].dtype == object and not c.startswith(("pred_", "plan_", "review_reasons")):
-                        frame[c] = frame[c].map(lambda v: v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str))
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                else:
-                    table = table.cast(writer.schema)
-                writer.write_table(table)
-            if writer:
-                writer.close()
-        else:  # Excel needs the whole sheet at once
-            frame = pd.concat([pd.read_pickle(p) for p in chunks], ignore_index=True)
-            write_frame(frame, tmp, "excel")
-        os.replace(tmp, output)
+
+@contextmanager
+def _writing(output: Path, work: WorkFolder) -> Iterator[None]:
+    """A failed write (disk full, read-only folder) is one sentence and exit 7, and takes the work
+    folder with it: its chunks would only keep the disk full."""
+    try:
+        yield
+    except OSError as exc:
+        _discard_quietly(work.path)
+        raise output_error(output, exc) from None
+
+
+def _fsync(path: str | Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _atomic_json(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
 
 
-def _count_rows(path: str, fmt: str) -> int | None:
-    if path == "-" or fmt not in ("csv", "jsonl"):
-        return None
+def input_fingerprint(path: str) -> dict:
+    """Size, modification time and a hash of the first and last MiB: cheap on a 10 GB export,
+    and a different file, an appended day or an edited row all change it."""
+    st = os.stat(path)
+    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
-    return max(lines - (1 if fmt == "csv" else 0), 0)
+        h.update(fh.read(_EDGE))
+        if st.st_size > _EDGE:
+            fh.seek(max(st.st_size - _EDGE, _EDGE))
+            h.update(fh.read(_EDGE))
+    return {"path": os.path.realpath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "head_tail_sha256": h.hexdigest()}
+
+
+def _differences(recorded: dict, now: dict) -> list[str]:
+    """What differs between the interrupted run and this one, in words a user can check."""
+    diffs = []
+    was, new = recorded.get("input") or {}, now["input"]
+    if was.get("size") != new["size"]:
+        diffs.append(f"the input's size ({was.get('size')} -> {new['size']} bytes)")
+    elif was.get("head_tail_sha256") != new["head_tail_sha256"]:
+        diffs.append("the input's content")
+    elif was.get("mtime_ns") != new["mtime_ns"]:
+        diffs.append("the input's modification time")
+    if was.get("path") not in (None, new["path"]) and diffs:
+        diffs.append(f"the input file ({was.get('path')} -> {new['path']})")
+    old_opts = recorded.get("options") or {}
+    for key, label in _OPTION_NAMES.items():
+        if old_opts.get(key) != now["options"][key]:
+            diffs.append(f"{label} ({old_opts.get(key)!r} -> {now['options'][key]!r})")
+    if recorded.get("model_version") != now["model_version"]:
+        diffs.append(f"the model ({recorded.get('model_version')} -> {now['model_version']})")
+    return diffs
+
+
+def _scan(work: WorkFolder) -> tuple[list[ChunkFile], list[str]]:
+    """The finished chunks, in order, and the names of files that are neither chunk nor manifest."""
+    chunks: list[ChunkFile] = []
+    foreign: list[str] = []
+    for p in sorted(work.path.iterdir()):
+        if p.name == MANIFEST:
+            continue
+        if p.name.startswith("."):  # a temporary file from a write that was killed
+            p.unlink(missing_ok=True)
+            continue
+        m = _CHUNK_NAME.fullmatch(p.name)
+        if m and m.group(7) == work.kind:
+            levels = Counter({"high": int(m.group(4)), "medium": int(m.group(5)), "low": int(m.group(6))})
+            chunks.append(ChunkFile(p, int(m.group(1)), int(m.group(2)), int(m.group(3)), levels))
+        else:
+            foreign.append(p.name)
+    chunks.sort(key=lambda c: c.number)
+    return chunks, foreign
+
+
+def _resume_state(work: WorkFolder, manifest: dict, output: Path) -> list[ChunkFile]:
+    """The chunks an interrupted run of this very job finished; RunRefused for anything else."""
+    def refuse(why: str) -> RunRefused:
+        return RunRefused(f"cannot resume {output}: {why}; run without --resume to start again.")
+
+    chunks, foreign = _scan(work)
+    if not (work.path / MANIFEST).exists():
+        if chunks or foreign:
+            raise refuse(f"{work.path} has no run manifest (it was not left by this version of tousu)")
+        _atomic_json(work.path / MANIFEST, manifest)  # killed before its manifest: nothing to resume
+        return []
+    try:
+        recorded = json.loads((work.path / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(recorded, dict) or recorded.get("work_format") != WORK_FORMAT:
+            raise ValueError("not a run manifest of this version")
+    except (OSError, ValueError):
+        raise refuse(f"the run manifest in {work.path} is unreadable") from None
+    diffs = _differences(recorded, manifest)
+    if diffs:
+        raise refuse("the interrupted run differs: " + ", ".join(diffs))
+    if foreign:
+        raise refuse(f"{work.path} holds files tousu did not write ({', '.join(foreign[:3])})")
+    for expected, c in enumerate(chunks, start=1):
+        if c.number != expected:
+            raise refuse(f"chunk {expected} is missing from {work.path}")
+    return chunks
+
+
+def _chunk_table(frame: pd.DataFrame):
+    """The Arrow table of one chunk; extra columns of mixed Python values are kept as JSON text."""
+    import pyarrow as pa
+
+    frame = frame.copy()
+    for c in frame.columns:
+        if frame[c].dtype == object and not str(c).startswith(("pred_", "plan_", "review_reasons")):
+            frame[c] = frame[c].map(lambda v: v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str))
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _write_chunk(work: WorkFolder, number: int, frame: pd.DataFrame) -> None:
+    """Render one tagged chunk in the output's format and rename it into place: whole or absent."""
+    levels = Counter(v for v in frame["pred_risk_level"] if v)
+    errors = int((frame[ERROR_COLUMN] != "").sum())
+    name = (f"chunk-{number:08d}-r{len(frame)}-e{errors}-h{levels['high']}-m{levels['medium']}-l{levels['low']}"
+            f".{work.kind}")
+    fd, tmp = tempfile.mkstemp(prefix=".chunk.", dir=work.path)
+    try:
+        if work.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            os.close(fd)
+            # Arrow's own list naming, so the joined file is the one a single write would give
+            pq.write_table(_chunk_table(frame), tmp, use_compliant_nested_type=False)
+            _fsync(tmp)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                if work.fmt == "excel":  # the columns first, so a chunk of 0 rows keeps its header
+                    fh.write(json.dumps({"columns": [str(c) for c in frame.columns]}, ensure_ascii=False) + "\n")
+                write_frame(frame, fh, work.kind, header=(number == 1))
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, work.path / name)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _excel_chunk(path: Path) -> pd.DataFrame:
+    with open(path, encoding="utf-8") as fh:
+        columns = json.loads(fh.readline())["columns"]
+        records = [json.loads(line) for line in fh if line.strip()]
+    return pd.DataFrame.from_records(records, columns=columns) if records else pd.DataFrame(columns=columns)
+
+
+def _assemble(work: WorkFolder, chunks: list[ChunkFile], output: Path) -> None:
+    """Join the chunk files into the output, atomically, one chunk in memory at a time."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=f".tmp{output.suffix}", dir=output.parent)
+    try:
+        if work.fmt in ("csv", "jsonl"):
+            with os.fdopen(fd, "wb") as out:
+                if work.fmt == "csv":
+                    out.write(codecs.BOM_UTF8)  # Excel opens a UTF-8 CSV with a BOM as UTF-8
+                for c in chunks:
+                    with open(c.path, "rb") as fh:
+                        shutil.copyfileobj(fh, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+        elif work.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            os.close(fd)
+            writer = None
+            for c in chunks:
+                table = pq.read_table(c.path)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                else:  # JSONL rows may name the same keys in another order from chunk to chunk
+                    if table.schema.names != writer.schema.names and set(table.schema.names) == set(writer.schema.names):
+                        table = table.select(writer.schema.names)
+                    table = table.cast(writer.schema)
+                writer.write_table(table)
+            if writer:
+                writer.close()
+            _fsync(tmp)
+        else:  # Excel needs the whole sheet at once
+            os.close(fd)
+            frame = pd.concat([_excel_chunk(c.path) for c in chunks], ignore_index=True)
+            write_frame(frame, tmp, "excel")
+        os.replace(tmp, output)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 class Progress:
@@ -278,31 +482,50 @@ def _worker_tag(args):
 def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *, text_column: str = "text",
              id_column: str = "id", plan_mode: str = "summary", received_column: str | None = None,
              encoding: str | None = None, chunksize: int = 1000, jobs: int = 1, resume: bool = False,
-             progress: bool = False, keep_pii: bool = False, store: StoreTarget | None = None) -> TagSummary:
-    """Tag every row of INPUT into OUTPUT. Raises CaseFileError for a file that cannot be read at all.
+             progress: bool = False, keep_pii: bool = False, store: StoreTarget | None = None,
+             model_version: str | None = None) -> TagSummary:
+    """Tag every row of INPUT into OUTPUT.
 
-    With `store`, every tagged row's triage is also kept in the case store (a resumed or repeated run
-    stores each case once per model version).
+    Raises CaseFileError for a file that cannot be read at all, RunRefused when the output is the
+    input or `resume` would continue a different run (other input, options or model), and
+    OutputError when the output cannot be written. With `store`, every tagged row's triage is also
+    kept in the case store (a resumed or repeated run stores each case once per model version).
     """
     check_exists(input_path)
-    fmt_in = file_format(input_path)
+    file_format(input_path)  # an unknown file type is refused before anything is written
     output = Path(output_path)
     fmt_out = file_format(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    work = _work_dir(output)
-    shutil.rmtree(work.with_name(work.name + ".trash"), ignore_errors=True)  # left by a run killed while cleaning up
-    if work.exists() and not resume:
-        _discard(work)
-    work.mkdir(exist_ok=True)
-    done = _done_chunks(work)
-    skip = sum(int(p.stem.rsplit("-", 1)[1]) for p in done)
+    refuse_same_file(input_path, output)
+    if resume and input_path == "-":
+        raise RunRefused("--resume needs an input file: standard input cannot be checked against the interrupted run.")
+    manifest = {
+        "work_format": WORK_FORMAT,
+        "input": input_fingerprint(input_path) if input_path != "-" else {"path": "-", "size": None,
+                                                                          "mtime_ns": None, "head_tail_sha256": None},
+        "options": {"text_column": text_column, "id_column": id_column, "received_column": received_column,
+                    "plan": plan_mode, "encoding": encoding, "keep_pii": keep_pii, "output_format": fmt_out,
+                    "store": store is not None},
+        "model_version": model_version or (Path(model_dir).name if model_dir else None),
+    }
+    work = WorkFolder(_work_dir(output), fmt_out)
+    with _writing(output, work):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(work.path.with_name(work.path.name + ".trash"), ignore_errors=True)  # a run killed while cleaning up
+        if work.path.exists() and not resume:
+            _discard(work.path)
+        if work.path.exists():
+            done = _resume_state(work, manifest, output)
+        else:
+            work.path.mkdir()
+            _atomic_json(work.path / MANIFEST, manifest)
+            done = []
+    skip = sum(c.rows for c in done)
     summary = TagSummary(resumed_rows=skip)
-    for p in done:  # the summary counts the whole file, resumed rows included
-        frame = pd.read_pickle(p)
-        summary.rows += len(frame)
-        summary.errors += int((frame[ERROR_COLUMN] != "").sum())
-        summary.risk_levels.update(v for v in frame["pred_risk_level"] if v)
-    bar = Progress(_count_rows(input_path, fmt_in) if progress else None, progress)
+    for c in done:  # the summary counts the whole file, resumed rows included
+        summary.rows += c.rows
+        summary.errors += c.errors
+        summary.risk_levels.update(c.risk_levels)
+    bar = Progress(count_rows(input_path, encoding) if progress else None, progress)
     bar.update(skip)
     start = time.time()
     kw = dict(text_column=text_column, plan_mode=plan_mode, received_column=received_column, keep_pii=keep_pii)
@@ -319,10 +542,11 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
         for chunk in iter_chunks(input_path, chunksize=chunksize, encoding=encoding):
             if first:
                 first = False
-                if text_column not in chunk.columns and ERROR_COLUMN not in chunk.columns:
-                    cols = ", ".join(map(str, list(chunk.columns)[:10]))
-                    raise CaseFileError(f"{input_path}: no text column '{text_column}' (columns: {cols}); name it with --text-column.")
-            if seen + len(chunk) <= skip:
+                if ERROR_COLUMN not in chunk.columns:  # a first chunk of broken JSONL lines has no columns to check
+                    require_column(input_path, chunk.columns, text_column)
+                if received_column:
+                    require_column(input_path, chunk.columns, received_column, "received-date", "--received-column")
+            if seen + len(chunk) <= skip and skip:
                 seen += len(chunk)
                 continue
             start = seen
@@ -331,37 +555,48 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
                 start = skip
             seen = start + len(chunk)
             yield chunk.reset_index(drop=True), start
+        if seen < skip:
+            raise RunRefused(f"cannot resume {output}: its work folder holds {skip} rows, the input only {seen}; "
+                             "run without --resume to start again.")
 
     def consume(tagged: pd.DataFrame) -> None:
         nonlocal number
         number += 1
-        _write_chunk(work, number, tagged)
+        with _writing(output, work):
+            _write_chunk(work, number, tagged)
         summary.rows += len(tagged)
         summary.errors += int((tagged[ERROR_COLUMN] != "").sum())
         summary.risk_levels.update(v for v in tagged["pred_risk_level"] if v)
         bar.update(len(tagged))
 
-    if jobs > 1 and model_dir:
-        import multiprocessing as mp
+    try:
+        if jobs > 1 and model_dir:
+            import multiprocessing as mp
 
-        global _WORKER_MODEL
-        if sys.platform != "win32":
-            # fork after the model and jieba's dictionary are loaded: workers share those pages
-            model.triage(["预热"])
-            _WORKER_MODEL = model
-            ctx, init, args = mp.get_context("fork"), None, ()
+            global _WORKER_MODEL
+            if sys.platform != "win32":
+                # fork after the model and jieba's dictionary are loaded: workers share those pages
+                model.triage(["预热"])
+                _WORKER_MODEL = model
+                ctx, init, args = mp.get_context("fork"), None, ()
+            else:
+                ctx, init, args = mp.get_context("spawn"), _worker_init, (model_dir,)
+            with ctx.Pool(jobs, initializer=init, initargs=args) as pool:
+                for tagged in pool.imap(_worker_tag, ((c, row, kw, store) for c, row in chunks()), chunksize=1):
+                    consume(tagged)
         else:
-            ctx, init, args = mp.get_context("spawn"), _worker_init, (model_dir,)
-        with ctx.Pool(jobs, initializer=init, initargs=args) as pool:
-            for tagged in pool.imap(_worker_tag, ((c, row, kw, store) for c, row in chunks()), chunksize=1):
-                consume(tagged)
-    else:
-        for chunk, first_row in chunks():
-            consume(_tag_chunk(model, chunk, first_row, kw, store))
+            for chunk, first_row in chunks():
+                consume(_tag_chunk(model, chunk, first_row, kw, store))
+    except (CaseFileError, RunRefused):
+        if number == 0:  # the file was refused before any row: leave nothing behind
+            _discard_quietly(work.path)
+        raise
     bar.close()
     if number == 0:
+        _discard_quietly(work.path)
         raise CaseFileError(f"{input_path}: no rows to tag.")
-    _assemble(work, output, fmt_out)
-    _discard(work)
+    with _writing(output, work):
+        _assemble(work, _scan(work)[0], output)
+        _discard(work.path)
     summary.seconds = time.time() - start
     return summary

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.apps.batch import tag_frame
-from pipeline.io import CaseFileError, flatten_lists
+from pipeline.io import CaseFileError, flatten_lists, require_column
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
 
@@ -78,8 +78,7 @@ def tag_with_dask(model, spec: str, output_dir: str, *, out_format: str = "parqu
         ddf = dd.read_json(paths, lines=True, blocksize=blocksize, dtype=False)
     else:
         ddf = dd.read_parquet(paths)
-    if text_column not in ddf.columns:
-        raise CaseFileError(f"{spec}: no text column '{text_column}' (columns: {', '.join(map(str, ddf.columns[:10]))}); name it with --text-column.")
+    require_column(spec, ddf.columns, text_column)
     kw = dict(text_column=text_column, plan_mode=plan_mode, keep_pii=keep_pii)
     flat = out_format == "csv"
     meta = _tag_partition(ddf._meta_nonempty.head(2), model, kw, flat).iloc[:0]

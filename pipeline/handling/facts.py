@@ -331,7 +331,7 @@ def _deadlines(s: str, claims: _Claims, received: dt.date | None) -> list[Fact]:
     taken: list[Span] = []
 
     def add(m: re.Match, days: int | None) -> None:
-        if any(m.start() < e and b < m.end() for b, e in taken):
+        if overlaps(m.span(), taken):
             return
         before = s[max(0, m.start() - 6):m.start()]
         if any(w in before for w in not_after):

@@ -23,6 +23,7 @@ from pipeline.contract.records import Triage
 from pipeline.contract.taxonomy import RISK_LEVELS, taxonomy
 from pipeline.knowledge import lexicon_file
 from pipeline.model.features import evidence_map, load_markers
+from pipeline.model.triager import NO_MINDSET
 from pipeline.text.normalisation import normalise
 
 KEYWORDS_FILE = "cause_keywords.yaml"
@@ -132,15 +133,15 @@ def calibration(model, gold: pd.DataFrame) -> dict:
     proba = model.predict_proba(list(gold["text"]))
     out = {}
     for head, classes, labels in (
-        ("cause", model.cause_classes_, [c[0] for c in gold["cause"]]),
-        ("risk_level", model.level_classes_, list(gold["risk_level"])),
-        ("mindset", model.mindset_classes_, [m[0] if len(m) else "__none__" for m in gold["mindset"]]),
+        ("cause", model.classes_["cause"], [c[0] for c in gold["cause"]]),
+        ("risk_level", model.classes_["risk_level"], list(gold["risk_level"])),
+        ("mindset", model.classes_["mindset"], [m[0] if len(m) else NO_MINDSET for m in gold["mindset"]]),
     ):
         y = np.array([classes.index(lbl) for lbl in labels])
         p = proba[head]
         out[head] = {"brier": round(brier_multiclass(p, y), 4), "ece": round(ece(p.max(1), p.argmax(1) == y), 4)}
     flags = proba["risk_flags"]
-    truth = np.array([[f in set(g) for f in model.flag_classes_] for g in gold["risk_flags"]], dtype=float)
+    truth = np.array([[f in set(g) for f in model.classes_["risk_flags"]] for g in gold["risk_flags"]], dtype=float)
     out["risk_flags"] = {"brier": round(float(np.mean((flags - truth) ** 2)), 4),
                          "ece": round(ece(np.abs(flags - 0.5).ravel() + 0.5, ((flags >= 0.5) == truth).ravel()), 4)}
     return out

@@ -123,6 +123,7 @@ def main(debug: bool, playbook_dir: str | None, lexicon_dir: str | None) -> None
       tousu score "客户称再不退保就去找电视台曝光"
       tousu tag backlog.csv -o tagged.csv --text-column 投诉内容 --id-column 工单号
       tousu evaluate --data ../shared/data/validation.jsonl
+      tousu report tagged.csv -o report.html --by 机构 --date-column 受理日期
       tousu retrain --new corrected.jsonl
       tousu --playbook /srv/centre/playbook score "..."   # the centre's own playbook
     """
@@ -209,7 +210,7 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
             scored = score_set(part.reset_index(drop=True), [preds[i] for i in part.index])
             by_source[src] = {k: v for k, v in scored.items() if k in HEADLINE or k == "n"}
         report["by_source"] = by_source
-    title = f"tousu {manifest['version']} on {data_path or 'held-out split'}"
+    title = f"tousu 模型 {manifest['version']} 评估：{data_path or '留出集'}"
     comparison = Path(__file__).resolve().parent / "docs" / "feature_comparison.json"
     extra = {"feature_comparison_on_heldout": json.loads(comparison.read_text(encoding="utf-8"))} if comparison.exists() else None
     html = write_report(report, gold, Path(out_dir), title, extra=extra)
@@ -231,6 +232,89 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
             click.echo(f"  {src:<12} n={m['n']:<5}" + "  ".join(f"{k} {m[k]:.3f}" for k in HEADLINE))
         click.echo(f"risk levels reconciled with flags: {report['reconciled']}")
         click.echo(f"report: {html}")
+
+
+# ------------------------------------------------------------------ report
+
+@main.command()
+@click.argument("input_path", metavar="[INPUT]", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="The HTML report (default report.html; with --json, written only when given).")
+@click.option("--by", "by", multiple=True, metavar="COLUMN",
+              help="Break down and watch for spikes per value of this column (repeatable): 机构, 产品, 渠道 ...")
+@click.option("--date-column", metavar="COLUMN",
+              help="The date each complaint came in (default: the first present of received, date, 受理日期, 投诉日期 ...).")
+@click.option("--customer-column", metavar="COLUMN",
+              help="Who complained, for repeat complainants (default: a keyed hash of a phone/ID/bank number in the note).")
+@click.option("--text-column", default="text", show_default=True, help="Column holding the note.")
+@click.option("--id-column", default="id", show_default=True, help="Column holding the case id.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"n", "period", "alerts": [...]} as JSON on stdout.')
+@click.option("--store", is_flag=True, help="Report on the case store instead of a file (adds deadline alerts).")
+@click.option("--since", type=_DATE, help="With --store: cases updated on or after this date.")
+@click.option("--until", type=_DATE, help="With --store: cases updated up to this date (the whole day).")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]),
+              help="Last day of the alert windows and the day deadlines count from (default: the latest date in the "
+                   "data; deadlines: today).")
+@click.option("--alert-days", type=click.IntRange(1), default=3, show_default=True, help="Spike window: the last N days.")
+@click.option("--baseline-days", type=click.IntRange(1), default=56, show_default=True, help="Spike baseline: the N days before the window.")
+@click.option("--min-count", type=click.IntRange(1), default=5, show_default=True, help="Fewest cases in the window for a spike.")
+@click.option("--min-ratio", type=click.FloatRange(1), default=2.0, show_default=True, help="Window count over expected count, at least.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
+              help="Family-wise false-alarm rate, Bonferroni-corrected over every cell tested.")
+@click.option("--encoding", default=None, help="Input encoding when detection guesses wrong, e.g. gbk.")
+@_DB_OPTION
+@_guard
+def report(input_path, output, by, date_column, customer_column, text_column, id_column, as_json, store, since, until,
+           as_of, alert_days, baseline_days, min_count, min_ratio, alpha, encoding, database_url) -> None:
+    """A Chinese HTML report on tagged complaints, led by early-warning alerts.
+
+    INPUT is any `tousu tag` output (CSV, JSONL, xlsx, Parquet), or --store.
+    The page (one file, charts embedded) shows counts by cause, risk, flag
+    and mindset, the weekly trend, a breakdown per --by column, the causes
+    rising most, the highest-risk cases and masked sample notes. Alerts:
+    spikes per --by value (one-sided binomial test, Bonferroni-corrected),
+    repeat complainants (3+ cases in 30 days), and, for the store, open
+    cases near or past their regulatory decision date.
+
+    \b
+    Examples:
+      tousu report tagged.csv -o report.html --by 机构 --by 产品 --date-column 受理日期
+      tousu report tagged.xlsx --by 机构 --customer-column 客户号 --json
+      tousu report --store --since 2026-11-01 -o week.html
+    """
+    from pipeline.apps.report import AlertSettings, ReportUsageError, build_report, prepare, store_frame
+    from pipeline.apps.report_html import alert_line, render_html, write_html
+    from pipeline.io import read_table
+
+    if store == bool(input_path):
+        raise click.UsageError("give INPUT (a `tousu tag` output) or --store, not both and not neither.")
+    if (since or until) and not store:
+        raise click.UsageError("--since/--until work with --store; filter a file before reporting on it.")
+    try:
+        settings = AlertSettings(window_days=alert_days, baseline_days=baseline_days, min_count=min_count,
+                                 min_ratio=min_ratio, alpha=alpha)
+        if store:
+            case_store = _open_store(database_url)
+            frame = store_frame(case_store, since=since, until=until)
+            cases = prepare(frame, case_store.url, text_column="text", id_column="id", date_column=date_column or "date", by=by,
+                            customer_column=customer_column, is_store=True)
+        else:
+            frame = read_table(input_path, encoding=encoding)
+            cases = prepare(frame, input_path, text_column=text_column, id_column=id_column, date_column=date_column,
+                            by=by, customer_column=customer_column)
+    except ReportUsageError as exc:
+        _fail(str(exc), 2)
+    day = as_of.date() if as_of else None
+    result = build_report(cases, settings, as_of=day, today=day)
+    if output or not as_json:
+        output = output or "report.html"
+        write_html(output, render_html(result))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+    for line in [alert_line(a) for a in result.alerts[:10]]:
+        click.echo(f"  ! {line}", err=True)
+    click.echo(f"report: {result.n} cases, {len(result.alerts)} alert(s), {result.n_no_date} without a date"
+               + (f" -> {output}" if output else ""), err=True)
 
 
 # ------------------------------------------------------------------ tag

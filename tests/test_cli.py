@@ -174,6 +174,16 @@ def test_models_list_marks_the_promoted_one_and_shows_the_history_with_reasons(t
     assert "rollback goes to: v-small" in lines[-1]
 
 
+def test_models_list_says_which_versions_will_not_load(registry, small_model, small_corpus):
+    save_model(small_model, small_corpus[0], {"heldout": {}}, root=registry, version="v-old")
+    manifest = json.loads((registry / "v-old" / "model.json").read_text())
+    del manifest["signature"]  # as written before models were signed
+    (registry / "v-old" / "model.json").write_text(json.dumps(manifest))
+    lines = run("models", "list").output.splitlines()
+    assert any(line.startswith("  v-old ") and line.endswith("[not signed: will not load]") for line in lines)
+    assert any(line.startswith("* v-small ") and "will not load" not in line for line in lines)
+
+
 def test_models_promote_refuses_a_path_outside_the_models_folder(registry, tmp_path, small_model, small_corpus):
     outside = save_model(small_model, small_corpus[0], {"heldout": {}}, root=tmp_path / "outside", version="x")
     for name in ("../outside/x", str(outside)):

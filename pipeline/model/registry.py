@@ -125,34 +125,35 @@ def sign(manifest: dict) -> dict:
     return {**manifest, "signature": {"alg": SIGNATURE_ALG, "key_id": key_id(key), "value": value}}
 
 
+def _signature_problem(manifest: dict) -> tuple[str, str] | None:
+    """(a few words, the whole sentence) saying why the signature is refused; None when it checks out."""
+    sig = manifest.get("signature")
+    if not isinstance(sig, dict) or not isinstance(sig.get("value"), str):
+        return ("not signed", "the manifest is not signed; tousu runs only models it signed itself. "
+                "Retrain with `tousu train` (models made before signing must be retrained).")
+    if sig.get("alg") != SIGNATURE_ALG:
+        return ("unknown signature", f"signed with {sig.get('alg')!r}, not {SIGNATURE_ALG}; refusing to load it.")
+    key = _model_key()
+    expected = hmac.new(key, _signed_bytes(manifest), hashlib.sha256).hexdigest()
+    if hmac.compare_digest(expected, sig["value"]):
+        return None
+    if sig.get("key_id") != key_id(key):
+        return ("signed with another key", f"signed with another key (key id {sig.get('key_id')}, this installation's "
+                f"is {key_id(key)}); set TOUSU_SECRET to the secret that signed it, or retrain.")
+    return ("signature does not match", "the manifest's signature does not match its content; the model was changed "
+            "after training. Refusing to load it; retrain or roll back.")
+
+
 def signature_problem(manifest: dict) -> str | None:
-    """Why this manifest's signature would be refused, in a few words; None when it checks out."""
-    try:
-        _check_signature(manifest, Path(MANIFEST))
-    except ModelError as exc:
-        text = str(exc)
-        for short in ("not signed", "another key", "does not match", "cannot check"):
-            if short in text:
-                return {"does not match": "signature does not match", "cannot check": "key unavailable"}.get(short, short)
-        return "signature refused"
-    return None
+    """Why this manifest's signature would be refused, in a few words (for `models list`); None when it checks out."""
+    problem = _signature_problem(manifest)
+    return problem[0] if problem else None
 
 
 def _check_signature(manifest: dict, where: Path) -> None:
-    sig = manifest.get("signature")
-    if not isinstance(sig, dict) or not isinstance(sig.get("value"), str):
-        raise ModelError(f"{where}: the manifest is not signed; tousu runs only models it signed itself. "
-                         "Retrain with `tousu train` (models made before signing must be retrained).")
-    if sig.get("alg") != SIGNATURE_ALG:
-        raise ModelError(f"{where}: signed with {sig.get('alg')!r}, not {SIGNATURE_ALG}; refusing to load it.")
-    key = _model_key()
-    expected = hmac.new(key, _signed_bytes(manifest), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, sig["value"]):
-        if sig.get("key_id") != key_id(key):
-            raise ModelError(f"{where}: signed with another key (key id {sig.get('key_id')}, this installation's is "
-                             f"{key_id(key)}); set TOUSU_SECRET to the secret that signed it, or retrain.")
-        raise ModelError(f"{where}: the manifest's signature does not match its content; the model was changed "
-                         "after training. Refusing to load it; retrain or roll back.")
+    problem = _signature_problem(manifest)
+    if problem:
+        raise ModelError(f"{where}: {problem[1]}")
 
 
 def library_versions() -> dict[str, str]:

@@ -699,56 +699,96 @@ def cases_migrate(revision, database_url) -> None:
 
 @main.group()
 def models() -> None:
-    """List, inspect, promote and roll back model versions (under models/ or $TOUSU_MODELS_DIR)."""
+    """List, inspect, promote and roll back model versions (under models/ or $TOUSU_MODELS_DIR).
+
+    Only models this installation signed are loaded: `tousu train` and
+    `tousu retrain` sign each manifest with the secret in $TOUSU_SECRET, else
+    the 0600 key file in the user's data folder. A model signed elsewhere, or
+    changed after training, is refused (exit 4).
+
+    \b
+    Examples:
+      tousu models list
+      tousu models promote 20261125-101500-123 --reason "better on November's cases"
+      tousu models rollback                  # one promotion back; again: one more
+      tousu models rollback --to 20261101-090000-000
+    """
 
 
 @models.command("list")
 @_guard
 def models_list() -> None:
-    """Every version, the promoted one marked with *."""
+    """Every version (the promoted one marked *), then the promotion history, newest first, with reasons."""
     from pipeline.model.registry import (
+        ModelError,
+        history,
         models_dir,
         read_manifest,
         read_registry,
+        rollback_line,
+        signature_problem,
         versions,
     )
 
     promoted = read_registry().get("promoted")
     for v in versions():
-        m = read_manifest(models_dir() / v)
+        try:
+            m = read_manifest(models_dir() / v)
+        except ModelError as exc:
+            click.echo(f"{'*' if v == promoted else ' '} {v}  damaged: {exc}")
+            continue
         h = m.get("metrics", {}).get("heldout", {})
-        click.echo(f"{'*' if v == promoted else ' '} {v}  n_train={m.get('n_train')}  cause_top1={h.get('cause_top1')}  {m.get('note', '')}")
+        problem = signature_problem(m)
+        signed = f"  [{problem}: will not load]" if problem else ""
+        click.echo(f"{'*' if v == promoted else ' '} {v}  n_train={m.get('n_train')}  cause_top1={h.get('cause_top1')}  "
+                   f"{m.get('note', '')}{signed}")
+    if not promoted:
+        click.echo("no promoted model yet; `tousu train` makes one.", err=True)
+        return
+    entries = history()
+    if entries:
+        click.echo("\nhistory (newest first):")
+        for e in reversed(entries):
+            click.echo(f"  {e.at:<25}  {e.kind:<8}  {e.version}  (was {e.previous or 'none'})  {e.reason}")
+    line = rollback_line()
+    click.echo(f"\nrollback goes to: {' -> '.join(line)}" if line else "\nrollback: no earlier promotion to go back to.")
 
 
 @models.command("show")
 @click.argument("version", required=False)
 @_guard
 def models_show(version) -> None:
-    """Print a version's model.json (default: the promoted one)."""
-    from pipeline.model.registry import models_dir, promoted_dir, verify
+    """Print a version's model.json once verified (default: the promoted one)."""
+    from pipeline.model.registry import promoted_dir, verify
 
-    path = models_dir() / version if version else promoted_dir()
-    click.echo(json.dumps(verify(path), ensure_ascii=False, indent=2))
+    click.echo(json.dumps(verify(version or promoted_dir()), ensure_ascii=False, indent=2))
 
 
 @models.command("promote")
 @click.argument("version")
+@click.option("--reason", default="", help="Why, kept in the promotion history (shown by `models list`).")
 @_guard
-def models_promote(version) -> None:
-    """Make VERSION the model every command uses."""
+def models_promote(version, reason) -> None:
+    """Make VERSION (a name from `tousu models list`) the model every command uses."""
     from pipeline.model.registry import promote
 
-    promote(version, reason="tousu models promote")
+    promote(version, reason=reason or "tousu models promote")
     click.echo(f"promoted {version}")
 
 
 @models.command("rollback")
+@click.option("--to", "to_version", metavar="VERSION", help="Go back to this earlier promoted version in one step.")
+@click.option("--reason", default="", help="Why, kept in the promotion history.")
 @_guard
-def models_rollback() -> None:
-    """Go back to the version promoted before the current one."""
-    from pipeline.model.registry import rollback
+def models_rollback(to_version, reason) -> None:
+    """Go back one promotion: run it twice to go two promotions back (never back and forth).
 
-    click.echo(f"rolled back to {rollback()}")
+    `models list` shows the versions rollback goes to, in order.
+    """
+    from pipeline.model.registry import read_registry, rollback
+
+    before = read_registry().get("promoted")
+    click.echo(f"rolled back to {rollback(to=to_version, reason=reason)} (was {before})")
 
 
 @main.command()

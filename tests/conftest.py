@@ -47,6 +47,18 @@ def registry(tmp_path, monkeypatch, small_model, small_corpus) -> Path:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _secret_for_tests():
+    """Models are signed with a test secret: no test (nor a subprocess) creates or reads the user's key file."""
+    old = os.environ.get("TOUSU_SECRET")
+    os.environ["TOUSU_SECRET"] = "test-secret-not-for-production-0123456789"
+    yield
+    if old is None:
+        os.environ.pop("TOUSU_SECRET", None)
+    else:
+        os.environ["TOUSU_SECRET"] = old
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _case_store_in_tmp(tmp_path_factory):
     """No test (nor a subprocess it starts) writes to the user's real case store."""
     old = os.environ.get("TOUSU_DATABASE_URL")

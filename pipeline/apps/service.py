@@ -22,7 +22,8 @@ Routes
 
 Safety and bounds
 - The model is only ever the registry's promoted one, loaded by
-  `registry.load_model`, which checks every file's sha256 before unpickling.
+  `registry.load_model`, which checks the manifest's signature and every
+  file's sha256 before unpickling.
   No request can name a model path (unknown body fields are refused).
 - Bodies over `max_body_bytes` get 413 (checked on Content-Length and while
   reading); notes over `max_note_chars` get 422; batches over `max_batch` 413.
@@ -213,9 +214,9 @@ class ModelHolder:
         self.last_error: str | None = None
 
     def _load(self) -> tuple[Any, dict]:
-        from pipeline.model.registry import load_model, promoted_dir
+        from pipeline.model.registry import load_model
 
-        return load_model(promoted_dir(self.root))
+        return load_model(root=self.root)
 
     def load_initial(self) -> None:
         from pipeline.model.registry import ModelError

@@ -182,8 +182,11 @@ def train(no_promote: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object on stdout.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/evaluation", show_default=True,
               help="Where report.json, report.html and the plots go.")
+@click.option("--slices", "slice_folds", type=click.IntRange(0), default=0, show_default=True,
+              help="Also train K models with whole hand-written slices held out and print that honest estimate "
+                   "(a new writer's notes) beside the fixed split; slow: K trainings.")
 @_guard
-def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_dir: str) -> None:
+def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_dir: str, slice_folds: int) -> None:
     """Score a model against labelled notes, next to a keyword and a majority baseline.
 
     \b
@@ -196,10 +199,23 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
     from pipeline.model.evaluation import HEADLINE, summary_table, write_report
     from pipeline.model.evaluation import evaluate as run_eval
 
+    from pipeline.apps.actionability import actionability
+    from pipeline.flow import triage_notes
+
     model, manifest = get_model(model_dir)
     train_df, test_df = train_test()
     gold = read_labelled(data_path) if data_path else test_df
-    report = run_eval(model, gold, train_df)
+    results = triage_notes(model, list(gold["text"]))
+    report = run_eval(model, gold, train_df, triages=[r.triage for r in results])
+    report["actionability"] = actionability(gold, results)
+    if slice_folds:
+        from pipeline.apps.slices import slice_heldout
+        from pipeline.model.corpus import load_corpus
+        from pipeline.model.triager import Triager
+
+        params = {k: v for k, v in model.get_params().items() if k != "n_jobs"}
+        report["slice_heldout"] = slice_heldout(load_corpus(), lambda: Triager(**params), k=slice_folds,
+                                                log=lambda m: click.echo(m, err=True))
     by_source = {}
     if "source" in gold.columns and gold["source"].nunique() > 1:
         from pipeline.model.evaluation import Prediction
@@ -223,6 +239,9 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
         if by_source:
             out["by_source"] = by_source
         out["model_version"] = manifest["version"]
+        out["actionability"] = report["actionability"]
+        if "slice_heldout" in report:
+            out["slice_heldout"] = {k: v for k, v in report["slice_heldout"].items() if k != "folds"}
         click.echo(json.dumps(out, ensure_ascii=False))
     else:
         click.echo(f"{title}: {report['model']['n']} notes")
@@ -230,7 +249,15 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
         click.echo("calibration: " + ", ".join(f"{h} Brier {v['brier']:.3f} ECE {v['ece']:.3f}" for h, v in report["calibration"].items()))
         for src, m in by_source.items():
             click.echo(f"  {src:<12} n={m['n']:<5}" + "  ".join(f"{k} {m[k]:.3f}" for k in HEADLINE))
-        click.echo(f"risk levels reconciled with flags: {report['reconciled']}")
+        if "slice_heldout" in report:
+            s = report["slice_heldout"]
+            click.echo(f"slice-held-out ({s['k']} folds, n={s['n']}; a new writer's notes): "
+                       + "  ".join(f"{k} {s[k]:.3f}" for k in HEADLINE))
+        a = report["actionability"]
+        click.echo(f"actionability: medium called high {a['medium_called_high']}; review on {a['review_share']:.1%} "
+                   f"(unreviewed cause {a['unreviewed_cause_top1']}, risk {a['unreviewed_risk_accuracy']}); "
+                   f"longest now {a['now_max']}; key action in now: "
+                   + ", ".join(f"{f} {v['key_action_in_now']:.2f} (n={v['n']})" for f, v in a["key_action"].items()))
         click.echo(f"report: {html}")
 
 

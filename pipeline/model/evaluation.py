@@ -181,9 +181,11 @@ def majority_baseline(train: pd.DataFrame, n: int) -> list[Prediction]:
 
 # ------------------------------------------------------------------ report
 
-def evaluate(model, gold: pd.DataFrame, train: pd.DataFrame | None = None) -> dict:
-    """Model, baselines and calibration on one labelled frame."""
-    triages = model.triage(list(gold["text"]))
+def evaluate(model, gold: pd.DataFrame, train: pd.DataFrame | None = None, triages: list | None = None) -> dict:
+    """Model, baselines and calibration on one labelled frame.
+
+    `triages`: the final triages to score (the flow's, with the rule's risk level); default: the model's own."""
+    triages = triages if triages is not None else model.triage(list(gold["text"]))
     report = {"model": score(gold, [Prediction.of(t) for t in triages]),
               "keyword_baseline": score(gold, keyword_baseline(list(gold["text"])))}
     if train is not None:

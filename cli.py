@@ -701,23 +701,24 @@ def serve(host, port, workers, no_store, database_url) -> None:
       curl -s localhost:8000/v1/triage -H 'Content-Type: application/json' \\
            -d '{"text": "再不给结果我就发抖音曝光"}'
     """
-    import os
-
-    import uvicorn
+    from pipeline.apps.service import ServiceSettings, SettingsError
+    from pipeline.apps.service.run import run_service
+    from pipeline.paths import models_dir
 
     get_model(None)  # a promoted model must exist (first run: trains the default one)
-    if no_store:
-        os.environ["TOUSU_NO_STORE"] = "1"
-        where = "case store off"
-    else:
-        if database_url:
-            os.environ["TOUSU_DATABASE_URL"] = database_url  # the workers read it
-        store = _open_store(database_url)  # create or upgrade the schema once, before the workers start
+    try:
+        settings = ServiceSettings.from_env(host=host, port=port, workers=workers, store=not no_store,
+                                            database_url=database_url, models_dir=str(models_dir()))
+    except SettingsError as exc:
+        _fail(str(exc), 2)
+    if settings.store:
+        store = _open_store(settings.database_url)  # create or upgrade the schema once, before the workers start
         where = f"cases kept in {store.url}"
         store.close()
+    else:
+        where = "case store off"
     click.echo(f"tousu: serving on http://{host}:{port}/ with {workers} worker(s); {where}", err=True)
-    uvicorn.run("pipeline.apps.service:app_factory", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_level="info")
+    run_service(settings)
 
 
 if __name__ == "__main__":

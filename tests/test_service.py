@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipeline.model.registry import promote, save_model
-from pipeline.apps.service import Settings, create_app
+from pipeline.apps.service import ServiceSettings, create_app
 
 SEED = ("客户李先生(68岁)上门投诉，其爱人王某于2004年3月购买公司红双喜A款保单，所交保费45000元，"
         "08年9月因急需用钱选择退保，所退保费51142.75元。客户对退保现金价值十分不满，坚持购买时业务人员"
@@ -19,7 +19,7 @@ PHONE = "13812345678"
 
 @pytest.fixture
 def client(registry):
-    with TestClient(create_app(registry, Settings(max_body_bytes=20_000, max_note_chars=2_000, max_batch=5))) as c:
+    with TestClient(create_app(registry, ServiceSettings(max_body_bytes=20_000, max_note_chars=2_000, max_batch=5))) as c:
         yield c
 
 
@@ -121,11 +121,11 @@ def test_oversize_streamed_body_is_413(client):
 
 
 def test_timeout_is_504(registry, monkeypatch):
-    import pipeline.apps.service as service
+    import pipeline.apps.service.scoring as scoring
 
-    real = service._score
-    monkeypatch.setattr(service, "_score", lambda model, notes: (time.sleep(0.5), real(model, notes))[1])
-    with TestClient(create_app(registry, Settings(timeout_s=0.05))) as c:
+    real = scoring.score_notes
+    monkeypatch.setattr(scoring, "score_notes", lambda model, notes: (time.sleep(0.5), real(model, notes))[1])
+    with TestClient(create_app(registry, ServiceSettings(timeout_s=0.05))) as c:
         r = c.post("/v1/triage", json={"text": SEED})
         assert r.status_code == 504
         assert 'tousu_errors_total{kind="timeout"} 1' in c.get("/metrics").text

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline.apps.service import Settings, create_app
+from pipeline.apps.service import ServiceSettings, create_app
 from pipeline.apps.store import CaseStore
 
 from urllib.parse import quote
@@ -16,7 +16,7 @@ CALM = "请问犹豫期是多少天？想了解一下退保流程。"
 
 @pytest.fixture
 def client(registry, database_url):
-    with TestClient(create_app(registry, Settings(database_url=database_url))) as c:
+    with TestClient(create_app(registry, ServiceSettings(database_url=database_url))) as c:
         yield c
 
 
@@ -78,7 +78,7 @@ def test_a_correction_without_an_author_bad_labels_or_an_unknown_case_is_refused
 
 def test_with_named_tokens_the_author_is_the_tokens_name(registry, database_url, monkeypatch):
     monkeypatch.setenv("TOUSU_API_TOKENS", "zhang:tok-z,li:tok-l")
-    with TestClient(create_app(registry, Settings(database_url=database_url))) as c:
+    with TestClient(create_app(registry, ServiceSettings.from_env(database_url=database_url))) as c:
         assert c.post("/v1/triage", json={"text": NOTE, "id": "A-1"}).status_code == 401
         auth = {"Authorization": "Bearer tok-l"}
         assert c.post("/v1/triage", json={"text": NOTE, "id": "A-1"}, headers=auth).status_code == 200
@@ -126,7 +126,7 @@ def test_agreement_and_taxonomy_routes(client):
 
 
 def test_with_the_store_off_triage_still_works_and_case_routes_say_why(registry):
-    with TestClient(create_app(registry, Settings(store=False))) as c:
+    with TestClient(create_app(registry, ServiceSettings(store=False))) as c:
         body = c.post("/v1/triage", json={"text": NOTE}).json()
         assert body["stored"] is False and body["triage"]["cause"]
         r = c.get("/v1/cases")
@@ -137,7 +137,7 @@ def test_with_the_store_off_triage_still_works_and_case_routes_say_why(registry)
 def test_a_store_that_cannot_open_does_not_stop_triage(registry, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with TestClient(create_app(registry, Settings(database_url=f"sqlite:///{blocker}/sub/cases.db"))) as c:
+    with TestClient(create_app(registry, ServiceSettings(database_url=f"sqlite:///{blocker}/sub/cases.db"))) as c:
         body = c.post("/v1/triage", json={"text": NOTE}).json()
         assert body["stored"] is False and body["triage"]["risk_level"]["id"] in ("low", "medium", "high")
         assert c.get("/readyz").json()["store"] == "error"

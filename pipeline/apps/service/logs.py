@@ -13,7 +13,8 @@ log = logging.getLogger("tousu.service")
 def masked(value: Any) -> Any:
     """`value` with mask_pii applied to every string inside it (dict keys stay as they are)."""
     if isinstance(value, str):
-        return mask_pii(value)
+        # a lone surrogate (which a caller can send) would break the log stream: written as \udXXX
+        return mask_pii(value.encode("utf-8", "backslashreplace").decode("utf-8"))
     if isinstance(value, dict):
         return {k: masked(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -16,6 +16,9 @@ Read by `from_env` (TOUSU_SERVICE_SETTINGS, when present, wins over all):
   TOUSU_MODELS_DIR         the model registry
   TOUSU_MAX_BODY_BYTES, TOUSU_MAX_NOTE_CHARS, TOUSU_MAX_BATCH, TOUSU_TIMEOUT_S, TOUSU_THREADS
   TOUSU_CORS_ORIGINS       comma-separated origins allowed to call from a browser (default none)
+  TOUSU_ALLOWED_HOSTS      comma-separated Host names the service answers to ("*": any); default:
+                           the loopback names and the bind address
+  TOUSU_SESSION_HOURS      how long a page login lasts (default 12)
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ __all__ = ["ServiceSettings", "SettingsError", "SETTINGS_ENV"]
 #: the serialised settings `tousu serve` hands to its uvicorn workers
 SETTINGS_ENV = "TOUSU_SERVICE_SETTINGS"
 SINGLE_TOKEN_NAME = "api"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+_ANY_ADDRESS = ("0.0.0.0", "::", "")
 
 
 class SettingsError(ValueError):
@@ -52,18 +57,33 @@ class ServiceSettings:
     store: bool = True                        # keep every triage in the case store
     database_url: str | None = None           # None: the store's default ($TOUSU_DATABASE_URL or user data)
     cors_origins: tuple[str, ...] = ()        # empty: no CORS headers at all
+    allowed_hosts: tuple[str, ...] = ()       # Host header names answered; empty: loopback + bind address; "*": any
+    session_hours: float = 12.0               # a page login (session cookie) lasts this long
+    auth_failures: int = 10                   # failed tokens from one client within auth_window_s ...
+    auth_window_s: float = 60.0               # ... and it gets 429 until the window has room again
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_tokens", dict(self.api_tokens))
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
-        for name in ("max_body_bytes", "max_note_chars", "max_batch", "threads", "workers"):
+        object.__setattr__(self, "allowed_hosts", tuple(h.strip().lower() for h in self.allowed_hosts if h.strip()))
+        for name in ("max_body_bytes", "max_note_chars", "max_batch", "threads", "workers", "auth_failures"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.timeout_s <= 0:
-            raise SettingsError(f"timeout_s must be positive, got {self.timeout_s}")
+        for name in ("timeout_s", "session_hours", "auth_window_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
         for name, token in self.api_tokens.items():
             if not name or not token:
                 raise SettingsError("every API token needs a name and a value")
+        if len(set(self.api_tokens.values())) < len(self.api_tokens):
+            raise SettingsError("two token names share one token, so a caller's name would be ambiguous; give each its own")
+
+    def hosts(self) -> frozenset[str]:
+        """The Host names answered: allowed_hosts, else the loopback names and the bind address."""
+        if self.allowed_hosts:
+            return frozenset(self.allowed_hosts)
+        bound = () if self.host in _ANY_ADDRESS else (self.host.lower().strip("[]"),)
+        return frozenset(LOOPBACK_HOSTS + bound)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "ServiceSettings":
@@ -88,6 +108,13 @@ class ServiceSettings:
             values["models_dir"] = env["TOUSU_MODELS_DIR"]
         if env.get("TOUSU_CORS_ORIGINS"):
             values["cors_origins"] = tuple(o.strip() for o in env["TOUSU_CORS_ORIGINS"].split(",") if o.strip())
+        if env.get("TOUSU_ALLOWED_HOSTS"):
+            values["allowed_hosts"] = tuple(env["TOUSU_ALLOWED_HOSTS"].split(","))
+        if env.get("TOUSU_SESSION_HOURS"):
+            try:
+                values["session_hours"] = float(env["TOUSU_SESSION_HOURS"])
+            except ValueError:
+                raise SettingsError(f"TOUSU_SESSION_HOURS={env['TOUSU_SESSION_HOURS']!r} is not a number") from None
         values.update(overrides)
         return cls(**values)
 
@@ -120,5 +147,8 @@ def _tokens_from_env(env: Mapping[str, str]) -> dict[str, str]:
             tokens[name.strip()] = tok.strip()
     single = env.get("TOUSU_API_TOKEN") or None
     if single:
-        tokens.setdefault(SINGLE_TOKEN_NAME, single)
+        if SINGLE_TOKEN_NAME in tokens:
+            raise SettingsError(f"TOUSU_API_TOKENS names a token '{SINGLE_TOKEN_NAME}', the name TOUSU_API_TOKEN "
+                                "takes; rename that one or drop TOUSU_API_TOKEN")
+        tokens[SINGLE_TOKEN_NAME] = single
     return tokens

@@ -86,12 +86,20 @@ def no_serve(monkeypatch):
 def test_serve_with_one_worker_passes_the_settings_object_and_writes_no_environment(registry, tmp_path, no_serve):
     before = dict(os.environ)
     url = f"sqlite:///{tmp_path / 'one.db'}"
-    result = CliRunner().invoke(cli.main, ["serve", "--port", "8765", "--no-store", "--database", url])
+    result = CliRunner().invoke(cli.main, ["serve", "--port", "8765", "--no-store", "--database", url,
+                                           "--allowed-host", "Triage.Example"])
     assert result.exit_code == 0, result.output
     assert dict(os.environ) == before
     settings = no_serve["app"].state.settings
     assert (settings.port, settings.store, settings.workers, no_serve["port"]) == (8765, False, 1, 8765)
-    assert settings.models_dir == str(registry)
+    assert settings.models_dir == str(registry) and settings.hosts() == {"triage.example"}
+
+
+def test_the_default_hosts_are_the_loopback_names_and_the_bind_address():
+    assert ServiceSettings().hosts() == {"localhost", "127.0.0.1", "::1"}
+    assert ServiceSettings(host="10.1.2.3").hosts() == {"localhost", "127.0.0.1", "::1", "10.1.2.3"}
+    assert ServiceSettings(host="0.0.0.0").hosts() == {"localhost", "127.0.0.1", "::1"}
+    assert ServiceSettings.from_env({"TOUSU_ALLOWED_HOSTS": "a.example, B.example"}).hosts() == {"a.example", "b.example"}
 
 
 def test_serve_with_workers_hands_them_the_serialised_settings_and_writes_no_environment(registry, tmp_path, no_serve,

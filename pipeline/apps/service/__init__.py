@@ -12,7 +12,9 @@ One module per concern:
     triage.py     router: POST /v1/triage, /v1/triage/batch
     cases.py      router: the case store's routes
     admin.py      router: /healthz, /readyz, /v1/model, /metrics, /v1/admin/reload
-    page.py       router: the handler's page
+    page.py       router: the handler's page, the docs page, the page's login (/v1/session)
+    security.py   tokens, signed session cookies, CSRF, allowed hosts, throttling of wrong tokens
+    run.py        uvicorn with one worker (the settings object) or several (the settings serialised once)
     holder.py     the loaded model, swapped whole on reload
     scoring.py    the model and the store off the event loop (thread pool, time limit, group commit)
     metrics.py    Prometheus counters;  logs.py  masked JSON log lines;  schemas.py  request bodies
@@ -32,7 +34,10 @@ Routes
   GET  /v1/stats/agreement  model vs handlers per head and period (?by=week&since=...)
   GET  /v1/taxonomy         the label ids with their Chinese names (for forms)
   GET  /                    the handler's page (pipeline/apps/static), no external resources
-  GET  /openapi.json, /docs FastAPI's defaults
+  GET  /v1/session          who the caller is, and the page's CSRF token
+  POST /v1/session          {"token": ...} -> an HttpOnly SameSite=Strict session cookie (the page's login)
+  POST /v1/session/logout   end that session
+  GET  /openapi.json        the OpenAPI document; /docs (and /redoc) draw it with a script served here
 
 Safety and bounds
 - The model is only ever the registry's promoted one, loaded by
@@ -45,10 +50,24 @@ Safety and bounds
 - Every response carries X-Request-ID (the caller's if it is sane, else a new
   one). One JSON log line per request (request_id, route, status,
   elapsed_ms); every string in a log line goes through `mask_pii`.
-- With TOUSU_API_TOKEN set, every route except /healthz and /readyz needs
-  `Authorization: Bearer <token>` (401 otherwise). TOUSU_API_TOKENS="name:token,..."
-  gives each caller a token of their own; the name is the author of their
-  corrections.
+- With TOUSU_API_TOKEN set, every route except /healthz, /readyz, the page's
+  shell and the login needs `Authorization: Bearer <token>` or a page session
+  (401 otherwise). TOUSU_API_TOKENS="name:token,..." gives each caller a token
+  of their own. With tokens, the author of a correction is the token's name
+  and nothing else; without tokens it is the X-Tousu-User header.
+- The page exchanges a token for a session cookie (HttpOnly, SameSite=Strict,
+  signed with a key derived from the store's secret and bound to the token);
+  a POST made with the cookie must carry X-CSRF-Token. Any POST whose Origin or
+  Sec-Fetch-Site says another site is refused (403), tokens or not.
+- Only Host names in ServiceSettings.hosts() are answered (400 otherwise;
+  health probes excepted): DNS rebinding reads nothing. Every response says
+  X-Frame-Options: DENY, frame-ancestors 'none', Referrer-Policy: no-referrer;
+  all but static files say Cache-Control: no-store. A client whose tokens fail
+  `auth_failures` times in `auth_window_s` gets 429 until the window clears.
+- Every string a caller sends is checked at the edge (schemas.py): NUL, lone
+  surrogates and over-long ids or comments are 422 on SQLite and PostgreSQL
+  alike. Error answers never echo the input, and are masked; so are log lines,
+  tracebacks included.
 - Every triage is kept in the case store (pipeline.apps.store; $TOUSU_DATABASE_URL,
   default SQLite in the user's data folder) with masked text only. A store
   that fails does not fail the triage: the answer says `stored: false`,

@@ -75,20 +75,16 @@ def _sessions(settings: ServiceSettings) -> Sessions | None:
     return Sessions(secret_key(), dict(settings.api_tokens), settings.session_hours)
 
 
-def _safe(value):
-    """Masked, and lone surrogates escaped, so an error message can always be sent and logged."""
-    return masked(value)
-
-
 async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
     """422 with where and why, but never the input itself (it may hold a personal number or unencodable text)."""
-    detail = [{"loc": [_safe(x) for x in e.get("loc", ())], "type": e.get("type"), "msg": _safe(e.get("msg", ""))}
+    detail = [{"loc": [masked(x) for x in e.get("loc", ())], "type": e.get("type"), "msg": masked(e.get("msg", ""))}
               for e in exc.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return JSONResponse({"detail": _safe(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+    """Errors masked (a detail may quote a caller's id), and lone surrogates escaped so the answer can be sent."""
+    return JSONResponse({"detail": masked(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _open_store(settings: ServiceSettings, metrics: Metrics):

@@ -182,6 +182,8 @@ def test_a_cross_site_form_post_and_framing_are_refused_and_case_data_is_not_cac
     assert client.post("/v1/admin/reload", content=b"x=1", headers=form).status_code == 403
     assert client.post("/v1/admin/reload", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
     assert client.post("/v1/admin/reload", headers={"Origin": LOCAL}).status_code == 200  # the page itself
+    assert client.post("/v1/admin/reload", headers={"Origin": "https://localhost"}).status_code == 200  # behind TLS
+    assert client.post("/v1/admin/reload", headers={"Origin": "http://localhost:9999"}).status_code == 403
     keep(client)
     for path in ("/", "/v1/cases/A-1", "/v1/cases", "/docs"):
         h = client.get(path).headers

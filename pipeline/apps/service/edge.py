@@ -129,28 +129,17 @@ class Edge:
             if refusal is not None:
                 await reply(refusal.status, {"detail": refusal.detail}, refusal.headers)
                 return
-            limit = self.settings.max_body_bytes
+            too_large = {"detail": f"request body is larger than {self.settings.max_body_bytes} bytes"}
             length = headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > limit):
-                await reply(413, {"detail": f"request body is larger than {limit} bytes"})
+            if length is not None and (not length.isdigit() or int(length) > self.settings.max_body_bytes):
+                await reply(413, too_large)
                 return
-            seen = 0
-
-            async def receive_limited():
-                nonlocal seen
-                message = await receive()
-                if message["type"] == "http.request":
-                    seen += len(message.get("body", b""))
-                    if seen > limit:
-                        raise _TooLarge(limit)
-                return message
-
             try:
-                await self.app(scope, receive_limited, send_wrapped)
+                await self.app(scope, self._limited(receive), send_wrapped)
             except _TooLarge:
                 if status_box["started"]:
                     raise
-                await reply(413, {"detail": f"request body is larger than {limit} bytes"})
+                await reply(413, too_large)
         except Exception as exc:  # noqa: BLE001 - the log line and a 500, never a traceback to the caller
             self.metrics.error("unhandled")
             # masked like every log line: a statement's parameters or a validation error's input never get out whole
@@ -163,6 +152,21 @@ class Edge:
             self.metrics.observe(route, scope.get("method", ""), status_box["status"], elapsed)
             log.info(log_line({"request_id": rid, "method": scope.get("method"), "route": route,
                                "status": status_box["status"], "elapsed_ms": round(elapsed * 1000, 2), **log_extra}))
+
+    def _limited(self, receive):
+        """`receive`, raising _TooLarge once the body read so far passes max_body_bytes (a streamed body has no length)."""
+        limit, seen = self.settings.max_body_bytes, 0
+
+        async def receive_limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge(limit)
+            return message
+
+        return receive_limited
 
     def _refuse(self, scope, headers: dict[str, str], path: str) -> _Refusal | None:
         """Why this request must not reach a route (None: it may); sets scope state `user` and `auth`."""
@@ -179,7 +183,7 @@ class Edge:
             if refusal is not None:
                 return refusal
         if method not in _SAFE_METHODS:
-            if cross_site(headers, scope.get("scheme", "http"), self.settings.cors_origins):
+            if cross_site(headers, self.settings.cors_origins):
                 return _Refusal(403, "a request from another site is refused here", [])
             if state["auth"] == "session" and not _csrf_ok(headers, state["csrf"]):
                 return _Refusal(403, "missing or wrong X-CSRF-Token header for this session; reload the page", [])

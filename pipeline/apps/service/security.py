@@ -144,14 +144,17 @@ def host_name(host_header: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def cross_site(headers: dict[str, str], scheme: str, allowed_origins: tuple[str, ...]) -> bool:
-    """True when the browser says this request comes from another site (and that origin is not allowed by CORS)."""
+def cross_site(headers: dict[str, str], allowed_origins: tuple[str, ...]) -> bool:
+    """True when the browser says this request comes from another site (and that origin is not allowed by CORS).
+
+    The Origin's host and port must equal the Host header (which the allowed-hosts check has vetted). The
+    scheme is not compared: behind a proxy that ends TLS the page's origin is https while the service sees http.
+    """
     origin = headers.get("origin")
     if origin and origin != "null":
         if origin in allowed_origins:
             return False
-        parts = urlsplit(origin)
-        return (parts.scheme, parts.netloc.lower()) != (scheme, headers.get("host", "").lower())
+        return urlsplit(origin).netloc.lower() != headers.get("host", "").lower()
     if origin == "null":
         return True
     return headers.get("sec-fetch-site") in ("cross-site", "same-site")

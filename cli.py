@@ -884,41 +884,56 @@ def bench(quick, memory_rows, train_sizes, out_dir) -> None:
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes; each loads the promoted model (call /v1/admin/reload in each after promoting).")
 @click.option("--no-store", is_flag=True, help="Do not keep triages in the case store (no audit trail, no corrections).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="A Host name the service answers to, as clients type it (repeatable; '*' for any). "
+                   "Default: $TOUSU_ALLOWED_HOSTS, else localhost, 127.0.0.1, ::1 and --host.")
 @_DB_OPTION
 @_guard
-def serve(host, port, workers, no_store, database_url) -> None:
+def serve(host, port, workers, no_store, allowed_hosts, database_url) -> None:
     """Serve the promoted model over HTTP, with the handler's triage page at /.
 
     POST /v1/triage, /v1/triage/batch; GET /healthz, /readyz, /v1/model,
     /metrics; POST /v1/admin/reload; the OpenAPI document at /openapi.json
-    and /docs. Set TOUSU_API_TOKEN to require `Authorization: Bearer <token>`
-    on every route except /healthz and /readyz. Every triage is kept in the
-    case store (see `tousu cases --help`) unless --no-store.
+    and /docs. Set TOUSU_API_TOKEN (or TOUSU_API_TOKENS="name:token,...") to
+    require `Authorization: Bearer <token>` on every route except /healthz
+    and /readyz; the page then asks for the token once and keeps an HttpOnly
+    session cookie. Every triage is kept in the case store (see `tousu cases
+    --help`) unless --no-store. Other settings come from TOUSU_* variables
+    (pipeline/apps/service/settings.py lists them).
 
     \b
     Examples:
       tousu serve                                  # http://127.0.0.1:8000/
-      TOUSU_API_TOKEN=s3cret tousu serve --host 0.0.0.0 --port 8080 --workers 4
+      TOUSU_API_TOKEN=s3cret tousu serve --host 0.0.0.0 --port 8080 --workers 4 \\
+           --allowed-host triage.example.internal
       curl -s localhost:8000/v1/triage -H 'Content-Type: application/json' \\
            -d '{"text": "再不给结果我就发抖音曝光"}'
     """
-    import os
-
-    import uvicorn
+    from pipeline.apps.service import ServiceSettings, SettingsError
+    from pipeline.apps.service.run import run_service
+    from pipeline.paths import models_dir
 
     get_model(None)  # a promoted model must exist (first run: trains the default one)
-    if no_store:
-        os.environ["TOUSU_NO_STORE"] = "1"
-        where = "case store off"
-    else:
-        if database_url:
-            os.environ["TOUSU_DATABASE_URL"] = database_url  # the workers read it
-        store = _open_store(database_url)  # create or upgrade the schema once, before the workers start
+    try:
+        given = {"allowed_hosts": allowed_hosts} if allowed_hosts else {}
+        settings = ServiceSettings.from_env(host=host, port=port, workers=workers, store=not no_store,
+                                            database_url=database_url, models_dir=str(models_dir()), **given)
+    except SettingsError as exc:
+        _fail(str(exc), 2)
+    if "*" not in settings.hosts() and not settings.allowed_hosts and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"tousu: answering only to Host names {', '.join(sorted(settings.hosts()))}; add the name clients "
+                   "use with --allowed-host", err=True)
+    if not settings.api_tokens and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo("tousu: no TOUSU_API_TOKEN: anyone who can reach this address can read and correct the cases",
+                   err=True)
+    if settings.store:
+        store = _open_store(settings.database_url)  # create or upgrade the schema once, before the workers start
         where = f"cases kept in {store.url}"
         store.close()
+    else:
+        where = "case store off"
     click.echo(f"tousu: serving on http://{host}:{port}/ with {workers} worker(s); {where}", err=True)
-    uvicorn.run("pipeline.apps.service:app_factory", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_level="info")
+    run_service(settings)
 
 
 if __name__ == "__main__":

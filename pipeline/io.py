@@ -378,7 +378,28 @@ def label_problems(rec: dict[str, Any]) -> list[tuple[str, str]]:
     level = str(rec.get("risk_level") or "").strip()
     if level not in RISK_LEVELS:
         problems.append(("risk_level", f"'{level}' is not one of {list(RISK_LEVELS)}"))
+    else:
+        flags = [f for f in as_list(rec.get("risk_flags")) if f in known["risk_flags"]]
+        floor = tax.risk_floor(flags)
+        if RISK_LEVELS.index(level) < RISK_LEVELS.index(floor):
+            problems.append(("risk_level", f"'{level}' breaks the risk rule: {_risk_rule(flags, floor)}, "
+                                           f"so the level must be at least '{floor}'"))
     return problems
+
+
+def _risk_rule(flags: list[str], floor: str) -> str:
+    """The clause of the spec's risk rule (Taxonomy.risk_floor) that sets `floor` for these flags, in words."""
+    tax = taxonomy()
+    high = [f for f in flags if f in tax.high_flags]
+    if high:
+        return f"a high-severity flag ({', '.join(high)}) makes a case high"
+    medium = [f for f in flags if f in tax.medium_flags]
+    threats = [f for f in flags if f in tax.threat_flags]
+    if floor == "high" and "vip_identity" in flags and threats:
+        return f"vip_identity with a threat flag ({', '.join(threats)}) makes a case high"
+    if len(medium) >= 2:
+        return f"two or more medium-severity flags ({', '.join(medium)}) make a case high"
+    return f"a medium-severity flag ({', '.join(medium)}) makes a case at least medium"
 
 
 def validate_labels(df: pd.DataFrame, fmt: str = "jsonl") -> tuple[pd.DataFrame, list[Problem]]:

@@ -70,6 +70,18 @@ def _case_store_in_tmp(tmp_path_factory):
         os.environ["TOUSU_DATABASE_URL"] = old
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _secret_in_env():
+    """The store's keyed hashes use this secret: no test makes a key file in the user's real data folder."""
+    old = os.environ.get("TOUSU_SECRET")
+    os.environ["TOUSU_SECRET"] = "test-secret-" + uuid.uuid4().hex
+    yield
+    if old is None:
+        os.environ.pop("TOUSU_SECRET", None)
+    else:
+        os.environ["TOUSU_SECRET"] = old
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """A PostgreSQL server: the one .ci/run started ($TOUSU_TEST_DATABASE_URL), else one started here."""

@@ -169,16 +169,20 @@ def test_the_page_corrects_and_resolves_a_stored_case(store_server, tmp_path):
         if predicted["risk_level"] == "high":
             page.wait_for_selector(f'#queue-list li[data-case="{case_id}"]')
 
-        # the handler's view: another risk level, one flag toggled, resolved
+        # the handler's view: another risk level, the flags changed to fit it (the risk rule), resolved
         level = "low" if predicted["risk_level"] == "high" else "high"
         page.check(f'input[name="fix-risk"][value="{level}"]')
-        flag = "anger"
-        if flag in predicted["risk_flags"]:
-            page.uncheck(f'#fix-flags input[value="{flag}"]')
-            flags = [f for f in predicted["risk_flags"] if f != flag]
+        rule_refused = level == "low" and bool(predicted["risk_flags"])
+        if rule_refused:  # low beside the model's flags breaks the rule: the server says which rule
+            page.fill("#fix-author", author)
+            page.click("#fix-submit")
+            page.locator("#fix-result.error", has_text="risk rule").wait_for()
+            for f in predicted["risk_flags"]:
+                page.uncheck(f'#fix-flags input[value="{f}"]')
+            flags = []
         else:
-            page.check(f'#fix-flags input[value="{flag}"]')
-            flags = predicted["risk_flags"] + [flag]
+            page.check('#fix-flags input[value="anger"]')
+            flags = predicted["risk_flags"] + [f for f in ["anger"] if f not in predicted["risk_flags"]]
         page.check("#fix-resolved")
         page.fill("#fix-comment", comment)
 
@@ -229,7 +233,8 @@ def test_the_page_corrects_and_resolves_a_stored_case(store_server, tmp_path):
         assert "已脱敏" in page.inner_text("#note-view-title")
 
         assert external == [], f"the page fetched outside the service: {external}"
-        assert [f.split()[0] for f in failed] == ["422"] and js_errors == [], (failed, js_errors)  # the 422 above only
+        expected = ["422"] * (1 + rule_refused)  # the refusals above only
+        assert [f.split()[0] for f in failed] == expected and js_errors == [], (failed, js_errors)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "browser_correction.png"), full_page=True)
 
@@ -244,7 +249,61 @@ def test_the_page_corrects_and_resolves_a_stored_case(store_server, tmp_path):
         assert len(case["corrections"]) == 1
         fix = case["corrections"][0]
         assert (fix["channel"], fix["author"], fix["resolved"], fix["comment"]) == ("page", author, True, comment)
-        assert fix["changed"] == ["risk_level", "risk_flags"]
+        assert fix["changed"] == (["risk_level", "risk_flags"] if flags != predicted["risk_flags"] else ["risk_level"])
         assert case["triages"][0]["predicted"] == predicted
     finally:
         store.close()
+
+
+@pytest.fixture
+def token_server(tmp_path, monkeypatch, small_model, small_corpus):
+    """The service with named tokens and a case store of its own; yields (base URL, database URL)."""
+    root = tmp_path / "models"
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    monkeypatch.setenv("TOUSU_MODELS_DIR", str(root))
+    monkeypatch.setenv("TOUSU_DATABASE_URL", url)
+    monkeypatch.delenv("TOUSU_API_TOKEN", raising=False)
+    monkeypatch.setenv("TOUSU_API_TOKENS", "li:tok-li-0123456789,zhang:tok-zhang-0123456789")
+    for base in _serve(root, small_model, small_corpus):
+        yield base, url
+
+
+def test_the_page_logs_in_with_a_token_and_corrects_under_the_tokens_name(token_server, tmp_path):
+    """With tokens configured the page asks for one, keeps only an HttpOnly session, and its POSTs pass the CSRF check."""
+    sync_api = _need_browser()
+    from pipeline.apps.store import CaseStore
+
+    server, db_url = token_server
+    with _browser_page(sync_api, tmp_path) as page:
+        js_errors = []
+        page.on("pageerror", lambda e: js_errors.append(str(e)))
+        page.goto(server + "/")
+        page.wait_for_selector("#login:not([hidden])")
+        assert page.is_hidden("#workspace")
+        page.fill("#login-token", "wrong-token")
+        page.click("#login-submit")
+        page.locator("#login-error", has_text="登录失败").wait_for()
+        page.fill("#login-token", "tok-li-0123456789")
+        page.click("#login-submit")
+        page.wait_for_selector("#workspace:not([hidden])")
+        assert "li" in page.inner_text("#session-user")
+        assert "tok-li" not in page.evaluate("document.cookie + JSON.stringify(localStorage)")  # HttpOnly, not stored
+
+        page.fill("#note", SEED)
+        page.click("#triage-button")
+        page.wait_for_selector("#case-panel:not([hidden]) #fix-history li", timeout=30_000)
+        case_id = page.inner_text("#case-id").strip()
+        assert page.input_value("#fix-author") == "li" and page.get_attribute("#fix-author", "readonly") is not None
+        page.check("#fix-resolved")
+        page.click("#fix-submit")
+        page.locator("#fix-result.saved", has_text="已保存").wait_for()
+
+        page.reload()  # the session outlives a reload: the page asks the service who it is
+        page.wait_for_selector("#workspace:not([hidden])")
+        page.click("#logout-button")
+        page.wait_for_selector("#login:not([hidden])")
+        assert js_errors == [], js_errors
+    with CaseStore(db_url) as store:
+        case = store.get(case_id)
+        assert case["status"] == "resolved" and case["corrections"][0]["author"] == "li"
+        assert case["corrections"][0]["channel"] == "page"

@@ -242,9 +242,10 @@ def test_retrain_promotes_a_helpful_file_and_refuses_a_harmful_one(registry, tmp
     assert "promoted" in result.output and "cause_top1" in result.output
 
     noisy = generate_corpus(3000, seed=8).assign(id=lambda d: "bad-" + d["id"])
-    rng = __import__("numpy").random.default_rng(0)
+    # each row's labels moved to another row's text, together (so they still keep the risk rule)
+    perm = __import__("numpy").random.default_rng(0).permutation(len(noisy))
     for col in ("cause", "risk_level", "risk_flags", "mindset"):
-        noisy[col] = list(rng.permutation(noisy[col].to_numpy()))
+        noisy[col] = list(noisy[col].to_numpy()[perm])
     bad = tmp_path / "bad.jsonl"
     noisy.to_json(bad, orient="records", lines=True, force_ascii=False)
     before = json.loads((registry / "registry.json").read_text())["promoted"]

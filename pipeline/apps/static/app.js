@@ -146,19 +146,65 @@
     return "服务返回错误 " + status;
   }
 
+  // The page's login: with tokens configured, a token is exchanged once for an HttpOnly session cookie
+  // (the page never keeps the token); every POST then carries the session's CSRF token.
+  var session = { auth: "none", user: null, csrf: null };
+
   // One place for fetch + JSON + the server's error text (FastAPI puts it in "detail").
   function api(method, url, body, headers) {
-    var init = { method: method, headers: headers || {} };
+    var init = { method: method, headers: headers || {}, credentials: "same-origin" };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
+    if (method !== "GET" && session.csrf) init.headers["X-CSRF-Token"] = session.csrf;
     return fetch(url, init).then(function (resp) {
       return resp.json().catch(function () { return null; }).then(function (data) {
+        if (resp.status === 401 && url !== "/v1/session") showLogin("登录已过期，请重新登录。");
         if (!resp.ok) throw new Error(message(data, resp.status));
         return data;
       });
     });
+  }
+
+  function showLogin(why) {
+    $("workspace").hidden = true;
+    $("login").hidden = false;
+    $("logout-button").hidden = true;
+    $("session-user").hidden = true;
+    $("login-error").textContent = why || "";
+    $("login-error").hidden = !why;
+    $("login-token").focus();
+  }
+
+  function useSession(s) {
+    session = s;
+    $("login").hidden = true;
+    $("workspace").hidden = false;
+    var named = s.auth === "session" && s.user;
+    $("session-user").textContent = named ? "已登录：" + s.user : "";
+    $("session-user").hidden = !named;
+    $("logout-button").hidden = !named;
+    if (named) {  // with tokens the author of a correction is the token's name, nothing else
+      $("fix-author").value = s.user;
+      $("fix-author").readOnly = true;
+    }
+  }
+
+  function login(ev) {
+    ev.preventDefault();
+    var token = $("login-token").value.trim();
+    if (!token) return;
+    $("login-submit").disabled = true;
+    api("POST", "/v1/session", { token: token })
+      .then(function (s) { $("login-token").value = ""; useSession(s); start(); })
+      .catch(function (e) { showLogin("登录失败：" + e.message); })
+      .then(function () { $("login-submit").disabled = false; });
+  }
+
+  function logout() {
+    api("POST", "/v1/session/logout", {}).catch(function () { return null; })
+      .then(function () { session = { auth: "none", user: null, csrf: null }; showLogin(""); });
   }
 
   function triage() {
@@ -627,11 +673,20 @@
     });
   }
 
+  function start() {
+    loadTaxonomy()
+      .then(function () { loadQueue(); loadAgreement(); })
+      .catch(function (e) { showError("queue-error", "读取标签表失败：" + e.message); });
+  }
+
   $("triage-button").addEventListener("click", triage);
   $("note").addEventListener("keydown", function (e) { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) triage(); });
+  $("login-form").addEventListener("submit", login);
+  $("logout-button").addEventListener("click", logout);
   wireCorrection();
   wireQueue();
-  loadTaxonomy()
-    .then(function () { loadQueue(); loadAgreement(); })
-    .catch(function (e) { showError("queue-error", "读取标签表失败：" + e.message); });
+  fetch("/v1/session", { credentials: "same-origin" }).then(function (resp) {
+    if (resp.status === 401) { showLogin(""); return; }
+    return resp.json().then(function (s) { useSession(s); start(); });
+  }).catch(function (e) { showError("queue-error", "连接服务失败：" + e.message); });
 })();

@@ -48,7 +48,8 @@ def registry(tmp_path, monkeypatch, small_model, small_corpus) -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _secret_for_tests():
-    """Models are signed with a test secret: no test (nor a subprocess) creates or reads the user's key file."""
+    """Models are signed, and the store's keyed hashes made, with a test secret: no test (nor a subprocess)
+    creates or reads the user's key file."""
     old = os.environ.get("TOUSU_SECRET")
     os.environ["TOUSU_SECRET"] = "test-secret-not-for-production-0123456789"
     yield
@@ -68,18 +69,6 @@ def _case_store_in_tmp(tmp_path_factory):
         os.environ.pop("TOUSU_DATABASE_URL", None)
     else:
         os.environ["TOUSU_DATABASE_URL"] = old
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _secret_in_env():
-    """The store's keyed hashes use this secret: no test makes a key file in the user's real data folder."""
-    old = os.environ.get("TOUSU_SECRET")
-    os.environ["TOUSU_SECRET"] = "test-secret-" + uuid.uuid4().hex
-    yield
-    if old is None:
-        os.environ.pop("TOUSU_SECRET", None)
-    else:
-        os.environ["TOUSU_SECRET"] = old
 
 
 @pytest.fixture(scope="session")

@@ -114,7 +114,7 @@ def test_a_customer_with_three_cases_in_thirty_days_is_a_repeat_alert_and_one_ov
 
 
 def test_repeat_complainants_by_personal_number_are_keyed_by_hmac_and_never_show_the_number(monkeypatch):
-    monkeypatch.setenv("TOUSU_SECRET", "centre-secret")
+    monkeypatch.setenv("TOUSU_SECRET", "centre-secret-for-the-report")
     rows = [{"text": "我的电话13812345678，理赔还没到", "date": "2026-03-01"},
             {"text": "客户来电（138-1234-5678）再次催理赔", "date": "2026-03-05"},
             {"text": "第三次打电话了 138 1234 5678 还是没人管", "date": "2026-03-09"},
@@ -129,7 +129,7 @@ def test_repeat_complainants_by_personal_number_are_keyed_by_hmac_and_never_show
     assert repeats[0].value.endswith(digest[:12]) and repeats[0].detail["key"] == "hmac:phone"
     out = json.dumps(report.to_json(), ensure_ascii=False)
     assert "13812345678" not in out and "12345678" not in out and "5678" not in out
-    monkeypatch.setenv("TOUSU_SECRET", "another-centre")
+    monkeypatch.setenv("TOUSU_SECRET", "another-centre-secret-value")
     other = [a for a in build_report(prepare(_notes(rows), "x", date_column="date")).alerts if a.kind == "repeat"]
     assert other[0].value != repeats[0].value  # keyed: without the secret the digest cannot be recomputed
 
@@ -138,12 +138,15 @@ def test_the_secret_key_file_is_created_once_and_private(monkeypatch, tmp_path):
     import pipeline.secret as secret
 
     monkeypatch.delenv("TOUSU_SECRET", raising=False)
-    monkeypatch.setattr(secret, "_key_file", lambda: tmp_path / "secret.key")
+    monkeypatch.setattr(secret, "key_file", lambda: tmp_path / "secret.key")
     first = secret.secret_key()
     assert len(first) == 32 and secret.secret_key() == first
     assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
+    monkeypatch.setenv("TOUSU_SECRET", "a-centre-wide-secret-value")
+    assert secret.secret_key() == b"a-centre-wide-secret-value"
     monkeypatch.setenv("TOUSU_SECRET", "abc")
-    assert secret.secret_key() == b"abc"
+    with pytest.raises(secret.SecretError):
+        secret.secret_key()
 
 
 # ------------------------------------------------------------------ the page and the CLI

@@ -47,18 +47,15 @@ def test_the_hash_key_lives_outside_the_database_in_a_private_file(tmp_path, mon
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     key = secret_key()
     path = tmp_path / "data" / "tousu" / "secret.key"
-    assert path.read_bytes().strip() == key and len(key) >= 32
+    assert path.read_bytes() == key and len(key) >= 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert secret_key() == key  # the same key on every use
     path.chmod(0o644)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    from pipeline.apps import store as store_module
-
-    store_module._key_file.cache_clear()
     with pytest.raises(StoreError, match="chmod 600"):
         secret_key()
     monkeypatch.setenv("TOUSU_SECRET", "short")
-    with pytest.raises(StoreError, match="at least 16"):
+    with pytest.raises(StoreError, match="16"):
         secret_key()
 
 

@@ -233,53 +233,22 @@ def predicted_labels(result: dict[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the secret and checks on free text
 
-SECRET_ENV = "TOUSU_SECRET"
-SECRET_FILE = "secret.key"
-MIN_SECRET_CHARS = 16
 MAX_ID_CHARS = 128
 MAX_COMMENT_CHARS = 2000
 
 
 def secret_key() -> bytes:
-    """The key of every keyed hash: $TOUSU_SECRET, else `secret.key` in the user's data folder (made on first use).
+    """The key of every keyed hash: the installation's secret (pipeline/secret.py: $TOUSU_SECRET, else
+    `secret.key` in the user's data folder, made 0600 on first use). It never goes into the database, so a
+    copy of the database alone cannot be searched for numbers. Changing it makes earlier hashes unmatchable
+    (a re-run of `tag --store` then stores its cases again)."""
+    from pipeline.secret import SecretError
+    from pipeline.secret import secret_key as installation_secret
 
-    The key never goes into the database, so a copy of the database alone cannot be searched for numbers.
-    Changing it makes earlier hashes unmatchable (a re-run of `tag --store` then stores its cases again).
-    """
-    env = os.environ.get(SECRET_ENV)
-    if env:
-        if len(env) < MIN_SECRET_CHARS:
-            raise StoreError(f"{SECRET_ENV} must be at least {MIN_SECRET_CHARS} characters long")
-        return env.encode("utf-8")
-    from pipeline.paths import user_data_dir
-
-    return _key_file(str(user_data_dir() / SECRET_FILE))
-
-
-@lru_cache(maxsize=8)
-def _key_file(path: str) -> bytes:
-    """Read the key file, creating it (mode 0600, 32 random bytes) when there is none; refuse one others can read."""
-    target = Path(path)
-    if not target.exists():
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, os.urandom(32).hex().encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, target)  # atomic: of two first uses at once, one key wins and both read it
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    if os.name == "posix" and target.stat().st_mode & 0o077:
-        raise StoreError(f"{target} can be read by other users; make it private: chmod 600 {target}")
-    key = target.read_bytes().strip()
-    if len(key) < MIN_SECRET_CHARS:
-        raise StoreError(f"{target} holds no usable key; remove it to make a new one")
-    return key
+    try:
+        return installation_secret()
+    except SecretError as exc:
+        raise StoreError(str(exc)) from None
 
 
 def keyed_hash(text: str) -> str:

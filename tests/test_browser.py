@@ -92,7 +92,7 @@ def _browser_page(sync_api, tmp_path: Path):
     try:
         with sync_api.sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS, headless=True,
-                                                       viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+                                                       viewport={"width": 1440, "height": 900}, locale="zh-CN")
             try:
                 yield ctx.new_page()
             finally:
@@ -113,7 +113,7 @@ def test_the_page_triages_the_seed_case(server, tmp_path):
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as r:
         expected = json.loads(r.read())
-    first_step = expected["plan"]["steps"][0]["text"]
+    first_now = expected["plan"]["now"][0]["text"]
 
     with _browser_page(sync_api, tmp_path) as page:
         external = []
@@ -121,13 +121,24 @@ def test_the_page_triages_the_seed_case(server, tmp_path):
         page.goto(server + "/")
         page.fill("#note", SEED)
         page.click("#triage-button")
-        page.wait_for_selector("#steps li", timeout=30_000)
+        page.wait_for_selector("#plan-now li", timeout=30_000)
         risk = page.inner_text("#risk-level")
-        assert "high" in risk and "重大投诉" in risk
+        assert "重大投诉" in risk and page.get_attribute("#risk-level", "data-level") == "high"
+        assert "high" not in risk, "Chinese for people: no ids in the headline"
+        assert "中度信号" in page.inner_text("#risk-reason")
         flags = page.inner_text("#flags")
         assert "媒体" in flags or "曝光" in flags
-        assert page.inner_text("#steps li:first-child").strip() == first_step
-        assert page.locator("#steps li").count() == len(expected["plan"]["steps"])
+        # now comes first, as a checklist, and is on the first screen of a 1440x900 window
+        assert page.inner_text("#plan-now li:first-child").strip() == first_now
+        assert page.locator("#plan-now li").count() == len(expected["plan"]["now"]) <= 5
+        assert page.locator("#plan-now input[type=checkbox]").count() == len(expected["plan"]["now"])
+        now_box, then_box = page.locator("#plan-now").bounding_box(), page.locator("#plan-then").bounding_box()
+        flags_box = page.locator("#flags").bounding_box()
+        assert now_box["y"] < then_box["y"] < flags_box["y"] and now_box["y"] + now_box["height"] < 900
+        # the general process is one collapsed line
+        assert page.get_attribute("#plan-reference", "open") is None
+        assert page.inner_text("#plan-reference-line").startswith("一般流程：倾听 → 记录")
+        assert not page.locator("#plan-reference-steps li").first.is_visible()
         assert external == [], f"the page fetched outside the service: {external}"
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "browser_triage.png"), full_page=True)

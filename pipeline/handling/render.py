@@ -74,7 +74,7 @@ def _fact_json(f: Fact) -> dict[str, Any]:
 
 
 def _step_json(s) -> dict[str, Any]:
-    return {"id": s.id, "section": s.section, "text": s.text}
+    return {"id": s.id, "section": s.section, "text": s.text, **({"short": s.short} if s.short else {})}
 
 
 def _plan_json(p: HandlingPlan) -> dict[str, Any]:

@@ -60,9 +60,9 @@
 
     var risk = clear($("risk-level"));
     risk.className = "risk " + t.risk_level.id;
-    risk.appendChild(document.createTextNode(t.risk_level.name + " "));
-    risk.appendChild(el("span", "rid", t.risk_level.id));
-    risk.title = "概率 " + pct(t.risk_level.proba);
+    risk.dataset.level = t.risk_level.id;
+    risk.appendChild(document.createTextNode(t.risk_level.name));
+    $("risk-reason").textContent = t.risk_level.reason || "";
 
     var review = $("review");
     if (plan.review) {
@@ -113,19 +113,30 @@
     if (!t.mindset.length) mind.appendChild(el("li", "muted", "无"));
     t.mindset.forEach(function (m) { mind.appendChild(bar(m.name, m.proba)); });
 
-    var steps = clear($("steps"));
-    plan.steps.forEach(function (s) {
-      var li = el("li");
-      li.dataset.section = SECTION[s.section] || s.section;
-      li.dataset.step = s.id;
-      var box = el("input");
-      box.type = "checkbox";
-      box.setAttribute("aria-label", "完成");
-      box.addEventListener("change", function () { li.classList.toggle("done", box.checked); });
-      li.appendChild(box);
-      li.appendChild(el("span", "step-text", s.text));
-      steps.appendChild(li);
-    });
+    function checklist(id, items, start) {
+      var list = clear($(id));
+      list.start = start;
+      items.forEach(function (s) {
+        var li = el("li");
+        li.dataset.step = s.id;
+        var box = el("input");
+        box.type = "checkbox";
+        box.setAttribute("aria-label", "完成");
+        box.addEventListener("change", function () { li.classList.toggle("done", box.checked); });
+        li.appendChild(box);
+        li.appendChild(el("span", "step-text", s.text));
+        list.appendChild(li);
+      });
+    }
+    checklist("plan-now", plan.now || [], 1);
+    checklist("plan-then", plan.then || [], (plan.now || []).length + 1);
+    $("plan-then-title").hidden = !(plan.then || []).length;
+    var ref = plan.reference || [];
+    $("plan-reference").hidden = !ref.length;
+    $("plan-reference").open = false;
+    $("plan-reference-line").textContent = "一般流程：" + ref.map(function (s) { return s.short || s.text.slice(0, 8); }).join(" → ");
+    var refList = clear($("plan-reference-steps"));
+    ref.forEach(function (s) { refList.appendChild(el("li", null, s.text)); });
 
     var avoid = clear($("avoid"));
     if (!plan.avoid.length) avoid.appendChild(el("li", "muted", "无"));

@@ -78,3 +78,14 @@ def test_tokenizer_is_picklable_and_deterministic():
 def test_numbers_become_shapes_but_hotlines_stay():
     tokens = Tokenizer()("打了12378，保费45000元")
     assert "12378" in tokens and "<num5>" in tokens and "45000" not in tokens
+
+
+def test_the_model_never_reads_a_personal_number():
+    """17.4: "客户手机13812345678" must not read as the 12345 hotline; spans keep their place."""
+    from pipeline.model.features import evidence_map, find_markers
+
+    doc = normalise("客户手机13812345678，身份证110101199003071234，来问保单贷款")
+    assert "12345" not in doc.model_text and "19900307" not in doc.model_text
+    assert len(doc.model_text) == len(doc.customer)
+    for marker in evidence_map().get("regulator_threat", []):
+        assert not find_markers(doc.model_text, marker), marker

@@ -127,12 +127,48 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
             cols[c][i] = v
     for c, v in cols.items():
         out[c] = v
-    if not keep_pii and text_column in out.columns:
+    if not keep_pii:
         from pipeline.text.pii import mask_pii
 
-        out[text_column] = [mask_pii(t) if isinstance(t, str) else t for t in out[text_column]]
+        if text_column in out.columns:
+            out[text_column] = [mask_pii(t) if isinstance(t, str) else t for t in out[text_column]]
+        for column in df.columns:
+            if column != text_column and column != ERROR_COLUMN:
+                out[column] = _masked_column(column, out[column])
     out[ERROR_COLUMN] = [e or "" for e in errors]
     return out
+
+
+#: column names that hold a personal number (客户电话, 手机, 身份证号, 联系方式, 银行卡号, email ...)
+_PII_COLUMN = re.compile(r"电话|手机|联系|身份证|证件|银行卡|卡号|账号|帐号|邮箱|phone|mobile|tel|e-?mail|id.?card|"
+                         r"id.?number|bank|account", re.IGNORECASE)
+
+
+def _masked_column(name, values: pd.Series) -> pd.Series:
+    """Extra columns pass through, but not the personal numbers in them: a column named like one is
+    masked cell by cell (numbers stored as numbers too), any other column where a cell holds one."""
+    from pipeline.text.pii import mask_pii
+
+    by_name = bool(_PII_COLUMN.search(str(name)))
+    if not by_name and values.dtype != object:
+        return values
+
+    def mask(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return v
+        if not isinstance(v, str):
+            if not by_name or isinstance(v, bool):
+                return v
+            v = str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+        masked = mask_pii(v)
+        if by_name and masked == v and sum(ch.isdigit() for ch in v) >= 6:
+            # a number the patterns do not know (spaces, a foreign format): keep only the last four digits
+            digits = [i for i, ch in enumerate(v) if ch.isdigit()]
+            hide = set(digits[:-4])
+            masked = "".join("*" if i in hide else ch for i, ch in enumerate(v))
+        return masked
+
+    return values.map(mask)
 
 
 # ------------------------------------------------------------------ the work folder

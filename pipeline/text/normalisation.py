@@ -59,7 +59,11 @@ class NormalisedText:
 
     @property
     def model_text(self) -> str:
-        return self.customer[:self.max_chars]
+        """What the classifiers read: the customer's words, capped, with personal numbers masked (same
+        length), so the digits of a phone number never read as a hotline (12345) or any other marker."""
+        from pipeline.text.pii import mask_pii
+
+        return mask_pii(self.customer[:self.max_chars])
 
 
 @lru_cache(maxsize=1)

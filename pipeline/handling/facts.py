@@ -402,19 +402,28 @@ def _money_value(m: re.Match) -> float | None:
     return round(base, 2)
 
 
+@lru_cache(maxsize=1)
+def _money_words() -> dict:
+    """The money lexicon with its word lists as tuples, which str.startswith takes whole."""
+    money = dict(lexicon()["money"])
+    for key in ("kuai_not_before", "counters"):
+        money[key] = tuple(money[key])
+    return money
+
+
 def _is_money(m: re.Match, s: str) -> bool:
     """A unit or a prefix makes money; a bare 万 does unless a counter or an idiom follows."""
-    money = lexicon()["money"]
+    money = _money_words()
     g = m.groupdict()
-    if g.get("unit") == "块" and any(s.startswith(w, m.end()) for w in money["kuai_not_before"]):
+    if g.get("unit") == "块" and s.startswith(money["kuai_not_before"], m.end()):
         return False
     if g.get("pre") or g.get("unit"):
         return True
-    has_big = any(g.get(k) in ("万", "亿") for k in ("mult", "mult2")) or any(c in g["num"] for c in "万亿")
+    has_big = g.get("mult") in ("万", "亿") or g.get("mult2") in ("万", "亿") or "万" in g["num"] or "亿" in g["num"]
     if not has_big:
         return False
     after = s[m.end():m.end() + 3]
-    if any(after.startswith(c) for c in money["counters"]):
+    if after.startswith(money["counters"]):
         return False
     window = s[max(0, m.start() - 2):m.end() + 3]
     return not any(i in window for i in money["idioms"])
@@ -475,10 +484,25 @@ def _cue_phrases() -> list[tuple[str, str]]:
     return sorted(pairs, key=lambda p: -len(p[0]))
 
 
+@lru_cache(maxsize=1)
+def _cues_by_first_char() -> dict[str, tuple[int, ...]]:
+    """First character -> positions in `_cue_phrases()` of the phrases that start with it."""
+    index: dict[str, list[int]] = {}
+    for i, (phrase, _) in enumerate(_cue_phrases()):
+        index.setdefault(phrase[0], []).append(i)
+    return {ch: tuple(ids) for ch, ids in index.items()}
+
+
 def _cues(s: str) -> list[Fact]:
-    """Cue phrases, longest first; a phrase inside a longer one of the same cue is not repeated."""
+    """Cue phrases, longest first; a phrase inside a longer one of the same cue is not repeated.
+
+    Only phrases whose first character occurs in the note are searched for (the rest cannot
+    occur), in the same longest-first order."""
     out: list[Fact] = []
-    for phrase, cue in _cue_phrases():
+    phrases = _cue_phrases()
+    by_first = _cues_by_first_char()
+    present = sorted(i for ch in set(s).intersection(by_first) for i in by_first[ch])
+    for phrase, cue in (phrases[i] for i in present):
         start = s.find(phrase)
         while start >= 0:
             end = start + len(phrase)

@@ -30,6 +30,7 @@ SEGMENTERS = ("rjieba", "jieba")
 
 _PUNCT_OR_SPACE = re.compile(r"^[\s\W_]+$", re.UNICODE)
 _DIGITS = re.compile(r"^\d+(?:\.\d+)?$")
+_MEMO_MAX = 200_000  # distinct raw tokens remembered per Tokenizer (a few MB at most)
 
 
 def read_word_list(path: Path) -> list[str]:
@@ -147,6 +148,7 @@ class Tokenizer:
         self._stop: frozenset[str] | None = None
         self._terms: frozenset[str] | None = None
         self._segmenter: Segmenter | None = None
+        self._memo: dict[str, str] = {}
 
     @property
     def segmenter(self) -> Segmenter:
@@ -172,18 +174,29 @@ class Tokenizer:
         return self.clean(self.segmenter.cut(text, self.hmm))
 
     def clean(self, tokens: list[str]) -> list[str]:
-        """Raw segmenter tokens -> feature tokens: lower-cased, no stop words or punctuation, number shapes."""
-        stop = self.stop
-        terms = self.terms
-        out: list[str] = []
-        for tok in tokens:
-            tok = tok.strip().lower()
-            if not tok or tok in stop or _PUNCT_OR_SPACE.match(tok):
-                continue
-            if _DIGITS.match(tok) and tok not in terms:
-                tok = f"<num{min(len(tok.split('.')[0]), 9)}>"
-            out.append(tok)
-        return out
+        """Raw segmenter tokens -> feature tokens: lower-cased, no stop words or punctuation, number shapes.
+
+        Each distinct token is cleaned once and remembered (notes repeat the same few thousand words),
+        so a note costs one dictionary look-up per token."""
+        memo = self._memo
+        get = memo.get
+        found = [get(tok) for tok in tokens]
+        if None in found:
+            for i, tok in enumerate(tokens):
+                if found[i] is None:
+                    found[i] = self._clean_one(tok)
+                    if len(memo) < _MEMO_MAX:
+                        memo[tok] = found[i]
+        return [tok for tok in found if tok]
+
+    def _clean_one(self, tok: str) -> str:
+        """One token's feature form; "" for a token that is dropped."""
+        tok = tok.strip().lower()
+        if not tok or tok in self.stop or _PUNCT_OR_SPACE.match(tok):
+            return ""
+        if _DIGITS.match(tok) and tok not in self.terms:
+            return f"<num{min(len(tok.split('.')[0]), 9)}>"
+        return tok
 
     def __getstate__(self) -> dict:
         return {"user_dict": self.user_dict, "stopwords": self.stopwords, "hmm": self.hmm}

@@ -28,7 +28,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from pipeline.contract.records import Evidence, Triage
 from pipeline.contract.taxonomy import RISK_LEVELS, taxonomy
-from pipeline.model.features import build_features, evidence_map, find_markers
+from pipeline.model.features import build_features, evidence_map, find_markers, transform_fast
 from pipeline.text.normalisation import NormalisedText, normalise
 
 NO_MINDSET = "__none__"
@@ -288,7 +288,7 @@ class Triager(BaseEstimator):
 
     def transform(self, texts: Sequence[str | NormalisedText]):
         docs = self._normalised(texts)
-        return docs, self.features_.transform([d.model_text for d in docs]).tocsr()
+        return docs, transform_fast(self.features_, [d.model_text for d in docs])
 
     def _proba_from_X(self, X) -> dict[str, np.ndarray]:
         flags = self.flag_head_.proba(X)

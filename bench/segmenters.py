@@ -27,7 +27,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.text.tokenise import USER_DICT, Tokenizer, _Jieba, _RJieba, read_word_list  # noqa: E402
+from pipeline.text.tokenise import USER_DICT, Tokenizer, _Jieba, _RJieba, read_word_list
 
 Cut = Callable[[str], list[str]]
 

@@ -8,9 +8,10 @@ union composes with sklearn's tools and pickles.
 from __future__ import annotations
 
 import re
+import weakref
 from collections import Counter
 from functools import lru_cache
-from itertools import repeat
+from itertools import pairwise, repeat
 
 import numpy as np
 import yaml
@@ -51,7 +52,7 @@ class WordNgrams:
         lo, hi = self.ngram_range
         grams = list(tokens) if lo == 1 else []
         if lo <= 2 <= hi:
-            grams += map(" ".join, zip(tokens, tokens[1:]))
+            grams += map(" ".join, pairwise(tokens))
         for n in range(max(3, lo), hi + 1):
             grams.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
         return grams
@@ -95,17 +96,13 @@ def _plain_char(vec) -> bool:
             and vec.input == "content" and 1 <= lo <= hi <= 3)
 
 
-_CHAR_KEYS: "weakref.WeakKeyDictionary" = None  # vectorizer -> (sorted n-gram keys, their columns)
+# fitted char vectorizer -> (its sorted n-gram keys, their columns); gone with the vectorizer
+_CHAR_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _char_keys(vec) -> tuple[np.ndarray, np.ndarray] | None:
     """Each vocabulary n-gram as one integer (its code points + 1, 21 bits apart), sorted, with its
     column; computed once per fitted vectorizer. None if a term is longer than three characters."""
-    global _CHAR_KEYS
-    import weakref
-
-    if _CHAR_KEYS is None:
-        _CHAR_KEYS = weakref.WeakKeyDictionary()
     found = _CHAR_KEYS.get(vec)
     if found is None:
         keys, cols = [], []

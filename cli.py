@@ -228,7 +228,10 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
 @click.option("--received-column", default=None, help="Column with the received date, for the regulatory deadline.")
 @click.option("--plan", "plan_mode", type=click.Choice(["full", "summary", "none"]), default="summary", show_default=True,
               help="How much of the handling plan to add.")
-@click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Worker processes (0 = all cores).")
+@click.option("--jobs", "-j", type=int, default=None,
+              help="Worker processes (0 = all cores). Default: all cores (workers are forked after the model "
+                   "loads, so they share its memory; the output is the same for any count); 1 on Windows, where "
+                   "each worker would load the model again.")
 @click.option("--chunk-size", type=int, default=1000, show_default=True, help="Rows per chunk (memory stays flat).")
 @click.option("--encoding", default=None, help="Input encoding when detection guesses wrong, e.g. gbk.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run without repeating or losing rows.")
@@ -256,7 +259,8 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
     Examples:
       tousu tag ../shared/data/validation.jsonl -o tagged.jsonl
       tousu tag 工单.xlsx -o 工单_tagged.xlsx --text-column 投诉内容 --id-column 工单号
-      tousu tag big.csv -o big.tagged.parquet --jobs 0 --resume
+      tousu tag big.csv -o big.tagged.parquet --resume          # every core (the default)
+      tousu tag big.csv -o big.tagged.csv --jobs 1             # one core: leave the others to a service
       cat notes.jsonl | tousu tag - > tagged.jsonl
       tousu tag 'exports/*.parquet' -o tagged/ --engine dask --scheduler tcp://10.0.0.5:8786
       tousu tag today.csv -o today.tagged.csv --store          # and keep each triage for audit
@@ -269,6 +273,8 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
 
     if store and engine == "dask":
         raise click.UsageError("--store works with --engine local only.")
+    if jobs is None:
+        jobs = 1 if sys.platform == "win32" else 0
     model, manifest = get_model(model_dir)
     if engine == "dask":
         from pipeline.apps.dask_engine import tag_with_dask

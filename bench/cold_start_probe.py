@@ -59,7 +59,7 @@ def export(model, folder: Path) -> None:
     arrays, vocabularies = {}, []
     for name, part in model.features_.transformer_list:
         if hasattr(part, "vocabulary_"):
-            (folder / f"{name}.vocab.json").write_text(json.dumps(part.vocabulary_, ensure_ascii=False), encoding="utf-8")
+            (folder / f"{name}.vocab.json").write_text(json.dumps({k: int(v) for k, v in part.vocabulary_.items()}, ensure_ascii=False), encoding="utf-8")
             vocabularies.append(name)
             arrays[f"{name}_idf"] = part.idf_
     for head in ("cause_head_", "mindset_head_", "level_head_", "flag_head_", "mindset_any_head_"):

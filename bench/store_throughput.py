@@ -136,7 +136,7 @@ def main() -> None:
         if pg_dir:
             subprocess.run([str(ROOT / ".ci" / "postgres"), "stop", pg_dir], capture_output=True)
 
-    lines = [f"# Case store write throughput\n", f"{results['machine']}; one record = {row_bytes:,} bytes of triage JSON "
+    lines = ["# Case store write throughput\n", f"{results['machine']}; one record = {row_bytes:,} bytes of triage JSON "
              "(the seed case) plus masked text.\n",
              "| database | mode | records | records/s | p50 ms | p99 ms | lost |", "|---|---|---|---|---|---|---|"]
     for db, r in results["databases"].items():

@@ -57,6 +57,7 @@ def _tousu(*args, env_extra=None, models=None):
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
+@pytest.mark.slow  # several processes at once: about 15 s on 2 cores
 def test_a_centres_own_playbook_replaces_the_bundled_one(registry, tmp_path):
     own = tmp_path / "playbook"
     shutil.copytree(knowledge.bundled("playbook"), own)

@@ -223,6 +223,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # several processes at once: about 15 s on 2 cores
 def test_several_processes_writing_at_once_lose_nothing(database_url, tmp_path):
     from pathlib import Path
 

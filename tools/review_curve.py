@@ -10,7 +10,6 @@ whose unmarked accuracy stays at or above the target on both heads; its row is p
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
 from pipeline.flow import triage_notes
 from pipeline.handling.playbook import default_playbook

@@ -54,7 +54,6 @@ playbook is loaded once and cached; a plan takes tens of microseconds.
 """
 from __future__ import annotations
 
-import datetime as dt
 import operator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -65,9 +64,6 @@ import yaml
 
 from pipeline.contract.records import (
     Facts,
-    FiredRule,
-    HandlingPlan,
-    ReplyDue,
     Step,
     Triage,
 )
@@ -336,8 +332,11 @@ class _Compiler:
         ids = _ids(cond["cause"])
         self.check_ids("cause", ids, self.known.causes)
         main, lo = bool(cond.get("main", False)), self.proba(cond, "min_proba")
+        wanted = frozenset(ids)
 
         def test(ctx: Context) -> Hit | None:
+            if wanted.isdisjoint(ctx.cause_idx):  # none of its causes is among the note's top 3
+                return None
             out = []
             for c in ids:
                 i = ctx.cause_idx.get(c)
@@ -392,8 +391,11 @@ class _Compiler:
         self.check_ids("flag", ids, self.known.flags)
         lo, hi = self.proba(cond, "min_proba"), self.proba(cond, "max_proba")
         by_proba = lo is not None or hi is not None
+        wanted = frozenset(ids)
 
         def test(ctx: Context) -> Hit | None:
+            if not by_proba and wanted.isdisjoint(ctx.flags):  # the common miss, without building anything
+                return None
             out = []
             for f in ids:
                 p = ctx.t.risk_flag_proba.get(f)
@@ -418,8 +420,11 @@ class _Compiler:
         main = bool(cond.get("main", False))
         lo, hi = self.proba(cond, "min_proba"), self.proba(cond, "max_proba")
         by_proba = lo is not None or hi is not None
+        wanted = frozenset(ids)
 
         def test(ctx: Context) -> Hit | None:
+            if not by_proba and wanted.isdisjoint(ctx.mindsets):  # the common miss, without building anything
+                return None
             out = []
             for m in ids:
                 p = ctx.t.mindset_proba.get(m)

@@ -38,7 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from pipeline.contract.records import Evidence, Triage
 from pipeline.contract.taxonomy import HEADS, RISK_LEVELS, Taxonomy, taxonomy
-from pipeline.model.features import build_features, evidence_map, find_markers
+from pipeline.model.features import build_features, evidence_map, find_markers, transform_fast
 from pipeline.text.normalisation import NormalisedText, normalise
 
 __all__ = ["Triager", "NO_MINDSET", "RISK_POLICIES"]
@@ -434,7 +434,7 @@ class Triager(BaseEstimator):
     def transform(self, texts: Sequence[str | NormalisedText]):
         check_is_fitted(self)
         docs = self._normalised(texts)
-        return docs, self.features_.transform([d.model_text for d in docs]).tocsr()
+        return docs, transform_fast(self.features_, [d.model_text for d in docs])
 
     def _proba_from_X(self, X) -> dict[str, np.ndarray]:
         """The four heads, plus `mindset_any` (each mindset present at all), which only triage reads."""

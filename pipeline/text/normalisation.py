@@ -94,20 +94,14 @@ def simplified_halfwidth(text: str) -> str:
     return _halfwidth(to_simplified(text))
 
 
+_HALFWIDTH = {0x3000: 0x20, **{c: c - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
+                               for c in range(r[0], r[1] + 1)},
+              **{ord(ch): ord(ch) - 0xFEE0 for ch in "＄％＠＃＆＋－．／＝＜＞"}}
+
+
 def _halfwidth(text: str) -> str:
     """Full-width ASCII letters, digits and a few signs become half-width; Chinese punctuation stays."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch == "\u3000":
-            out.append(" ")
-        elif 0xFF10 <= code <= 0xFF19 or 0xFF21 <= code <= 0xFF3A or 0xFF41 <= code <= 0xFF5A:
-            out.append(chr(code - 0xFEE0))
-        elif ch in "＄％＠＃＆＋－．／＝＜＞":
-            out.append(chr(code - 0xFEE0))
-        else:
-            out.append(ch)
-    return "".join(out)
+    return text.translate(_HALFWIDTH)
 
 
 def clean(text: str) -> str:

@@ -345,6 +345,9 @@ def report(input_path, output, by, date_column, customer_column, text_column, id
 @click.option("--text-column", default="text", show_default=True, help="Column holding the note, e.g. 投诉内容.")
 @click.option("--id-column", default="id", show_default=True, help="Column holding the case id, e.g. 工单号 (kept as it is).")
 @click.option("--received-column", default=None, help="Column with the received date, for the regulatory deadline.")
+@click.option("--channel-column", default=None,
+              help="Column saying how the note came in (电话/柜面/信函/监管转办/微信 or phone, counter, letter, "
+                   "regulator, online); default: read from the note.")
 @click.option("--plan", "plan_mode", type=click.Choice(["full", "summary", "none"]), default="summary", show_default=True,
               help="How much of the handling plan to add.")
 @click.option("--jobs", "-j", type=int, default=None,
@@ -365,7 +368,7 @@ def report(input_path, output, by, date_column, customer_column, text_column, id
 @click.option("--store", is_flag=True, help="Also keep every triage in the case store (case id: the id column, else FILE#ROW).")
 @_DB_OPTION
 @_guard
-def tag(input_path, output, text_column, id_column, received_column, plan_mode, jobs, chunk_size, encoding, resume, quiet, keep_pii,
+def tag(input_path, output, text_column, id_column, received_column, channel_column, plan_mode, jobs, chunk_size, encoding, resume, quiet, keep_pii,
         engine, scheduler, output_format, model_dir, store, database_url) -> None:
     """Batch-tag a file of notes: every row comes out once, in order, extra columns untouched.
 
@@ -421,7 +424,7 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
         summary = tag_file(model, model_dir or str(promoted_dir()), input_path, output, text_column=text_column,
                            id_column=id_column, plan_mode=plan_mode, received_column=received_column, encoding=encoding,
                            chunksize=chunk_size, jobs=jobs, resume=resume, progress=not quiet and sys.stderr.isatty(),
-                           keep_pii=keep_pii, model_version=manifest["version"],
+                           keep_pii=keep_pii, model_version=manifest["version"], channel_column=channel_column,
                            store=StoreTarget(database_url, manifest["version"], Path(input_path).name if input_path != "-" else "stdin",
                                              id_column, text_column, received_column) if store else None)
         if to_stdout:

@@ -301,3 +301,30 @@ def test_extra_columns_holding_personal_numbers_are_masked_unless_keep_pii(tmp_p
     kept = tmp_path / "kept.csv"
     CliRunner().invoke(cli.main, ["tag", str(src), "-o", str(kept), "--quiet", "--keep-pii"], catch_exceptions=False)
     assert pd.read_csv(kept, dtype=str).iloc[0]["客户电话"] == "13812345678"
+
+
+def test_a_channel_column_decides_the_channel_and_the_steps_that_need_it(tmp_path, registry):
+    """Issue 15.4: 柜面 in the channel column puts the counter's private room in the plan; 电话 does not."""
+    import json
+
+    import pandas as pd
+    from click.testing import CliRunner
+
+    import cli
+
+    note = "客户情绪非常激动，大声说你们理赔拖了三个月，气死我了"
+    src = tmp_path / "in.csv"
+    pd.DataFrame([{"id": "c", "text": note, "渠道": "柜面"}, {"id": "p", "text": note, "渠道": "电话"},
+                  {"id": "u", "text": note, "渠道": ""}]).to_csv(src, index=False)
+    out = tmp_path / "out.jsonl"
+    res = CliRunner().invoke(cli.main, ["tag", str(src), "-o", str(out), "--quiet", "--plan", "full",
+                                        "--channel-column", "渠道"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["channel"] for r in rows] == ["counter", "phone", "unknown"]
+    room = "在柜面时请客户到接待室或其他独立空间单独沟通，离开围观人群。"
+    if "anger" in rows[0]["pred_risk_flags"]:
+        assert room in rows[0]["plan_step_texts"] and room not in rows[1]["plan_step_texts"]
+    missing = CliRunner().invoke(cli.main, ["tag", str(src), "-o", str(tmp_path / "x.csv"), "--quiet",
+                                            "--channel-column", "渠道名"], catch_exceptions=False)
+    assert missing.exit_code == 3 and "渠道名" in missing.output

@@ -7,7 +7,7 @@ the first, no backend can encode the second) or is longer than its column.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -58,6 +58,9 @@ class Note(BaseModel):
     id: CaseId | None = Field(default=None, description="Your case id (at most 128 characters); echoed back.")
     received: Annotated[date | None, AfterValidator(_check_day)] = Field(
         default=None, description="Date received (ISO, YYYY-MM-DD); default today. Sets the reply deadlines.")
+    channel: Literal["phone", "counter", "letter", "regulator", "online"] | None = Field(
+        default=None, description="How the note came in; default: read from the note. Some steps depend on it "
+                                  "(a private room only at the counter).")
     extra: Annotated[dict[str, Any] | None, AfterValidator(_check_tree)] = Field(
         default=None, description="Any object; echoed back untouched.")
 

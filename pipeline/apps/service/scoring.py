@@ -29,7 +29,8 @@ def score_notes(model, notes: list[Note]) -> list:
     """The flow's Results for these notes (a note without a received date was received today)."""
     from pipeline.flow import triage_notes
 
-    return triage_notes(model, [n.text for n in notes], received=[n.received or date.today() for n in notes])
+    return triage_notes(model, [n.text for n in notes], received=[n.received or date.today() for n in notes],
+                        channel=[n.channel for n in notes])
 
 
 class ScoringTimeout(Exception):

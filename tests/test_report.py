@@ -125,7 +125,7 @@ def test_repeat_complainants_by_personal_number_are_keyed_by_hmac_and_never_show
     repeats = [a for a in report.alerts if a.kind == "repeat"]
     assert len(repeats) == 1 and repeats[0].count == 3
     assert repeats[0].detail["case_ids"] == ["R0", "R1", "R2"]
-    digest = hmac.new(b"centre-secret", b"phone:13812345678", hashlib.sha256).hexdigest()
+    digest = hmac.new(b"centre-secret-for-the-report", b"phone:13812345678", hashlib.sha256).hexdigest()
     assert repeats[0].value.endswith(digest[:12]) and repeats[0].detail["key"] == "hmac:phone"
     out = json.dumps(report.to_json(), ensure_ascii=False)
     assert "13812345678" not in out and "12345678" not in out and "5678" not in out
@@ -170,7 +170,7 @@ def run(*args):
 
 
 def test_report_writes_one_self_contained_chinese_page_led_by_the_alerts(tagged_csv, tmp_path, monkeypatch):
-    monkeypatch.setenv("TOUSU_SECRET", "s")
+    monkeypatch.setenv("TOUSU_SECRET", "a-secret-of-sixteen-or-more")
     out = tmp_path / "report.html"
     r = run("report", str(tagged_csv), "-o", str(out), "--by", "branch", "--date-column", "date")
     assert r.exit_code == 0, r.output

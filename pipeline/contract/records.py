@@ -44,7 +44,7 @@ class Triage:
     reconciliation: str | None = None  # set when the learned level was moved to agree with the flags
     truncated: bool = False
     is_transcript: bool = False
-    risk_reason: str = ""  # why this level, in Chinese ("两个中度信号：媒体曝光、情绪激动")
+    risk_reason: str = ""  # why this level, in Chinese ("两个中度信号：媒体曝光；情绪激动")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,7 +29,7 @@ class RiskDecision:
 
 def _names(flags) -> str:
     tax = taxonomy()
-    return "、".join(tax.name(f) for f in flags)
+    return "；".join(tax.name(f) for f in flags)
 
 
 def _deadline_words(facts: Facts) -> str | None:

@@ -102,10 +102,20 @@ def test_explain_names_features_present_in_the_note(small_model):
 
 
 def test_evidence_points_into_the_customers_words(small_model):
-    t = small_model.triage([NOTES[0]])[0]
-    for flag, spans in t.flag_evidence.items():
-        for e in spans:
-            assert e.text and e.end > e.start
+    from pipeline.text.normalisation import normalise
+
+    seen = 0
+    for note in NOTES:
+        doc = normalise(note)
+        t = small_model.triage([doc])[0]
+        for flag, spans in t.flag_evidence.items():
+            for e in spans:
+                assert e.text and doc.customer[e.start:e.end] == e.text, (flag, e)
+                seen += 1
+    assert seen, "the notes carry flags with lexicon evidence"
+    # an agent's words are never a customer's evidence
+    t = small_model.triage([NOTES[3]])[0]
+    assert not any("监管" in e.text for spans in t.flag_evidence.values() for e in spans)
 
 
 def test_model_pickles_and_predicts_the_same(small_model):

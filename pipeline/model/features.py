@@ -224,7 +224,7 @@ def transform_fast(union: FeatureUnion, docs: list[str]):
             continue
         if isinstance(trans, str):  # "passthrough" and the like: scikit-learn's own path
             return union.transform(docs).tocsr()
-        counts = _counts(trans, docs)
+        counts = _counts(trans, docs) if hasattr(trans, "_tfidf") else None
         X = trans.transform(docs) if counts is None else trans._tfidf.transform(_as_configured(counts), copy=False)
         w = weights.get(name)
         parts.append(X if w is None else X * w)

@@ -46,12 +46,14 @@ def _list_schema(meta: pd.DataFrame) -> dict:
     """Arrow types for the added list columns (pandas meta cannot say 'list of strings')."""
     import pyarrow as pa
 
-    strings = ("pred_cause", "pred_cause_group", "pred_risk_flags", "pred_mindset", "review_reasons",
-               "plan_departments", "plan_steps", "plan_step_texts", "plan_avoid", "plan_fired", "facts")
+    strings = ("pred_cause", "pred_cause_name", "pred_cause_group", "pred_risk_flags", "pred_risk_flags_name",
+               "pred_mindset", "pred_mindset_name", "review_reasons", "plan_now", "plan_departments", "plan_steps",
+               "plan_step_texts", "plan_avoid", "plan_fired", "facts")
     types = {c: pa.list_(pa.string()) for c in strings if c in meta.columns}
-    types.update({"pred_cause_proba": pa.list_(pa.float64()), "pred_risk_level": pa.string(), "review": pa.bool_(),
-                  "reply_first_hours": pa.float64(), "decision_due": pa.string(), "plan_owner": pa.string(),
-                  "error": pa.string()})
+    types.update({"pred_cause_proba": pa.list_(pa.float64()), "pred_risk_level": pa.string(),
+                  "pred_risk_level_name": pa.string(), "risk_reason": pa.string(), "channel": pa.string(),
+                  "review": pa.bool_(), "reply_first_hours": pa.float64(), "decision_due": pa.string(),
+                  "plan_owner": pa.string(), "plan_owner_name": pa.string(), "error": pa.string()})
     return {c: t for c, t in types.items() if c in meta.columns}
 
 

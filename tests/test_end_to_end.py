@@ -41,17 +41,22 @@ def test_the_seed_case_end_to_end(default_models):
     assert causes[0] == "contract_surrender" and "sales_misrepresentation" in causes[:2]
     assert t["risk_level"]["id"] == "high"
     assert {"media_threat", "anger"} <= {f["id"] for f in t["risk_flags"]}
-    assert [m["id"] for m in t["mindset"]] == ["remedy", "recognition"]
+    # the main mindset; whether recognition clears the second-mindset threshold is a near call that the
+    # presence ranking below checks without a threshold
+    assert t["mindset"][0]["id"] == "remedy"
     amounts = {f["value"] for f in facts if f["kind"] == "amount"}
     assert {45000, 51142.75, 2459.79} <= amounts
     assert 68 in {f["value"] for f in facts if f["kind"] == "age"}
     order = ["frontline", "supervisor", "senior_specialist"]
     assert order.index(plan["owner"]) >= order.index("senior_specialist") and "brand_pr" in plan["departments"]
-    steps = [s["id"] for s in plan["steps"]]
-    assert steps[0] == "general_listen"
-    for needed in ("general_apologise_answer", "major_restate_core", "bey_elderly_cash_value", "mind_recognition_no_onspot", "comp_actual_loss"):
-        assert needed in steps, needed
-    assert "avoid_disparage_company" in [a["id"] for a in plan["avoid"]]
+    # what to do now: tell brand PR about the media threat, restate the core problem, do not accept the 50%
+    # proposal on the spot, explain cash value in writing to the 68-year-old
+    now = [s["id"] for s in plan["now"]]
+    for needed in ("major_media_brand", "major_restate_core", "mind_recognition_no_onspot", "bey_elderly_cash_value"):
+        assert needed in now, (needed, now)
+    assert len(now) <= 5 and len(plan["now"]) + len(plan["then"]) <= 12
+    assert [s["id"] for s in plan["reference"]][:2] == ["general_listen", "general_record"]
+    assert t["risk_level"]["reason"].startswith("两个中度信号")
 
 
 def test_the_seed_case_second_mindset_is_recognition_by_its_presence_head(default_models):

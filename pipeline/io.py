@@ -378,7 +378,28 @@ def label_problems(rec: dict[str, Any]) -> list[tuple[str, str]]:
     level = str(rec.get("risk_level") or "").strip()
     if level not in RISK_LEVELS:
         problems.append(("risk_level", f"'{level}' is not one of {list(RISK_LEVELS)}"))
+    else:
+        flags = [f for f in as_list(rec.get("risk_flags")) if f in known["risk_flags"]]
+        floor = tax.risk_floor(flags)
+        if RISK_LEVELS.index(level) < RISK_LEVELS.index(floor):
+            problems.append(("risk_level", f"'{level}' breaks the risk rule: {_risk_rule(flags, floor)}, "
+                                           f"so the level must be at least '{floor}'"))
     return problems
+
+
+def _risk_rule(flags: list[str], floor: str) -> str:
+    """The clause of the spec's risk rule (Taxonomy.risk_floor) that sets `floor` for these flags, in words."""
+    tax = taxonomy()
+    high = [f for f in flags if f in tax.high_flags]
+    if high:
+        return f"a high-severity flag ({', '.join(high)}) makes a case high"
+    medium = [f for f in flags if f in tax.medium_flags]
+    threats = [f for f in flags if f in tax.threat_flags]
+    if floor == "high" and "vip_identity" in flags and threats:
+        return f"vip_identity with a threat flag ({', '.join(threats)}) makes a case high"
+    if len(medium) >= 2:
+        return f"two or more medium-severity flags ({', '.join(medium)}) make a case high"
+    return f"a medium-severity flag ({', '.join(medium)}) makes a case at least medium"
 
 
 def validate_labels(df: pd.DataFrame, fmt: str = "jsonl") -> tuple[pd.DataFrame, list[Problem]]:
@@ -489,16 +510,155 @@ def write_frame(df: pd.DataFrame, fh_or_path, fmt: str, header: bool = True) -> 
     elif fmt == "csv":
         flatten_lists(df).to_csv(fh_or_path, index=False, header=header, quoting=csv.QUOTE_MINIMAL)
     elif fmt == "excel":
-        flat = flatten_lists(df)
-        # a cell starting with = + - @ would run as a formula in Excel: keep it text
-        for c in flat.columns:
-            if flat[c].dtype == object:
-                flat[c] = [("'" + v) if isinstance(v, str) and v and v[0] in "=+-@" else v for v in flat[c]]
-        flat.to_excel(fh_or_path, index=False, engine="openpyxl")
+        write_workbook(df, fh_or_path)
     elif fmt == "parquet":
         df.to_parquet(fh_or_path, index=False, engine="pyarrow")
     else:
         raise CaseFileError(f"cannot write format {fmt}")
+
+
+# ---------------------------------------------------------------- the workbook for people
+
+DATA_SHEET, SUMMARY_SHEET, FIELDS_SHEET = "数据", "汇总", "字段说明"
+#: Chinese name columns written beside the label-id columns of `tousu tag` output (the id columns stay, for machines)
+NAME_COLUMNS = {"pred_cause": "预测投诉原因", "pred_cause_group": "预测原因类别", "pred_risk_level": "预测风险等级",
+                "pred_risk_flags": "预测风险标记", "pred_mindset": "预测客户心理"}
+#: what each column tousu adds means, for the header notes and the 字段说明 sheet
+FIELD_NOTES = {
+    "pred_cause": "投诉原因编号（最多 3 个，主要的在前，| 分隔）", "pred_cause_proba": "各投诉原因的概率（与 pred_cause 对应）",
+    "pred_cause_group": "投诉原因类别编号", "pred_risk_level": "升级风险等级编号：low 一般 / medium 可能升级 / high 重大",
+    "pred_risk_flags": "风险标记编号（| 分隔）", "pred_mindset": "客户心理编号（最多 2 个，主要的在前）",
+    "review": "是否需要人工复核（True/False）", "review_reasons": "需要复核的原因", "plan_owner": "负责人编号",
+    "plan_departments": "协同部门编号", "plan_steps": "处理步骤编号（按顺序）", "reply_first_hours": "首次回复时限（小时）",
+    "decision_due": "监管处理决定期限（收到日期起算）", "plan_step_texts": "处理步骤（按顺序）", "plan_avoid": "切勿",
+    "plan_fired": "触发的处理规则", "facts": "从文本提取的关键事实（号码已脱敏）", "error": "出错原因（空表示已标注）",
+    **{name: f"{id_col} 的中文名称（模型的判断）" for id_col, name in NAME_COLUMNS.items()},
+}
+#: columns whose cells wrap (long lists and plans), besides any column with long text
+WRAP_COLUMNS = ("plan_steps", "plan_step_texts", "plan_avoid", "plan_fired", "facts", "review_reasons",
+                "预测投诉原因", "预测风险标记")
+_MAX_WIDTH, _MIN_WIDTH = 60, 6
+
+
+def _names(values: Any, sep: str = "；") -> str:
+    """Label ids -> their Chinese names (an unknown id is kept as it is)."""
+    tax = taxonomy()
+    out = []
+    for v in as_list(values):
+        try:
+            out.append(tax.name(v))
+        except KeyError:
+            out.append(v)
+    return sep.join(out)
+
+
+def with_names(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame with a Chinese name column right after each label-id column it has (ids kept)."""
+    out = df
+    for id_col, name_col in NAME_COLUMNS.items():
+        if id_col not in out.columns:
+            continue
+        names = [_names(v) for v in out[id_col]]
+        if name_col in out.columns:  # a workbook tagged again: the names follow the new ids
+            out = out.drop(columns=[name_col])
+        out.insert(list(out.columns).index(id_col) + 1, name_col, names)
+    return out
+
+
+def _display_width(value: Any) -> int:
+    text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
+    line = max(text.split("\n"), key=len) if text else ""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in line)
+
+
+def _format_sheet(ws, frame: pd.DataFrame) -> None:
+    """Bold frozen header with a filter, widths from the content, long cells wrapped, notes on tousu's columns."""
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    header_font, fill = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
+    wrap = Alignment(wrap_text=True, vertical="top")
+    sample = frame.head(500)
+    for j, col in enumerate(frame.columns, start=1):
+        letter = get_column_letter(j)
+        cell = ws.cell(row=1, column=j)
+        cell.font, cell.fill = header_font, fill
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+        if col in FIELD_NOTES:
+            cell.comment = Comment(FIELD_NOTES[col], "tousu")
+        widths = sorted(_display_width(v) for v in sample[col]) if len(sample) else [0]
+        typical = widths[-(-9 * (len(widths) - 1) // 10)]  # the 90th percentile, rounded up
+        width = min(max(_display_width(col) + 2, typical + 2, _MIN_WIDTH), _MAX_WIDTH)
+        ws.column_dimensions[letter].width = width
+        if col in WRAP_COLUMNS or typical + 2 > _MAX_WIDTH:
+            for row in ws.iter_rows(min_row=2, min_col=j, max_col=j):
+                row[0].alignment = wrap
+    ws.freeze_panes = "A2"
+    if len(frame.columns):
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
+
+
+def _summary_sheet(ws, df: pd.DataFrame) -> None:
+    """Counts by risk level, cause group, main cause, flag and main mindset, with ids beside the names."""
+    from openpyxl.styles import Font
+
+    tax = taxonomy()
+    ok = df[df[ERROR_COLUMN].fillna("").astype(str) == ""] if ERROR_COLUMN in df.columns else df
+    n = len(ok)
+    bold = Font(bold=True)
+    ws.append(["案件数", n])
+    ws.append(["出错而未标注", len(df) - n])
+    main = [as_list(v)[:1] for v in ok["pred_cause"]]
+    tables = [
+        ("风险等级", [str(v) for v in ok["pred_risk_level"] if isinstance(v, str) and v], list(reversed(RISK_LEVELS))),
+        ("原因类别", [tax.group_of(m[0]) for m in main if m], tax.group_ids),
+        ("投诉原因（主要原因）", [m[0] for m in main if m], tax.cause_ids),
+        ("风险标记", [f for v in ok.get("pred_risk_flags", []) for f in as_list(v)], tax.flag_ids),
+        ("客户心理（主要）", [(as_list(v) or ["none"])[0] for v in ok.get("pred_mindset", [])], tax.mindset_ids + ["none"]),
+    ]
+    for title, values, order in tables:
+        counts = pd.Series(values, dtype=object).value_counts()
+        ws.append([])
+        ws.append([title, "编号", "件数", "占比"])
+        for c in ws[ws.max_row]:
+            c.font = bold
+        for label in sorted(order, key=lambda k: -int(counts.get(k, 0))):
+            k = int(counts.get(label, 0))
+            name = "无明显心理诉求" if label == "none" else _names(label)
+            ws.append([name, label, k, round(k / n, 4) if n else 0])
+            ws.cell(row=ws.max_row, column=4).number_format = "0.0%"
+    ws.column_dimensions["A"].width = 40
+    ws.column_dimensions["B"].width = 32
+    ws.freeze_panes = "A2"
+
+
+def write_workbook(df: pd.DataFrame, path) -> None:
+    """An Excel workbook people can read; the data sheet stays first and machine-readable.
+
+    Data sheet: every column as written before (label ids `|`-separated), a Chinese name column beside
+    each label-id column of `tousu tag` output, bold frozen header with a filter, widths from the content,
+    long and plan cells wrapped, a note on each column tousu adds. Then a summary sheet (counts by risk,
+    cause group, cause, flag, mindset) when the frame is tagged, and a sheet describing the columns.
+    """
+    tagged = "pred_cause" in df.columns and "pred_risk_level" in df.columns
+    frame = with_names(df) if tagged else df
+    flat = flatten_lists(frame)
+    # a cell starting with = + - @ would run as a formula in Excel: keep it text
+    for c in flat.columns:
+        if flat[c].dtype == object:
+            flat[c] = [("'" + v) if isinstance(v, str) and v and v[0] in "=+-@" else v for v in flat[c]]
+    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+        flat.to_excel(xw, index=False, sheet_name=DATA_SHEET)
+        _format_sheet(xw.sheets[DATA_SHEET], flat)
+        if tagged:
+            _summary_sheet(xw.book.create_sheet(SUMMARY_SHEET), df)
+        fields = xw.book.create_sheet(FIELDS_SHEET)
+        fields.append(["列名", "说明"])
+        for col in flat.columns:
+            fields.append([col, FIELD_NOTES.get(col, "原文件的列（原样保留）")])
+        fields.column_dimensions["A"].width, fields.column_dimensions["B"].width = 24, 60
+        fields.freeze_panes = "A2"
 
 
 def atomic_write(path: str | Path, df: pd.DataFrame, fmt: str | None = None) -> None:

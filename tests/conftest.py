@@ -29,7 +29,7 @@ def small_model(small_corpus):
     from pipeline.model.triager import Triager
 
     train, _ = small_corpus
-    return Triager(char_ngrams=None, cv=2).fit(train)
+    return Triager(char_ngrams=None, cv=2).fit(train["text"], train)
 
 
 @pytest.fixture
@@ -44,6 +44,19 @@ def registry(tmp_path, monkeypatch, small_model, small_corpus) -> Path:
     path = save_model(small_model, small_corpus[0], {"heldout": {"cause_top1": 0.5}}, root=root, version="v-small")
     promote(path.name, root)
     return root
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _secret_for_tests():
+    """Models are signed, and the store's keyed hashes made, with a test secret: no test (nor a subprocess)
+    creates or reads the user's key file."""
+    old = os.environ.get("TOUSU_SECRET")
+    os.environ["TOUSU_SECRET"] = "test-secret-not-for-production-0123456789"
+    yield
+    if old is None:
+        os.environ.pop("TOUSU_SECRET", None)
+    else:
+        os.environ["TOUSU_SECRET"] = old
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -278,3 +278,53 @@ def test_a_received_column_that_is_not_there_is_named_like_the_text_column(regis
     result = run("tag", src, "-o", tmp_path / "o.csv", "--received-column", "收到日期")
     assert result.exit_code == 3
     assert "no received-date column '收到日期' (columns: id, text); name it with --received-column." in result.output
+
+
+def test_extra_columns_holding_personal_numbers_are_masked_unless_keep_pii(tmp_path, registry):
+    """17.5: 客户电话, 身份证号, 手机 ... pass through masked; --keep-pii keeps them; other columns untouched."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    import cli
+
+    src = tmp_path / "in.xlsx"
+    pd.DataFrame([{"id": "a1", "text": "理赔拖了两个月还没结果", "客户电话": 13812345678, "身份证号": "110101199003071234",
+                   "联系方式": "手机 139 1234 5678", "备注": "客户说打13912345678找他", "机构": "朝阳支公司"}]).to_excel(src, index=False)
+    out = tmp_path / "out.csv"
+    res = CliRunner().invoke(cli.main, ["tag", str(src), "-o", str(out), "--quiet"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(out, dtype=str).iloc[0]
+    assert got["客户电话"] == "138****5678"
+    assert got["身份证号"].startswith("110") and "19900307" not in got["身份证号"]
+    assert "1234 5678" not in got["联系方式"] and got["联系方式"].endswith("5678")
+    assert "13912345678" not in got["备注"] and got["机构"] == "朝阳支公司"
+    kept = tmp_path / "kept.csv"
+    CliRunner().invoke(cli.main, ["tag", str(src), "-o", str(kept), "--quiet", "--keep-pii"], catch_exceptions=False)
+    assert pd.read_csv(kept, dtype=str).iloc[0]["客户电话"] == "13812345678"
+
+
+def test_a_channel_column_decides_the_channel_and_the_steps_that_need_it(tmp_path, registry):
+    """Issue 15.4: 柜面 in the channel column puts the counter's private room in the plan; 电话 does not."""
+    import json
+
+    import pandas as pd
+    from click.testing import CliRunner
+
+    import cli
+
+    note = "客户情绪非常激动，大声说你们理赔拖了三个月，气死我了"
+    src = tmp_path / "in.csv"
+    pd.DataFrame([{"id": "c", "text": note, "渠道": "柜面"}, {"id": "p", "text": note, "渠道": "电话"},
+                  {"id": "u", "text": note, "渠道": ""}]).to_csv(src, index=False)
+    out = tmp_path / "out.jsonl"
+    res = CliRunner().invoke(cli.main, ["tag", str(src), "-o", str(out), "--quiet", "--plan", "full",
+                                        "--channel-column", "渠道"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["channel"] for r in rows] == ["counter", "phone", "unknown"]
+    room = "在柜面时请客户到接待室或其他独立空间单独沟通，离开围观人群。"
+    if "anger" in rows[0]["pred_risk_flags"]:
+        assert room in rows[0]["plan_step_texts"] and room not in rows[1]["plan_step_texts"]
+    missing = CliRunner().invoke(cli.main, ["tag", str(src), "-o", str(tmp_path / "x.csv"), "--quiet",
+                                            "--channel-column", "渠道名"], catch_exceptions=False)
+    assert missing.exit_code == 3 and "渠道名" in missing.output

@@ -8,9 +8,7 @@ from click.testing import CliRunner
 import cli
 from pipeline.model.registry import promote, save_model
 
-pytestmark = pytest.mark.slow
-
-
+@pytest.mark.slow
 def test_quick_bench_produces_every_figure(tmp_path, monkeypatch, small_model, small_corpus):
     root = tmp_path / "models"
     save_model(small_model, small_corpus[0], {}, root=root, version="v1")
@@ -27,4 +25,41 @@ def test_quick_bench_produces_every_figure(tmp_path, monkeypatch, small_model, s
     assert all(data["latency_ms"][q] > 0 for q in ("p50", "p95", "p99"))
     assert data["memory"]["peak_pss_mb"] > 0 and data["memory"]["rows"] == 2000
     assert data["machine"]["cores"] == os.cpu_count()
-    assert "| raw jieba.lcut |" in (out / "bench-quick.md").read_text()
+    md = (out / "bench-quick.md").read_text()
+    assert "| raw jieba.lcut |" in md and "## Issue 19's table" in md
+    t, c, tr = data["throughput"], data["cold_start"], data["training"]
+    assert t["ratio_all_cores"] == round(t["tag_all_cores_notes_per_s"] / t["raw_jieba_notes_per_s"], 3)
+    assert c["ratio"] == round(c["score_s"] / c["jieba_init_s"], 3) and c["score_s"] > 0
+    assert tr["recipe_s"] > 0 and data["recipe_training_s_600"] > 0
+    assert [row["goal"] for row in data["issue_table"]][:1] == [">= 1.5x"]
+    assert {row["goal"] for row in data["issue_table"]} >= {">= 1.5x", "<= 2.0x", "<= 1.5x", "<= 5 ms"}
+
+
+def _figures(**over) -> dict:
+    r = {"throughput": {"notes": 20000, "raw_jieba_notes_per_s": 1000.0, "tag_all_cores_notes_per_s": 1600.0,
+                        "tag_1_core_notes_per_s": 700.0, "ratio_all_cores": 1.6, "ratio_1_core": 0.7, "jobs_all": 2},
+         "cold_start": {"score_s": 1.5, "jieba_init_s": 0.6, "ratio": 2.5, "runs": 5},
+         "training": {"what": "`tousu train`", "rows": 3444, "tousu_s": 20.0, "recipe_s": 14.0, "ratio": 1.429},
+         "latency_ms": {"p50": 2.0, "p95": 3.0, "p99": 5.5, "calls": 2000},
+         "pytest": {"seconds": 180.0, "source": "quoted from a separate run"}}
+    r.update(over)
+    return r
+
+
+def test_the_issue_table_has_every_row_and_judges_each_goal():
+    from pipeline.apps.bench import issue_table
+
+    rows = {row["goal"]: row for row in issue_table(_figures())}
+    assert rows[">= 1.5x"]["met"] is True and rows[">= 1.5x"]["figure"] == 1.6
+    assert rows["<= 2.0x"]["met"] is False and rows["<= 2.0x"]["figure"] == 2.5
+    assert rows["<= 1.5x"]["met"] is True
+    assert rows["<= 5 ms"]["met"] is False
+    assert rows["<= 240 s"]["met"] is True and "quoted" in rows["<= 240 s"]["what"]
+    slower = {row["goal"]: row for row in issue_table(_figures(pytest={"seconds": 300.0, "source": "measured"}))}
+    assert slower["<= 240 s"]["met"] is False
+
+
+def test_rows_without_figures_are_left_out():
+    from pipeline.apps.bench import issue_table
+
+    assert [row["goal"] for row in issue_table({"cold_start": _figures()["cold_start"]})] == ["<= 2.0x"]

@@ -92,7 +92,7 @@ def _browser_page(sync_api, tmp_path: Path):
     try:
         with sync_api.sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS, headless=True,
-                                                       viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+                                                       viewport={"width": 1440, "height": 900}, locale="zh-CN")
             try:
                 yield ctx.new_page()
             finally:
@@ -113,7 +113,7 @@ def test_the_page_triages_the_seed_case(server, tmp_path):
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as r:
         expected = json.loads(r.read())
-    first_step = expected["plan"]["steps"][0]["text"]
+    first_now = expected["plan"]["now"][0]["text"]
 
     with _browser_page(sync_api, tmp_path) as page:
         external = []
@@ -121,13 +121,24 @@ def test_the_page_triages_the_seed_case(server, tmp_path):
         page.goto(server + "/")
         page.fill("#note", SEED)
         page.click("#triage-button")
-        page.wait_for_selector("#steps li", timeout=30_000)
+        page.wait_for_selector("#plan-now li", timeout=30_000)
         risk = page.inner_text("#risk-level")
-        assert "high" in risk and "重大投诉" in risk
+        assert "重大投诉" in risk and page.get_attribute("#risk-level", "data-level") == "high"
+        assert "high" not in risk, "Chinese for people: no ids in the headline"
+        assert "中度信号" in page.inner_text("#risk-reason")
         flags = page.inner_text("#flags")
         assert "媒体" in flags or "曝光" in flags
-        assert page.inner_text("#steps li:first-child").strip() == first_step
-        assert page.locator("#steps li").count() == len(expected["plan"]["steps"])
+        # now comes first, as a checklist, and is on the first screen of a 1440x900 window
+        assert page.inner_text("#plan-now li:first-child").strip() == first_now
+        assert page.locator("#plan-now li").count() == len(expected["plan"]["now"]) <= 5
+        assert page.locator("#plan-now input[type=checkbox]").count() == len(expected["plan"]["now"])
+        now_box, then_box = page.locator("#plan-now").bounding_box(), page.locator("#plan-then").bounding_box()
+        flags_box = page.locator("#flags").bounding_box()
+        assert now_box["y"] < then_box["y"] < flags_box["y"] and now_box["y"] + now_box["height"] < 900
+        # the general process is one collapsed line
+        assert page.get_attribute("#plan-reference", "open") is None
+        assert page.inner_text("#plan-reference-line").startswith("一般流程：倾听 → 记录")
+        assert not page.locator("#plan-reference-steps li").first.is_visible()
         assert external == [], f"the page fetched outside the service: {external}"
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "browser_triage.png"), full_page=True)
@@ -169,16 +180,20 @@ def test_the_page_corrects_and_resolves_a_stored_case(store_server, tmp_path):
         if predicted["risk_level"] == "high":
             page.wait_for_selector(f'#queue-list li[data-case="{case_id}"]')
 
-        # the handler's view: another risk level, one flag toggled, resolved
+        # the handler's view: another risk level, the flags changed to fit it (the risk rule), resolved
         level = "low" if predicted["risk_level"] == "high" else "high"
         page.check(f'input[name="fix-risk"][value="{level}"]')
-        flag = "anger"
-        if flag in predicted["risk_flags"]:
-            page.uncheck(f'#fix-flags input[value="{flag}"]')
-            flags = [f for f in predicted["risk_flags"] if f != flag]
+        rule_refused = level == "low" and bool(predicted["risk_flags"])
+        if rule_refused:  # low beside the model's flags breaks the rule: the server says which rule
+            page.fill("#fix-author", author)
+            page.click("#fix-submit")
+            page.locator("#fix-result.error", has_text="risk rule").wait_for()
+            for f in predicted["risk_flags"]:
+                page.uncheck(f'#fix-flags input[value="{f}"]')
+            flags = []
         else:
-            page.check(f'#fix-flags input[value="{flag}"]')
-            flags = predicted["risk_flags"] + [flag]
+            page.check('#fix-flags input[value="anger"]')
+            flags = predicted["risk_flags"] + [f for f in ["anger"] if f not in predicted["risk_flags"]]
         page.check("#fix-resolved")
         page.fill("#fix-comment", comment)
 
@@ -225,11 +240,12 @@ def test_the_page_corrects_and_resolves_a_stored_case(store_server, tmp_path):
         item.click()
         page.wait_for_selector("#case-panel:not([hidden])")
         assert page.get_attribute('input[name="fix-risk"]:checked', "value") == level
-        assert page.inner_text("#risk-level").split()[-1] == predicted["risk_level"]  # the model's triage, as stored
+        assert page.get_attribute("#risk-level", "data-level") == predicted["risk_level"]  # the triage, as stored
         assert "已脱敏" in page.inner_text("#note-view-title")
 
         assert external == [], f"the page fetched outside the service: {external}"
-        assert [f.split()[0] for f in failed] == ["422"] and js_errors == [], (failed, js_errors)  # the 422 above only
+        expected = ["422"] * (1 + rule_refused)  # the refusals above only
+        assert [f.split()[0] for f in failed] == expected and js_errors == [], (failed, js_errors)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "browser_correction.png"), full_page=True)
 
@@ -244,7 +260,61 @@ def test_the_page_corrects_and_resolves_a_stored_case(store_server, tmp_path):
         assert len(case["corrections"]) == 1
         fix = case["corrections"][0]
         assert (fix["channel"], fix["author"], fix["resolved"], fix["comment"]) == ("page", author, True, comment)
-        assert fix["changed"] == ["risk_level", "risk_flags"]
+        assert fix["changed"] == (["risk_level", "risk_flags"] if flags != predicted["risk_flags"] else ["risk_level"])
         assert case["triages"][0]["predicted"] == predicted
     finally:
         store.close()
+
+
+@pytest.fixture
+def token_server(tmp_path, monkeypatch, small_model, small_corpus):
+    """The service with named tokens and a case store of its own; yields (base URL, database URL)."""
+    root = tmp_path / "models"
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    monkeypatch.setenv("TOUSU_MODELS_DIR", str(root))
+    monkeypatch.setenv("TOUSU_DATABASE_URL", url)
+    monkeypatch.delenv("TOUSU_API_TOKEN", raising=False)
+    monkeypatch.setenv("TOUSU_API_TOKENS", "li:tok-li-0123456789,zhang:tok-zhang-0123456789")
+    for base in _serve(root, small_model, small_corpus):
+        yield base, url
+
+
+def test_the_page_logs_in_with_a_token_and_corrects_under_the_tokens_name(token_server, tmp_path):
+    """With tokens configured the page asks for one, keeps only an HttpOnly session, and its POSTs pass the CSRF check."""
+    sync_api = _need_browser()
+    from pipeline.apps.store import CaseStore
+
+    server, db_url = token_server
+    with _browser_page(sync_api, tmp_path) as page:
+        js_errors = []
+        page.on("pageerror", lambda e: js_errors.append(str(e)))
+        page.goto(server + "/")
+        page.wait_for_selector("#login:not([hidden])")
+        assert page.is_hidden("#workspace")
+        page.fill("#login-token", "wrong-token")
+        page.click("#login-submit")
+        page.locator("#login-error", has_text="登录失败").wait_for()
+        page.fill("#login-token", "tok-li-0123456789")
+        page.click("#login-submit")
+        page.wait_for_selector("#workspace:not([hidden])")
+        assert "li" in page.inner_text("#session-user")
+        assert "tok-li" not in page.evaluate("document.cookie + JSON.stringify(localStorage)")  # HttpOnly, not stored
+
+        page.fill("#note", SEED)
+        page.click("#triage-button")
+        page.wait_for_selector("#case-panel:not([hidden]) #fix-history li", timeout=30_000)
+        case_id = page.inner_text("#case-id").strip()
+        assert page.input_value("#fix-author") == "li" and page.get_attribute("#fix-author", "readonly") is not None
+        page.check("#fix-resolved")
+        page.click("#fix-submit")
+        page.locator("#fix-result.saved", has_text="已保存").wait_for()
+
+        page.reload()  # the session outlives a reload: the page asks the service who it is
+        page.wait_for_selector("#workspace:not([hidden])")
+        page.click("#logout-button")
+        page.wait_for_selector("#login:not([hidden])")
+        assert js_errors == [], js_errors
+    with CaseStore(db_url) as store:
+        case = store.get(case_id)
+        assert case["status"] == "resolved" and case["corrections"][0]["author"] == "li"
+        assert case["corrections"][0]["channel"] == "page"

@@ -78,8 +78,8 @@ def test_store_refusals_exit_6_with_the_reason(env):
 
 def test_migrate_creates_the_schema_of_an_empty_database(env, tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    assert "schema empty -> 0002" in run("cases", "migrate", "--database", url).output
-    assert "schema 0002 -> 0002" in run("cases", "migrate", "--database", url).output
+    assert "schema empty -> 0003" in run("cases", "migrate", "--database", url).output
+    assert "schema 0003 -> 0003" in run("cases", "migrate", "--database", url).output
 
 
 def test_retrain_from_store_needs_corrections(env):

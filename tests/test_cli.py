@@ -117,7 +117,7 @@ def test_an_interrupted_tag_resumed_gives_exactly_the_uninterrupted_rows(registr
 def test_score_prints_the_card_and_json(registry):
     result = run("score", "客户(70岁)称再不退保就去找记者曝光，情绪激动")
     assert result.exit_code == 0
-    assert "投诉处理卡" in result.output and "处理步骤" in result.output
+    assert "投诉处理卡" in result.output and "现在就做" in result.output
     data = json.loads(run("score", "--json", "请问怎么变更受益人").output)
     assert set(data) >= {"triage", "facts", "plan"}
 
@@ -135,6 +135,89 @@ def test_models_list_show_and_rollback(registry, small_model, small_corpus):
     assert "* v-two" in listing and "v-small" in listing
     assert json.loads(run("models", "show").output)["version"] == "v-two"
     assert "rolled back to v-small" in run("models", "rollback").output
+
+
+@pytest.fixture
+def three_promoted(registry, small_model, small_corpus):
+    for v in ("v-two", "v-three"):
+        save_model(small_model, small_corpus[0], {"heldout": {}}, root=registry, version=v)
+        assert run("models", "promote", v, "--reason", f"better on {v}").exit_code == 0
+    return registry
+
+
+def test_models_rollback_twice_goes_two_promotions_back(three_promoted):
+    assert "rolled back to v-two (was v-three)" in run("models", "rollback").output
+    assert "rolled back to v-small (was v-two)" in run("models", "rollback").output
+    again = CliRunner().invoke(cli.main, ["models", "rollback"])
+    assert again.exit_code == 4 and "nothing to roll back to" in again.output
+    assert json.loads((three_promoted / "registry.json").read_text())["promoted"] == "v-small"
+
+
+def test_models_rollback_to_a_named_version(three_promoted):
+    out = run("models", "rollback", "--to", "v-small", "--reason", "v-two and v-three mislabel media threats")
+    assert "rolled back to v-small (was v-three)" in out.output
+    last = json.loads((three_promoted / "registry.json").read_text())["history"][-1]
+    assert last["kind"] == "rollback" and "mislabel media threats" in last["reason"]
+    refused = CliRunner().invoke(cli.main, ["models", "rollback", "--to", "v-three"])
+    assert refused.exit_code == 4 and "not an earlier promotion" in refused.output
+
+
+def test_models_list_marks_the_promoted_one_and_shows_the_history_with_reasons(three_promoted):
+    run("models", "rollback")
+    lines = run("models", "list").output.splitlines()
+    marked = [line for line in lines if line.startswith("* ")]
+    assert len(marked) == 1 and marked[0].startswith("* v-two ")
+    history = lines[lines.index("history (newest first):") + 1:]
+    assert "rollback" in history[0] and "v-two" in history[0] and "rollback from v-three" in history[0]
+    assert "v-three" in history[1] and "better on v-three" in history[1]
+    assert "better on v-two" in history[2]
+    assert "rollback goes to: v-small" in lines[-1]
+
+
+def test_models_list_says_which_versions_will_not_load(registry, small_model, small_corpus):
+    save_model(small_model, small_corpus[0], {"heldout": {}}, root=registry, version="v-old")
+    manifest = json.loads((registry / "v-old" / "model.json").read_text())
+    del manifest["signature"]  # as written before models were signed
+    (registry / "v-old" / "model.json").write_text(json.dumps(manifest))
+    lines = run("models", "list").output.splitlines()
+    assert any(line.startswith("  v-old ") and line.endswith("[not signed: will not load]") for line in lines)
+    assert any(line.startswith("* v-small ") and "will not load" not in line for line in lines)
+
+
+def test_models_promote_refuses_a_path_outside_the_models_folder(registry, tmp_path, small_model, small_corpus):
+    outside = save_model(small_model, small_corpus[0], {"heldout": {}}, root=tmp_path / "outside", version="x")
+    for name in ("../outside/x", str(outside)):
+        result = CliRunner().invoke(cli.main, ["models", "promote", name])
+        assert result.exit_code == 4 and "not a model version name" in result.output
+    assert json.loads((registry / "registry.json").read_text())["promoted"] == "v-small"
+
+
+def test_score_refuses_a_command_running_pickle_with_a_rewritten_sha256(registry, tmp_path):
+    import hashlib
+    import os
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = pickle.dumps(Evil())
+    model_dir = registry / "v-small"
+    (model_dir / "model.joblib").write_bytes(evil)
+    manifest = json.loads((model_dir / "model.json").read_text())
+    manifest["files"]["model.joblib"] = hashlib.sha256(evil).hexdigest()
+    (model_dir / "model.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(cli.main, ["score", "理赔太慢"])
+    assert result.exit_code == 4 and "signature does not match" in result.output
+    assert not marker.exists()
+
+
+def test_a_model_directory_outside_the_models_folder_exits_4(registry, tmp_path, small_model, small_corpus):
+    outside = save_model(small_model, small_corpus[0], {"heldout": {}}, root=tmp_path / "outside", version="x")
+    result = CliRunner().invoke(cli.main, ["score", "--model", str(outside), "理赔太慢"])
+    assert result.exit_code == 4 and "outside the models folder" in result.output
 
 
 def test_suggest_writes_a_label_file_that_loads(registry, tmp_path):
@@ -159,9 +242,10 @@ def test_retrain_promotes_a_helpful_file_and_refuses_a_harmful_one(registry, tmp
     assert "promoted" in result.output and "cause_top1" in result.output
 
     noisy = generate_corpus(3000, seed=8).assign(id=lambda d: "bad-" + d["id"])
-    rng = __import__("numpy").random.default_rng(0)
+    # each row's labels moved to another row's text, together (so they still keep the risk rule)
+    perm = __import__("numpy").random.default_rng(0).permutation(len(noisy))
     for col in ("cause", "risk_level", "risk_flags", "mindset"):
-        noisy[col] = list(rng.permutation(noisy[col].to_numpy()))
+        noisy[col] = list(noisy[col].to_numpy()[perm])
     bad = tmp_path / "bad.jsonl"
     noisy.to_json(bad, orient="records", lines=True, force_ascii=False)
     before = json.loads((registry / "registry.json").read_text())["promoted"]

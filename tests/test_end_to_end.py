@@ -58,7 +58,7 @@ def test_the_seed_case_second_mindset_is_recognition_by_its_presence_head(defaul
     from pipeline.model.registry import load_model
 
     model, _ = load_model()
-    p = model.predict_proba([SEED])["mindset_any"][0]
+    p = model.mindset_presence_proba([SEED])[0]
     ranked = [model.mindset_classes_[j] for j in p.argsort()[::-1]]
     assert ranked[:2] == ["remedy", "recognition"]
 
@@ -73,7 +73,13 @@ def test_tag_the_validation_file_and_score_it(default_models, tmp_path, shared):
     assert r.returncode == 0, r.stderr
     s = subprocess.run([sys.executable, str(shared / "tools" / "score.py"), str(gold), str(out)], capture_output=True, text=True)
     metrics = json.loads(s.stdout.splitlines()[0])
-    assert metrics["rows_missing"] == 0 and metrics["cause_top1"] > 0.5
+    assert metrics["rows_missing"] == 0
+    # the README quotes this run's figures; a model or corpus change must update them
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quoted = json.loads(next(line for line in readme.splitlines() if line.startswith('{"n": 151')))
+    for key in ("cause_top1", "cause_top3", "cause_group_accuracy", "risk_level_macro_f1", "risk_flags_micro_f1",
+                "mindset_top1"):
+        assert abs(metrics[key] - quoted[key]) <= 0.02, (key, metrics[key], quoted[key])
 
 
 def test_evaluate_prints_the_table_and_writes_the_report(default_models, tmp_path):

@@ -2,6 +2,7 @@
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.contract.records import Triage
@@ -15,9 +16,9 @@ NOTES = [
 ]
 
 
-def test_predict_returns_one_triage_per_note_with_valid_ids(small_model):
+def test_triage_returns_one_triage_per_note_with_valid_ids(small_model):
     tax = taxonomy()
-    out = small_model.predict(NOTES)
+    out = small_model.triage(NOTES)
     assert len(out) == len(NOTES) and all(isinstance(t, Triage) for t in out)
     for t in out:
         assert 1 <= len(t.cause) <= 3 and set(t.cause) <= set(tax.cause_ids)
@@ -40,7 +41,7 @@ def test_risk_level_never_contradicts_the_flags(small_model, small_corpus):
     tax = taxonomy()
     order = {"low": 0, "medium": 1, "high": 2}
     _, test = small_corpus
-    for t in small_model.predict(list(test["text"][:300])):
+    for t in small_model.triage(list(test["text"][:300])):
         floor = tax.risk_floor(t.risk_flags)
         assert order[t.risk_level] >= order[floor]
         if t.risk_level == "medium":
@@ -50,16 +51,19 @@ def test_risk_level_never_contradicts_the_flags(small_model, small_corpus):
         assert not {"anger", "abusive_language"} <= set(t.risk_flags)
 
 
-def test_review_names_each_uncertain_head_with_the_probability_it_read(small_model, small_corpus):
-    from pipeline.handling.playbook import plan
-    from pipeline.contract.records import Facts
+def test_review_quotes_the_main_cause_probability_it_read(small_model, small_corpus):
+    from pipeline.flow import triage_notes
+    from pipeline.handling.playbook import default_playbook
+
     _, test = small_corpus
+    below = default_playbook().settings.review_cause_below
     seen = 0
-    for t in small_model.predict(list(test["text"][:200])):
-        for head in t.uncertain:
-            assert t.head_top_proba[head] < small_model.review_thresholds_[head]
-            reason = next(r for r in plan(t, Facts()).review_reasons if r.startswith(head))
-            assert f"{t.head_top_proba[head]:.2f}" in reason
+    for r in triage_notes(small_model, list(test["text"][:200])):
+        p = r.triage.cause_proba[0]
+        unsure = [x for x in r.plan.review_reasons if x.startswith("主要原因把握不足")]
+        assert bool(unsure) == (p < below)
+        if unsure:
+            assert f"{p:.2f}" in unsure[0]
             seen += 1
     assert seen > 0
 
@@ -73,13 +77,13 @@ def test_flag_thresholds_are_tuned_not_all_half(small_model):
 def test_traditional_and_simplified_notes_get_identical_predictions(small_model):
     simp = "客户对退保现金价值十分不满，扬言要向金融监管局投诉并找记者曝光"
     trad = "客戶對退保現金價值十分不滿，揚言要向金融監管局投訴並找記者曝光"
-    a, b = small_model.predict([simp, trad])
+    a, b = small_model.triage([simp, trad])
     assert a.cause == b.cause and a.risk_flags == b.risk_flags and a.mindset == b.mindset
     assert a.cause_proba == b.cause_proba
 
 
 def test_an_agents_regulator_mention_is_not_the_customers_threat(small_model):
-    t = small_model.predict([NOTES[3]])[0]
+    t = small_model.triage([NOTES[3]])[0]
     assert "regulator_threat" not in t.risk_flags or t.risk_flag_proba["regulator_threat"] < 0.9
 
 
@@ -98,12 +102,155 @@ def test_explain_names_features_present_in_the_note(small_model):
 
 
 def test_evidence_points_into_the_customers_words(small_model):
-    t = small_model.predict([NOTES[0]])[0]
-    for flag, spans in t.flag_evidence.items():
-        for e in spans:
-            assert e.text and e.end > e.start
+    from pipeline.text.normalisation import normalise
+
+    seen = 0
+    for note in NOTES:
+        doc = normalise(note)
+        t = small_model.triage([doc])[0]
+        for flag, spans in t.flag_evidence.items():
+            for e in spans:
+                assert e.text and doc.customer[e.start:e.end] == e.text, (flag, e)
+                seen += 1
+    assert seen, "the notes carry flags with lexicon evidence"
+    # an agent's words are never a customer's evidence
+    t = small_model.triage([NOTES[3]])[0]
+    assert not any("监管" in e.text for spans in t.flag_evidence.values() for e in spans)
 
 
 def test_model_pickles_and_predicts_the_same(small_model):
     again = pickle.loads(pickle.dumps(small_model))
-    assert [t.cause for t in again.predict(NOTES)] == [t.cause for t in small_model.predict(NOTES)]
+    assert [t.cause for t in again.triage(NOTES)] == [t.cause for t in small_model.triage(NOTES)]
+
+
+# ------------------------------------------------------------------ the estimator contract
+
+HEADS = ["cause", "risk_level", "risk_flags", "mindset"]
+
+
+@pytest.fixture(scope="module")
+def tiny(small_corpus):
+    """300 hand-written notes: enough for every head to fit in about two seconds."""
+    train, _ = small_corpus
+    return train.sample(300, random_state=0).reset_index(drop=True)
+
+
+def _tiny_triager(**kw):
+    from pipeline.model.triager import Triager
+
+    return Triager(char_ngrams=None, cv=2, markers=False, n_jobs=1, **kw)
+
+
+def test_fit_takes_texts_and_labels_returns_self_and_the_one_frame_form_fits_the_same(tiny):
+    model = _tiny_triager()
+    labels = tiny[HEADS]  # the label-file columns only: the texts come separately
+    assert model.fit(tiny["text"], labels) is model
+    older = _tiny_triager().fit(tiny)  # one frame with a text column, as older callers pass it
+    a, b = model.predict_proba(NOTES), older.predict_proba(NOTES)
+    assert all(np.array_equal(a[h], b[h]) for h in HEADS)
+
+
+def test_fit_refuses_labels_that_do_not_fit_the_texts(tiny):
+    with pytest.raises(TypeError, match="labels"):
+        _tiny_triager().fit(list(tiny["text"]))
+    with pytest.raises(ValueError, match="300 texts but 299 label rows"):
+        _tiny_triager().fit(tiny["text"], tiny[HEADS].iloc[:-1])
+    with pytest.raises(ValueError, match=r"lack the column\(s\) \['mindset'\]"):
+        _tiny_triager().fit(tiny["text"], tiny[["cause", "risk_level", "risk_flags"]])
+    bad = tiny.copy()
+    bad.at[3, "risk_flags"] = ["angry"]
+    with pytest.raises(ValueError, match=r"unknown risk_flags id\(s\) \['angry'\]"):
+        _tiny_triager().fit(bad["text"], bad)
+
+
+def test_predict_gives_one_column_per_head_equal_to_the_triage(small_model):
+    df = small_model.predict(NOTES)
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == HEADS and len(df) == len(NOTES)
+    for row, t in zip(df.itertuples(index=False), small_model.triage(NOTES)):
+        assert row.cause == t.cause[0] and row.risk_level == t.risk_level
+        assert row.risk_flags == t.risk_flags and row.mindset == t.mindset
+
+
+def test_predict_proba_has_the_four_heads_in_the_fitted_class_order(small_model):
+    tax = taxonomy()
+    p = small_model.predict_proba(NOTES)
+    assert sorted(p) == sorted(HEADS)  # no extra entries beside the heads
+    assert sorted(small_model.classes_) == sorted(HEADS)
+    assert small_model.classes_["cause"] == tax.cause_ids and small_model.classes_["risk_flags"] == tax.flag_ids
+    assert small_model.classes_["risk_level"] == ["low", "medium", "high"]
+    assert small_model.classes_["mindset"] == tax.mindset_ids + ["__none__"]
+    for head in HEADS:
+        assert p[head].shape == (len(NOTES), len(small_model.classes_[head]))
+    # the columns are in classes_ order: the top column of each note is the label predicted
+    levels = [small_model.classes_["cause"][j] for j in p["cause"].argmax(1)]
+    assert levels == [t.cause[0] for t in small_model.triage(NOTES)]
+    presence = small_model.mindset_presence_proba(NOTES)
+    assert presence.shape == (len(NOTES), len(tax.mindset_ids))
+    t = small_model.triage(NOTES)[0]
+    assert list(t.mindset_proba.values()) == [round(float(v), 4) for v in presence[0]]
+
+
+def test_score_is_the_mean_of_the_headline_metrics_and_drops_for_wrong_labels(small_model, small_corpus):
+    from pipeline.model.evaluation import HEADLINE, Prediction, score
+
+    _, test = small_corpus
+    gold = test.iloc[:200].reset_index(drop=True)
+    metrics = score(gold, [Prediction.of(t) for t in small_model.triage(list(gold["text"]))])
+    s = small_model.score(gold["text"], gold[HEADS])
+    assert isinstance(s, float) and s == pytest.approx(np.mean([metrics[k] for k in HEADLINE]))
+    shuffled = gold[HEADS].sample(frac=1, random_state=1).reset_index(drop=True)
+    assert small_model.score(gold["text"], shuffled) < s - 0.2
+
+
+@pytest.mark.parametrize("call", ["predict", "predict_proba", "triage", "mindset_presence_proba", "explain"])
+def test_an_unfitted_triager_raises_not_fitted(call):
+    from sklearn.exceptions import NotFittedError
+
+    from pipeline.model.triager import Triager
+
+    arg = NOTES[0] if call == "explain" else NOTES
+    with pytest.raises(NotFittedError):
+        getattr(Triager(), call)(arg)
+    with pytest.raises(NotFittedError):
+        Triager().score(NOTES, pd.DataFrame({h: [] for h in HEADS}))
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"risk_policy": "maximum"}, "risk_policy must be one of"),
+    ({"word_ngrams": (2, 1)}, "word_ngrams must be a pair"),
+    ({"char_ngrams": (0, 3)}, "char_ngrams must be a pair"),
+    ({"word_ngrams": (1, 2, 3)}, "word_ngrams must be a pair"),
+    ({"cv": 1}, "cv must be"),
+    ({"C": 0}, "C must be a positive number"),
+    ({"min_df": 0}, "min_df must be"),
+    ({"n_jobs": 0}, "n_jobs must be"),
+])
+def test_bad_parameters_are_accepted_by_init_and_refused_by_fit(tiny, params, message):
+    from pipeline.model.triager import Triager
+
+    model = Triager(**params)  # scikit-learn's rule: __init__ only stores
+    with pytest.raises(ValueError, match=message):
+        model.fit(tiny["text"], tiny)
+    assert not hasattr(model, "features_")
+
+
+def test_prediction_reads_the_fitted_label_rule_not_the_global_taxonomy(small_model, small_corpus, monkeypatch):
+    """Editing the taxonomy after training must not change what a fitted model says."""
+    import dataclasses
+
+    from pipeline.contract import taxonomy as taxonomy_module
+    from pipeline.model import triager as triager_module
+
+    _, test = small_corpus
+    texts = list(test["text"][:200])
+    before = small_model.triage(texts)
+    tax = taxonomy()
+    every_flag_high = dataclasses.replace(tax, flags={f: {**v, "severity": "high"} for f, v in tax.flags.items()},
+                                          exclusive_flags={})
+    assert any(every_flag_high.risk_floor(t.risk_flags) != tax.risk_floor(t.risk_flags) for t in before)
+    monkeypatch.setattr(taxonomy_module, "taxonomy", lambda: every_flag_high)
+    monkeypatch.setattr(triager_module, "taxonomy", lambda: every_flag_high)
+    after = small_model.triage(texts)
+    assert [(t.risk_level, t.risk_flags, t.cause, t.mindset) for t in after] == \
+           [(t.risk_level, t.risk_flags, t.cause, t.mindset) for t in before]
+    assert small_model.taxonomy_ == tax

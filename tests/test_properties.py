@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from pipeline.handling.facts import extract_facts
 from pipeline.text.pii import mask_pii
-from pipeline.handling.playbook import plan
+from pipeline.handling.plan import plan
 from pipeline.text.normalisation import clean, normalise
 from pipeline.text.tokenise import Tokenizer
 
@@ -53,15 +53,21 @@ LEVELS = ["frontline", "supervisor", "senior_specialist"]
 @given(CHINESE)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_plan_invariants_hold_for_real_predictions(small_model, s):
-    doc = normalise(s)
-    t = small_model.predict([doc])[0]
-    p = plan(t, extract_facts(doc.text))
-    ids = [step.id for step in p.steps]
-    assert ids[:5] == ["general_listen", "general_record", "general_confirm", "general_apologise_answer", "general_report"]
+    from pipeline.contract.taxonomy import taxonomy
+    from pipeline.flow import triage_notes
+    from pipeline.handling.playbook import default_playbook
+
+    result = triage_notes(small_model, [s])[0]
+    t, p = result.triage, result.plan
+    settings = default_playbook().settings
+    ids = [step.id for step in p.now + p.then + p.reference]
+    assert len(p.now) <= settings.max_now and len(p.then) <= settings.max_then
     assert len(ids) == len(set(ids)) and len(p.avoid) == len({a.id for a in p.avoid})
+    tax = taxonomy()
+    order = {"low": 0, "medium": 1, "high": 2}
+    assert order[t.risk_level] >= order[tax.risk_floor(t.risk_flags)], "never below the rule"
+    assert t.risk_reason, "every level says why"
     if t.risk_level == "high":
         assert LEVELS.index(p.owner) >= LEVELS.index("supervisor")
-    proba = small_model.predict_proba([doc])
-    for head in ("cause", "mindset", "risk_level"):
-        if proba[head][0].max() < small_model.review_thresholds_[head]:
-            assert head in t.uncertain and p.review
+    if t.cause_proba[0] < settings.review_cause_below:
+        assert p.review

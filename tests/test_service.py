@@ -8,7 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipeline.model.registry import promote, save_model
-from pipeline.apps.service import Settings, create_app
+from pipeline.apps.service import ServiceSettings, create_app
+
+LOCAL = "http://localhost"  # the service answers only to the Host names it is told (loopback by default)
 
 SEED = ("客户李先生(68岁)上门投诉，其爱人王某于2004年3月购买公司红双喜A款保单，所交保费45000元，"
         "08年9月因急需用钱选择退保，所退保费51142.75元。客户对退保现金价值十分不满，坚持购买时业务人员"
@@ -19,7 +21,8 @@ PHONE = "13812345678"
 
 @pytest.fixture
 def client(registry):
-    with TestClient(create_app(registry, Settings(max_body_bytes=20_000, max_note_chars=2_000, max_batch=5))) as c:
+    settings = ServiceSettings(max_body_bytes=20_000, max_note_chars=2_000, max_batch=5)
+    with TestClient(create_app(registry, settings), base_url=LOCAL) as c:
         yield c
 
 
@@ -121,11 +124,11 @@ def test_oversize_streamed_body_is_413(client):
 
 
 def test_timeout_is_504(registry, monkeypatch):
-    import pipeline.apps.service as service
+    import pipeline.apps.service.scoring as scoring
 
-    real = service._score
-    monkeypatch.setattr(service, "_score", lambda model, notes: (time.sleep(0.5), real(model, notes))[1])
-    with TestClient(create_app(registry, Settings(timeout_s=0.05))) as c:
+    real = scoring.score_notes
+    monkeypatch.setattr(scoring, "score_notes", lambda model, notes: (time.sleep(0.5), real(model, notes))[1])
+    with TestClient(create_app(registry, ServiceSettings(timeout_s=0.05)), base_url=LOCAL) as c:
         r = c.post("/v1/triage", json={"text": SEED})
         assert r.status_code == 504
         assert 'tousu_errors_total{kind="timeout"} 1' in c.get("/metrics").text
@@ -133,12 +136,18 @@ def test_timeout_is_504(registry, monkeypatch):
 
 def test_token_auth(registry, monkeypatch):
     monkeypatch.setenv("TOUSU_API_TOKEN", "s3cret")
-    with TestClient(create_app(registry)) as c:
+    with TestClient(create_app(registry), base_url=LOCAL) as c:
         assert c.get("/healthz").status_code == 200
         assert c.get("/readyz").status_code == 200
         for method, path in (("post", "/v1/triage"), ("post", "/v1/triage/batch"), ("get", "/v1/model"), ("get", "/metrics"),
-                             ("post", "/v1/admin/reload"), ("get", "/"), ("get", "/openapi.json")):
+                             ("post", "/v1/admin/reload"), ("get", "/openapi.json"), ("get", "/v1/cases"),
+                             ("get", "/v1/cases/A-1"), ("post", "/v1/cases/A-1/labels"), ("get", "/v1/stats/agreement"),
+                             ("get", "/v1/taxonomy"), ("get", "/v1/session"), ("post", "/v1/session/logout")):
             assert getattr(c, method)(path).status_code == 401, path
+        # the page and the docs are shells without data: they load, and the page asks for the token
+        page = c.get("/")
+        assert page.status_code == 200 and 'id="login-form"' in page.text
+        assert c.get("/docs").status_code == 200
         assert c.post("/v1/triage", json={"text": SEED}, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.post("/v1/triage", json={"text": SEED}, headers={"Authorization": "s3cret"}).status_code == 401
         ok = c.post("/v1/triage", json={"text": SEED}, headers={"Authorization": "Bearer s3cret"})
@@ -155,7 +164,7 @@ def test_no_cors_by_default(client):
 def test_not_ready_with_an_empty_registry(tmp_path, monkeypatch):
     monkeypatch.setenv("TOUSU_MODELS_DIR", str(tmp_path / "empty"))
     monkeypatch.delenv("TOUSU_API_TOKEN", raising=False)
-    with TestClient(create_app(tmp_path / "empty")) as c:
+    with TestClient(create_app(tmp_path / "empty"), base_url=LOCAL) as c:
         assert c.get("/healthz").status_code == 200
         r = c.get("/readyz")
         assert r.status_code == 503 and "no promoted model" in r.json()["detail"]

@@ -1,14 +1,14 @@
 """The service's case store routes: every triage kept, corrections with an author, the queue, agreement."""
 from datetime import date, timedelta
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline.apps.service import Settings, create_app
+from pipeline.apps.service import ServiceSettings, create_app
 from pipeline.apps.store import CaseStore
 
-from urllib.parse import quote
-
+LOCAL = "http://localhost"  # the service answers only to the Host names it is told (loopback by default)
 WANG = {"X-Tousu-User": quote("王丽")}  # header values are latin-1 on the wire: names go percent-encoded
 NOTE = "第三次打电话催理赔了，客户张先生电话13812345678，再不赔就去找电视台曝光，还要去银保监投诉！"
 CALM = "请问犹豫期是多少天？想了解一下退保流程。"
@@ -16,7 +16,7 @@ CALM = "请问犹豫期是多少天？想了解一下退保流程。"
 
 @pytest.fixture
 def client(registry, database_url):
-    with TestClient(create_app(registry, Settings(database_url=database_url))) as c:
+    with TestClient(create_app(registry, ServiceSettings(database_url=database_url)), base_url=LOCAL) as c:
         yield c
 
 
@@ -78,11 +78,12 @@ def test_a_correction_without_an_author_bad_labels_or_an_unknown_case_is_refused
 
 def test_with_named_tokens_the_author_is_the_tokens_name(registry, database_url, monkeypatch):
     monkeypatch.setenv("TOUSU_API_TOKENS", "zhang:tok-z,li:tok-l")
-    with TestClient(create_app(registry, Settings(database_url=database_url))) as c:
+    with TestClient(create_app(registry, ServiceSettings.from_env(database_url=database_url)), base_url=LOCAL) as c:
         assert c.post("/v1/triage", json={"text": NOTE, "id": "A-1"}).status_code == 401
         auth = {"Authorization": "Bearer tok-l"}
         assert c.post("/v1/triage", json={"text": NOTE, "id": "A-1"}, headers=auth).status_code == 200
-        r = c.post("/v1/cases/A-1/labels", json={"risk_level": "low"}, headers={**auth, "X-Tousu-User": quote("冒名")})
+        r = c.post("/v1/cases/A-1/labels", json={"risk_level": "low", "risk_flags": []},
+                   headers={**auth, "X-Tousu-User": quote("冒名")})
         assert r.status_code == 200 and r.json()["author"] == "li"
 
 
@@ -115,7 +116,8 @@ def test_agreement_and_taxonomy_routes(client):
     triage(client, case_id="A-2")
     client.post("/v1/cases/A-1/labels", json={"risk_level": t["triage"]["risk_level"]["id"]}, headers=WANG)
     other = "low" if t["triage"]["risk_level"]["id"] != "low" else "high"
-    client.post("/v1/cases/A-2/labels", json={"risk_level": other}, headers=WANG)
+    r = client.post("/v1/cases/A-2/labels", json={"risk_level": other, "risk_flags": []}, headers=WANG)
+    assert r.status_code == 200, r.text
     stats = client.get("/v1/stats/agreement", params={"by": "day"}).json()
     assert stats["overall"]["n"] == 2 and stats["overall"]["agree"]["risk_level"] == 0.5
     assert stats["periods"][0]["agree"]["cause"] == 1.0
@@ -126,7 +128,7 @@ def test_agreement_and_taxonomy_routes(client):
 
 
 def test_with_the_store_off_triage_still_works_and_case_routes_say_why(registry):
-    with TestClient(create_app(registry, Settings(store=False))) as c:
+    with TestClient(create_app(registry, ServiceSettings(store=False)), base_url=LOCAL) as c:
         body = c.post("/v1/triage", json={"text": NOTE}).json()
         assert body["stored"] is False and body["triage"]["cause"]
         r = c.get("/v1/cases")
@@ -137,7 +139,8 @@ def test_with_the_store_off_triage_still_works_and_case_routes_say_why(registry)
 def test_a_store_that_cannot_open_does_not_stop_triage(registry, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with TestClient(create_app(registry, Settings(database_url=f"sqlite:///{blocker}/sub/cases.db"))) as c:
+    settings = ServiceSettings(database_url=f"sqlite:///{blocker}/sub/cases.db")
+    with TestClient(create_app(registry, settings), base_url=LOCAL) as c:
         body = c.post("/v1/triage", json={"text": NOTE}).json()
         assert body["stored"] is False and body["triage"]["risk_level"]["id"] in ("low", "medium", "high")
         assert c.get("/readyz").json()["store"] == "error"

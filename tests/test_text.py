@@ -53,9 +53,13 @@ def test_very_long_notes_keep_their_text_and_say_the_model_read_less():
     assert len(doc.model_text) == MAX_MODEL_CHARS
 
 
-@pytest.mark.parametrize("odd", [None, 12345, "", "   ", "😀😀", "\x00\x01"])
-def test_odd_input_never_raises(odd):
-    normalise(odd)
+@pytest.mark.parametrize("odd, text", [(None, ""), (12345, "12345"), ("", ""), ("   ", ""), ("😀😀", "😀😀"),
+                                       ("\x00\x01", ""), ("退保\ud800", "退保")])
+def test_odd_input_becomes_a_plain_empty_or_cleaned_note(odd, text):
+    doc = normalise(odd)
+    assert doc.text == text and doc.customer == text
+    assert doc.original == ("" if odd is None else str(odd))
+    assert not doc.is_transcript and not doc.truncated
 
 
 @pytest.mark.parametrize("term", ["现金价值", "犹豫期", "保全", "核保", "理赔", "回访", "万能险", "分红险", "12378", "金融监管局", "消协", "退保"])
@@ -74,3 +78,14 @@ def test_tokenizer_is_picklable_and_deterministic():
 def test_numbers_become_shapes_but_hotlines_stay():
     tokens = Tokenizer()("打了12378，保费45000元")
     assert "12378" in tokens and "<num5>" in tokens and "45000" not in tokens
+
+
+def test_the_model_never_reads_a_personal_number():
+    """17.4: "客户手机13812345678" must not read as the 12345 hotline; spans keep their place."""
+    from pipeline.model.features import evidence_map, find_markers
+
+    doc = normalise("客户手机13812345678，身份证110101199003071234，来问保单贷款")
+    assert "12345" not in doc.model_text and "19900307" not in doc.model_text
+    assert len(doc.model_text) == len(doc.customer)
+    for marker in evidence_map().get("regulator_threat", []):
+        assert not find_markers(doc.model_text, marker), marker

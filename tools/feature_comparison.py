@@ -27,9 +27,9 @@ def compare(train: pd.DataFrame, test: pd.DataFrame, candidates: dict[str, dict]
     rows = []
     for name, params in (candidates or CANDIDATES).items():
         start = time.time()
-        model = Triager(**params).fit(train)
+        model = Triager(**params).fit(train["text"], train)
         fit_s = time.time() - start
-        m = score(test, [Prediction.of(t) for t in model.predict(list(test["text"]))])
+        m = score(test, [Prediction.of(t) for t in model.triage(list(test["text"]))])
         rows.append({"config": name, "params": params, "fit_seconds": round(fit_s, 1), **{k: m[k] for k in HEADLINE}})
     return rows
 

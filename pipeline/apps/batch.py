@@ -31,6 +31,7 @@ import pandas as pd
 
 from pipeline.contract.dates import parse_received
 from pipeline.flow import triage_notes
+from pipeline.handling.channel import channel_id
 from pipeline.handling.result import PLAN_COLUMNS, PLAN_MODES, TAG_COLUMNS
 from pipeline.io import (
     ERROR_COLUMN,
@@ -81,7 +82,8 @@ def _received(value) -> date | None:
 
 
 def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str = "summary",
-              received_column: str | None = None, keep_pii: bool = False, results: dict | None = None) -> pd.DataFrame:
+              received_column: str | None = None, keep_pii: bool = False, results: dict | None = None,
+              channel_column: str | None = None) -> pd.DataFrame:
     """Add the prediction and plan columns to a frame; bad rows get an `error` and no prediction.
 
     `results`, when given, receives row position -> the flow's Result (for the case store, which keeps
@@ -118,7 +120,10 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
     cols: dict[str, list] = {c: [None] * n for c in columns}
     index = list(docs)
     received = [days[i] for i in index] if received_column and received_column in df.columns else None
-    done = triage_notes(model, [docs[i] for i in index], received=received,
+    channels = None
+    if channel_column and channel_column in df.columns:
+        channels = [channel_id(_text_of(df[channel_column].iloc[i])) for i in index]
+    done = triage_notes(model, [docs[i] for i in index], received=received, channel=channels,
                         with_plan=plan_mode != "none" or results is not None)
     for i, result in zip(index, done):
         if results is not None:
@@ -127,12 +132,48 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
             cols[c][i] = v
     for c, v in cols.items():
         out[c] = v
-    if not keep_pii and text_column in out.columns:
+    if not keep_pii:
         from pipeline.text.pii import mask_pii
 
-        out[text_column] = [mask_pii(t) if isinstance(t, str) else t for t in out[text_column]]
+        if text_column in out.columns:
+            out[text_column] = [mask_pii(t) if isinstance(t, str) else t for t in out[text_column]]
+        for column in df.columns:
+            if column != text_column and column != ERROR_COLUMN:
+                out[column] = _masked_column(column, out[column])
     out[ERROR_COLUMN] = [e or "" for e in errors]
     return out
+
+
+#: column names that hold a personal number (客户电话, 手机, 身份证号, 联系方式, 银行卡号, email ...)
+_PII_COLUMN = re.compile(r"电话|手机|联系|身份证|证件|银行卡|卡号|账号|帐号|邮箱|phone|mobile|tel|e-?mail|id.?card|"
+                         r"id.?number|bank|account", re.IGNORECASE)
+
+
+def _masked_column(name, values: pd.Series) -> pd.Series:
+    """Extra columns pass through, but not the personal numbers in them: a column named like one is
+    masked cell by cell (numbers stored as numbers too), any other column where a cell holds one."""
+    from pipeline.text.pii import mask_pii
+
+    by_name = bool(_PII_COLUMN.search(str(name)))
+    if not by_name and values.dtype != object:
+        return values
+
+    def mask(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return v
+        if not isinstance(v, str):
+            if not by_name or isinstance(v, bool):
+                return v
+            v = str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+        masked = mask_pii(v)
+        if by_name and masked == v and sum(ch.isdigit() for ch in v) >= 6:
+            # a number the patterns do not know (spaces, a foreign format): keep only the last four digits
+            digits = [i for i, ch in enumerate(v) if ch.isdigit()]
+            hide = set(digits[:-4])
+            masked = "".join("*" if i in hide else ch for i, ch in enumerate(v))
+        return masked
+
+    return values.map(mask)
 
 
 # ------------------------------------------------------------------ the work folder
@@ -483,7 +524,7 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
              id_column: str = "id", plan_mode: str = "summary", received_column: str | None = None,
              encoding: str | None = None, chunksize: int = 1000, jobs: int = 1, resume: bool = False,
              progress: bool = False, keep_pii: bool = False, store: StoreTarget | None = None,
-             model_version: str | None = None) -> TagSummary:
+             model_version: str | None = None, channel_column: str | None = None) -> TagSummary:
     """Tag every row of INPUT into OUTPUT.
 
     Raises CaseFileError for a file that cannot be read at all, RunRefused when the output is the
@@ -503,6 +544,7 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
         "input": input_fingerprint(input_path) if input_path != "-" else {"path": "-", "size": None,
                                                                           "mtime_ns": None, "head_tail_sha256": None},
         "options": {"text_column": text_column, "id_column": id_column, "received_column": received_column,
+                    "channel_column": channel_column,
                     "plan": plan_mode, "encoding": encoding, "keep_pii": keep_pii, "output_format": fmt_out,
                     "store": store is not None},
         "model_version": model_version or (Path(model_dir).name if model_dir else None),
@@ -528,7 +570,8 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
     bar = Progress(count_rows(input_path, encoding) if progress else None, progress)
     bar.update(skip)
     start = time.time()
-    kw = dict(text_column=text_column, plan_mode=plan_mode, received_column=received_column, keep_pii=keep_pii)
+    kw = dict(text_column=text_column, plan_mode=plan_mode, received_column=received_column, keep_pii=keep_pii,
+              channel_column=channel_column)
     number = len(done)
 
     if store is not None:  # create or upgrade the schema once, before any worker writes
@@ -546,6 +589,8 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
                     require_column(input_path, chunk.columns, text_column)
                 if received_column:
                     require_column(input_path, chunk.columns, received_column, "received-date", "--received-column")
+                if channel_column:
+                    require_column(input_path, chunk.columns, channel_column, "channel", "--channel-column")
             if seen + len(chunk) <= skip and skip:
                 seen += len(chunk)
                 continue

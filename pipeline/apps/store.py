@@ -12,8 +12,8 @@ Tables (the schema is owned by the Alembic migrations in pipeline/migrations):
                handler's current labels once corrected, status open/resolved.
                `risk_level` is the level the queue should use: the handler's
                when corrected, else the model's latest.
-  triages      every assessment ever made: masked text and the sha256 of the
-               original, model version, the full JSON (heads with
+  triages      every assessment ever made: masked text and a keyed hash (HMAC-SHA256)
+               of the original, model version, the full JSON (heads with
                probabilities, facts, plan), the predicted labels, timing.
   corrections  every correction: who, when, through which channel, the labels
                before and after, which heads changed, and the triage it
@@ -23,12 +23,26 @@ Writes are safe with several processes: SQLite runs in WAL mode and every
 write transaction starts with BEGIN IMMEDIATE (writers queue on the busy
 timeout instead of failing on a lock upgrade); PostgreSQL writes upsert the
 case row with ON CONFLICT. Original note text is never stored, only the
-masked text and its hash.
+masked text and its keyed hash.
+
+Privacy
+- The hash of the original is an HMAC keyed with a secret kept outside the
+  database (`secret_key`: $TOUSU_SECRET, else `secret.key` created mode 0600 in
+  the user's data folder): without the key, guessing phone or ID numbers
+  against it is no faster than guessing blind. The API never returns it.
+- Every free-text field a person writes (a correction's comment and author)
+  is masked with mask_pii before it is stored, like the note.
+- Text that no backend can store the same way (NUL, lone surrogates, over-long
+  ids) is refused with StoreError on every backend alike.
+- The engine hides statement parameters from its error messages, so a failing
+  statement never carries a note or a number into a log.
+- A new SQLite file is created mode 0600.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import queue
@@ -72,6 +86,8 @@ SECONDARY_CAUSE_MIN = 0.25
 MAX_PAGE = 500
 _PG_LOCK = 7_274_889_101  # advisory lock id serialising migrations on PostgreSQL
 _Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+#: triage columns `get` leaves out: keyed hashes of the original text serve matching, not reading
+_NEVER_SHOWN = frozenset({"text_hmac", "dedupe_key"})
 
 
 class StoreError(ValueError):
@@ -117,7 +133,7 @@ class TriageRow(Base):
     source: Mapped[str] = mapped_column(String(16))
     model_version: Mapped[str] = mapped_column(String(64))
     text_masked: Mapped[str] = mapped_column(Text())
-    text_sha256: Mapped[str] = mapped_column(String(64))
+    text_hmac: Mapped[str] = mapped_column(String(64))  # keyed: see secret_key(); '' for rows kept before 0003
     predicted: Mapped[dict] = mapped_column(_Json)
     result: Mapped[dict] = mapped_column(_Json)
     risk_level: Mapped[str] = mapped_column(String(16))
@@ -168,7 +184,7 @@ def keep_results(sink, results: Sequence, case_ids: Sequence[str], texts: Sequen
     records = [
         TriageRecord(case_id, text, result.to_json(), model_version, source=source, received=day,
                      processing_ms=processing_ms,
-                     dedupe_key=text_hash(f"{case_id}|{text_hash(text)}|{model_version}") if dedupe else None)
+                     dedupe_key=keyed_hash(json.dumps([case_id, model_version, text])) if dedupe else None)
         for result, case_id, text, day in zip(results, case_ids, texts, days)
     ]
     return sink.record(records) if timeout is None else sink.record(records, timeout=timeout)
@@ -215,8 +231,47 @@ def predicted_labels(result: dict[str, Any]) -> dict[str, Any]:
             "risk_flags": [f["id"] for f in t["risk_flags"]], "mindset": [m["id"] for m in t["mindset"]]}
 
 
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+# ------------------------------------------------------------------ the secret and checks on free text
+
+MAX_ID_CHARS = 128
+MAX_COMMENT_CHARS = 2000
+
+
+def secret_key() -> bytes:
+    """The key of every keyed hash: the installation's secret (pipeline/secret.py: $TOUSU_SECRET, else
+    `secret.key` in the user's data folder, made 0600 on first use). It never goes into the database, so a
+    copy of the database alone cannot be searched for numbers. Changing it makes earlier hashes unmatchable
+    (a re-run of `tag --store` then stores its cases again)."""
+    from pipeline.secret import SecretError
+    from pipeline.secret import secret_key as installation_secret
+
+    try:
+        return installation_secret()
+    except SecretError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def keyed_hash(text: str) -> str:
+    """HMAC-SHA256 of `text` under secret_key(), hex."""
+    return hmac.new(secret_key(), text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+
+def text_problem(value: str | None, what: str, max_chars: int | None = None) -> str | None:
+    """Why `value` cannot be stored the same way on every backend (None: it can).
+
+    PostgreSQL refuses NUL in text; neither backend can encode a lone surrogate as UTF-8.
+    """
+    if value is None:
+        return None
+    if max_chars is not None and len(value) > max_chars:
+        return f"{what} is {len(value)} characters long; at most {max_chars} are accepted"
+    if "\x00" in value:
+        return f"{what} contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{what} contains a lone surrogate (not valid Unicode text)"
+    return None
 
 
 # ------------------------------------------------------------------ engine and migrations
@@ -248,8 +303,10 @@ def make_engine(url: str | None = None) -> Engine:
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, json_serializer=_dumps)
+            Path(path).expanduser().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _create_private(Path(path).expanduser())
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, json_serializer=_dumps,
+                                  hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):
@@ -267,7 +324,15 @@ def make_engine(url: str | None = None) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, json_serializer=_dumps)
+    return sa.create_engine(url, pool_pre_ping=True, json_serializer=_dumps, hide_parameters=True)
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file mode 0600 before SQLite opens it (SQLite gives its -wal and -shm files the same mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _alembic_config(engine: Engine):
@@ -357,8 +422,12 @@ class CaseStore:
         if not records:
             return []
         for r in records:
-            if not r.case_id or len(r.case_id) > 128:
-                raise StoreError(f"case id must be 1 to 128 characters, got {len(r.case_id or '')}")
+            if not r.case_id or len(r.case_id) > MAX_ID_CHARS:
+                raise StoreError(f"case id must be 1 to {MAX_ID_CHARS} characters, got {len(r.case_id or '')}")
+            problem = text_problem(r.case_id, "case id") or text_problem(r.text, "the note") or \
+                text_problem(r.model_version, "model version", 64)
+            if problem:
+                raise StoreError(problem)
         for attempt in range(5):
             try:
                 with _write(self.engine) as conn:
@@ -415,7 +484,7 @@ class CaseStore:
                 "review": bool(r.result.get("plan", {}).get("review", False)), "status": "open", "n_corrections": 0}
         conn.execute(upsert, list(case_rows.values()))
         rows = [{"case_id": r.case_id, "created_at": now, "source": r.source, "model_version": r.model_version,
-                 "text_masked": mask_pii(r.text), "text_sha256": text_hash(r.text), "predicted": labels, "result": r.result,
+                 "text_masked": mask_pii(r.text), "text_hmac": keyed_hash(r.text), "predicted": labels, "result": r.result,
                  "risk_level": labels["risk_level"], "processing_ms": r.processing_ms, "dedupe_key": r.dedupe_key}
                 for _, r, labels in todo]
         new_ids = conn.execute(add, rows).scalars().all()
@@ -437,6 +506,13 @@ class CaseStore:
         author = (author or "").strip()
         if not author:
             raise StoreError("a correction needs its author (the auth token's name, the X-Tousu-User header or --author)")
+        checks = [(case_id, "case id", MAX_ID_CHARS), (author, "author", MAX_ID_CHARS),
+                  (comment, "comment", MAX_COMMENT_CHARS)] + [(v, k, 64) for k, vs in labels.items() for v in as_list(vs)]
+        problem = next(filter(None, (text_problem(*check) for check in checks)), None)
+        if problem:
+            raise StoreError(problem)
+        # free text a person typed is masked like the note before it is kept (and shown or exported again)
+        author, comment = mask_pii(author), (mask_pii(comment) if comment else comment)
         if channel not in CHANNELS:
             raise StoreError(f"channel must be one of {list(CHANNELS)}")
         unknown = sorted(set(labels) - set(LABEL_FIELDS))
@@ -468,7 +544,7 @@ class CaseStore:
                 values.update(resolved_at=now if resolved else None, resolved_by=author if resolved else None)
             conn.execute(cases.update().where(cases.c.case_id == case_id).values(**values))
             cid = conn.execute(corrections.insert().values(
-                case_id=case_id, triage_id=case["last_triage_id"], created_at=now, author=author[:128], channel=channel,
+                case_id=case_id, triage_id=case["last_triage_id"], created_at=now, author=author, channel=channel,
                 before=before, after=after if labels else None, changed=changed, resolved=resolved, comment=comment,
             ).returning(corrections.c.id)).scalar()
         return Correction(case_id, int(cid), changed, before, after, status, author, now.isoformat(timespec="seconds"))
@@ -476,13 +552,17 @@ class CaseStore:
     # ---------------------------------------------------------- reading
 
     def get(self, case_id: str) -> dict[str, Any]:
-        """The case with every triage (oldest first) and every correction."""
+        """The case with every triage (oldest first) and every correction; keyed hashes are never shown."""
+        problem = text_problem(case_id, "case id", MAX_ID_CHARS)
+        if problem:
+            raise StoreError(problem)
         cases, triages, corrections = CaseRow.__table__, TriageRow.__table__, CorrectionRow.__table__
+        shown = [c for c in triages.columns if c.name not in _NEVER_SHOWN]
         with self.engine.connect() as conn:
             case = conn.execute(sa.select(cases).where(cases.c.case_id == case_id)).mappings().first()
             if case is None:
                 raise CaseNotFound(f"no stored case '{case_id}'")
-            tri = conn.execute(sa.select(triages).where(triages.c.case_id == case_id).order_by(triages.c.id)).mappings().all()
+            tri = conn.execute(sa.select(*shown).where(triages.c.case_id == case_id).order_by(triages.c.id)).mappings().all()
             cor = conn.execute(sa.select(corrections).where(corrections.c.case_id == case_id)
                                .order_by(corrections.c.id)).mappings().all()
         out = _case_json(case)
@@ -514,6 +594,9 @@ class CaseStore:
         if corrected is not None:
             q = q.where(cases.c.corrected_at.is_not(None) if corrected else cases.c.corrected_at.is_(None))
         if cause:
+            problem = text_problem(cause, "cause", 64)
+            if problem:
+                raise StoreError(problem)
             q = q.where(cases.c.main_cause == cause)
         q = _in_range(q, cases.c.updated_at, since, until)
         if cursor:
@@ -575,7 +658,7 @@ class CaseStore:
     def export_audit(self, since: date | datetime | None = None, until: date | datetime | None = None) -> list[dict[str, Any]]:
         """Every case updated in the range: the latest prediction beside the handler's labels and status."""
         cases, triages = CaseRow.__table__, TriageRow.__table__
-        q = (sa.select(cases, triages.c.predicted, triages.c.text_masked, triages.c.text_sha256, triages.c.model_version,
+        q = (sa.select(cases, triages.c.predicted, triages.c.text_masked, triages.c.text_hmac, triages.c.model_version,
                        triages.c.created_at.label("triaged_at"))
              .join(triages, triages.c.id == cases.c.last_triage_id))
         q = _in_range(q, cases.c.updated_at, since, until)
@@ -583,7 +666,7 @@ class CaseStore:
         with self.engine.connect() as conn:
             for r in conn.execute(q.order_by(cases.c.created_at, cases.c.case_id)).mappings():
                 row = _case_json(r)
-                row.update(text=r["text_masked"], text_sha256=r["text_sha256"], model_version=r["model_version"],
+                row.update(text=r["text_masked"], text_hmac=r["text_hmac"], model_version=r["model_version"],
                            triaged_at=r["triaged_at"].isoformat(timespec="seconds"),
                            **{f"pred_{k}": r["predicted"][k] for k in LABEL_FIELDS})
                 out.append(row)
@@ -720,6 +803,8 @@ def _read_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, case_id = raw.split("|", 1)
+        if text_problem(case_id, "cursor", MAX_ID_CHARS):
+            raise ValueError(case_id)
         return datetime.fromisoformat(at), case_id
     except (ValueError, UnicodeDecodeError):
         raise StoreError("cursor is not one this service gave out; start again without it") from None

@@ -44,6 +44,7 @@ class Triage:
     reconciliation: str | None = None  # set when the learned level was moved to agree with the flags
     truncated: bool = False
     is_transcript: bool = False
+    risk_reason: str = ""  # why this level, in Chinese ("两个中度信号：媒体曝光；情绪激动")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +81,7 @@ class Step:
     id: str
     text: str
     section: str
+    short: str = ""  # two to four characters, for the one-line general process
 
 
 @dataclass
@@ -89,13 +91,14 @@ class FiredRule:
     rule: str
     because: str
     confidence: float | None = None
+    tier: str = "then"
 
 
 @dataclass
 class ReplyDue:
     first_reply_hours: int
-    decision_due: str | None  # ISO date: regulatory deadline counted from the received date
-    decision_days: int
+    decision_due: str | None  # ISO date: regulatory deadline counted from the received date (None: an enquiry)
+    decision_days: int | None
     extension: str
     complex_due: str | None = None  # ISO date: the longest a complex case may take (30 days)
     extended_due: str | None = None  # ISO date: complex case with an approved extension (+30 days)
@@ -104,6 +107,9 @@ class ReplyDue:
 
 @dataclass
 class HandlingPlan:
+    """What to do, in three tiers: `now` (at most five, most urgent first), `then`, and `reference`
+    (the general process, one collapsed line). `steps` is now + then, in that order."""
+
     steps: list[Step]
     avoid: list[Step]
     owner: str  # frontline < supervisor < senior_specialist
@@ -112,6 +118,11 @@ class HandlingPlan:
     fired: list[FiredRule]
     review: bool
     review_reasons: list[str] = field(default_factory=list)
+    now: list[Step] = field(default_factory=list)
+    then: list[Step] = field(default_factory=list)
+    reference: list[Step] = field(default_factory=list)
+    channel: str = "unknown"
+    enquiry: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

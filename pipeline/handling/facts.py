@@ -21,14 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import warnings
 from functools import lru_cache
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from pipeline.contract.records import Fact, Facts
 from pipeline.knowledge import lexicon_yaml
-from pipeline.text.pii import expand, find_pii
+from pipeline.text.normalisation import simplified_halfwidth
+from pipeline.text.pii import expand, find_pii, overlaps
 
 #: Every kind extract_facts can produce; the playbook's `fact:` conditions must use one of these.
 FACT_KINDS: tuple[str, ...] = (
@@ -53,6 +52,75 @@ def _patterns() -> dict[str, re.Pattern]:
     return {name: re.compile(expand(p, lex["fragments"])) for name, p in lex["patterns"].items()}
 
 
+def _required_chars(pattern: re.Pattern) -> frozenset[str] | None:
+    """Characters of which every match of the pattern contains at least one (from a literal or a
+    small character class the pattern cannot match without), or None when none can be named.
+    A note with none of them cannot match, so its regex scan is skipped: the same matches, fewer scans."""
+    from re import _constants as c
+    from re import _parser
+
+    if pattern.flags & re.IGNORECASE:
+        return None
+    try:
+        parsed = _parser.parse(pattern.pattern, pattern.flags)
+    except re.error:
+        return None
+
+    def seq(items) -> frozenset[str] | None:
+        best = None
+        for op, av in items:
+            found = item(op, av)
+            if found is not None and (best is None or len(found) < len(best)):
+                best = found
+        return best
+
+    def item(op, av) -> frozenset[str] | None:
+        if op is c.LITERAL:
+            return frozenset(chr(av))
+        if op is c.IN:
+            chars: set[str] = set()
+            for o, a in av:
+                if o is c.LITERAL:
+                    chars.add(chr(a))
+                elif o is c.RANGE and a[1] - a[0] < 64:
+                    chars.update(chr(x) for x in range(a[0], a[1] + 1))
+                else:  # a negation, a category (\d) or a wide range: not a short list
+                    return None
+            return frozenset(chars)
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT)):
+            lo, _, sub = av
+            return seq(sub) if lo >= 1 else None
+        if op is c.SUBPATTERN:
+            _, add_flags, _, sub = av
+            return None if add_flags & re.IGNORECASE else seq(sub)
+        if op is c.BRANCH:
+            found = [seq(branch) for branch in av[1]]
+            return None if any(f is None for f in found) else frozenset().union(*found)
+        if op is getattr(c, "ATOMIC_GROUP", None):
+            return seq(av)
+        return None  # zero-width assertions, any character, group references: nothing required
+
+    return seq(parsed)
+
+
+@lru_cache(maxsize=1)
+def _triggers() -> dict[str, frozenset[str] | None]:
+    return {name: _required_chars(p) for name, p in _patterns().items()}
+
+
+@lru_cache(maxsize=16)
+def _char_set(s: str) -> frozenset[str]:
+    return frozenset(s)
+
+
+def _find(name: str, s: str) -> Iterator[re.Match]:
+    """`_patterns()[name].finditer(s)`, skipped when the note lacks every character a match needs."""
+    need = _triggers()[name]
+    if need is not None and need.isdisjoint(_char_set(s)):
+        return iter(())
+    return _patterns()[name].finditer(s)
+
+
 def cue_names() -> list[str]:
     """Cue names the playbook may test with `cue:`."""
     return list(lexicon()["cues"])
@@ -61,37 +129,9 @@ def cue_names() -> list[str]:
 # ----------------------------------------------------------------- script
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> Callable[[str], str]:
-    """OpenCC t2s; falls back to the compiled core when the Python wrapper is missing."""
-    try:
-        import opencc
-
-        if hasattr(opencc, "OpenCC"):
-            return opencc.OpenCC("t2s").convert
-        import opencc.clib as clib
-        from opencc.clib import (
-            opencc_clib,  # the wheel's core, when opencc/__init__.py is absent
-        )
-
-        conv = opencc_clib._OpenCC(str(Path(clib.__file__).parent / "share" / "opencc" / "t2s.json"))
-        return lambda s: conv.convert(s, len(s.encode("utf-8")))
-    except Exception as exc:  # pragma: no cover - only without OpenCC
-        warnings.warn(f"OpenCC unavailable ({exc}); traditional notes are read as they are")
-        return lambda s: s
-
-
-_HALFWIDTH = {c: c - 0xFEE0 for c in range(0xFF10, 0xFF1A)}
-_HALFWIDTH.update({c: c - 0xFEE0 for c in range(0xFF21, 0xFF3B)})
-_HALFWIDTH.update({c: c - 0xFEE0 for c in range(0xFF41, 0xFF5B)})
-_HALFWIDTH.update({ord(c): ord(c) - 0xFEE0 for c in "％．－＋＠／"})
-
-
 def to_simplified(text: str) -> str:
-    """Simplified script and half-width digits, character for character where possible."""
-    if not text:
-        return ""
-    return _t2s()(text).translate(_HALFWIDTH)
+    """Simplified script and half-width digits and letters (the normaliser's, so spans line up)."""
+    return simplified_halfwidth(text) if text else ""
 
 
 # ----------------------------------------------------------------- numbers
@@ -179,7 +219,7 @@ class _Claims:
         self.spans: list[Span] = []
 
     def free(self, span: Span) -> bool:
-        return not any(span[0] < e and s < span[1] for s, e in self.spans)
+        return not overlaps(span, self.spans)
 
     def take(self, span: Span) -> None:
         self.spans.append(span)
@@ -191,7 +231,7 @@ def _fact(kind: str, value, m: re.Match | Span, text: str) -> Fact:
 
 
 def _free_matches(name: str, s: str, claims: _Claims, take: bool = True) -> Iterator[re.Match]:
-    for m in _patterns()[name].finditer(s):
+    for m in _find(name, s):
         if m.group().strip() and claims.free(m.span()):
             if take:
                 claims.take(m.span())
@@ -246,7 +286,7 @@ def _int_or_none(m: re.Match, group: str) -> int | None:
 def _dates(s: str, claims: _Claims, received: dt.date | None) -> list[Fact]:
     out = []
     for name in ("date_ymd_cn", "date_iso", "date_yy_m", "date_cn_year", "date_year", "date_yy", "date_md"):
-        for m in _patterns()[name].finditer(s):
+        for m in _find(name, s):
             if not claims.free(m.span()):
                 continue
             g = m.groupdict()
@@ -360,7 +400,7 @@ def _deadlines(s: str, claims: _Claims, received: dt.date | None) -> list[Fact]:
     taken: list[Span] = []
 
     def add(m: re.Match, days: int | None) -> None:
-        if any(m.start() < e and b < m.end() for b, e in taken):
+        if overlaps(m.span(), taken):
             return
         before = s[max(0, m.start() - 6):m.start()]
         if any(w in before for w in not_after):
@@ -369,17 +409,16 @@ def _deadlines(s: str, claims: _Claims, received: dt.date | None) -> list[Fact]:
         claims.take(m.span())
         out.append(_fact("deadline", days, m, s))
 
-    pats = _patterns()
     for name in ("deadline_limit", "deadline_relative"):
-        for m in pats[name].finditer(s):
+        for m in _find(name, s):
             n = _count(m.group("n"))
             if n is not None:
                 add(m, _relative_days(n, m.group("unit"), received))
-    for m in pats["deadline_weekday"].finditer(s):
+    for m in _find("deadline_weekday", s):
         add(m, _weekday_days(m.group("which"), m.group("d"), received))
-    for m in pats["deadline_date"].finditer(s):
+    for m in _find("deadline_date", s):
         add(m, _date_days(int(m.group("m")), int(m.group("d")), received))
-    for m in pats["deadline_named"].finditer(s):
+    for m in _find("deadline_named", s):
         add(m, _named_days(m.group("w"), received))
     return out
 
@@ -431,19 +470,28 @@ def _money_value(m: re.Match) -> float | None:
     return round(base, 2)
 
 
+@lru_cache(maxsize=1)
+def _money_words() -> dict:
+    """The money lexicon with its word lists as tuples, which str.startswith takes whole."""
+    money = dict(lexicon()["money"])
+    for key in ("kuai_not_before", "counters"):
+        money[key] = tuple(money[key])
+    return money
+
+
 def _is_money(m: re.Match, s: str) -> bool:
     """A unit or a prefix makes money; a bare 万 does unless a counter or an idiom follows."""
-    money = lexicon()["money"]
+    money = _money_words()
     g = m.groupdict()
-    if g.get("unit") == "块" and any(s.startswith(w, m.end()) for w in money["kuai_not_before"]):
+    if g.get("unit") == "块" and s.startswith(money["kuai_not_before"], m.end()):
         return False
     if g.get("pre") or g.get("unit"):
         return True
-    has_big = any(g.get(k) in ("万", "亿") for k in ("mult", "mult2")) or any(c in g["num"] for c in "万亿")
+    has_big = g.get("mult") in ("万", "亿") or g.get("mult2") in ("万", "亿") or "万" in g["num"] or "亿" in g["num"]
     if not has_big:
         return False
     after = s[m.end():m.end() + 3]
-    if any(after.startswith(c) for c in money["counters"]):
+    if after.startswith(money["counters"]):
         return False
     window = s[max(0, m.start() - 2):m.end() + 3]
     return not any(i in window for i in money["idioms"])
@@ -452,7 +500,7 @@ def _is_money(m: re.Match, s: str) -> bool:
 def _amounts(s: str, claims: _Claims) -> list[Fact]:
     out = []
     for name in ("money_prefixed", "money_arabic", "money_cn"):
-        for m in _patterns()[name].finditer(s):
+        for m in _find(name, s):
             if not m.group("num") or not claims.free(m.span()) or not _is_money(m, s):
                 continue
             value = _money_value(m)
@@ -482,7 +530,7 @@ def _products(s: str) -> list[Fact]:
     out: list[Fact] = []
     taken: list[Span] = []
     for name in ("product_book", "product_quoted", "product_bought"):
-        for m in _patterns()[name].finditer(s):
+        for m in _find(name, s):
             raw = m.group("name")
             if name != "product_bought":
                 if not any(k in raw for k in lex["product_markers"]):
@@ -504,14 +552,29 @@ def _cue_phrases() -> list[tuple[str, str]]:
     return sorted(pairs, key=lambda p: -len(p[0]))
 
 
+@lru_cache(maxsize=1)
+def _cues_by_first_char() -> dict[str, tuple[int, ...]]:
+    """First character -> positions in `_cue_phrases()` of the phrases that start with it."""
+    index: dict[str, list[int]] = {}
+    for i, (phrase, _) in enumerate(_cue_phrases()):
+        index.setdefault(phrase[0], []).append(i)
+    return {ch: tuple(ids) for ch, ids in index.items()}
+
+
 def _cues(s: str) -> list[Fact]:
-    """Cue phrases, longest first; a phrase inside a longer one of the same cue is not repeated."""
+    """Cue phrases, longest first; a phrase inside a longer one of the same cue is not repeated.
+
+    Only phrases whose first character occurs in the note are searched for (the rest cannot
+    occur), in the same longest-first order."""
     out: list[Fact] = []
-    for phrase, cue in _cue_phrases():
+    phrases = _cue_phrases()
+    by_first = _cues_by_first_char()
+    present = sorted(i for ch in set(s).intersection(by_first) for i in by_first[ch])
+    for phrase, cue in (phrases[i] for i in present):
         start = s.find(phrase)
         while start >= 0:
             end = start + len(phrase)
-            if not any(f.value == cue and start < f.end and f.start < end for f in out):
+            if not overlaps((start, end), [(f.start, f.end) for f in out if f.value == cue]):
                 out.append(Fact(kind="cue", value=cue, start=start, end=end, text=phrase))
             start = s.find(phrase, start + 1)
     return out

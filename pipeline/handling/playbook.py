@@ -1,6 +1,7 @@
-"""The playbook as data, and the engine: (Triage, Facts) -> HandlingPlan.
+"""The playbook as data: schema, condition compiler and loader (the engine is handling/plan.py).
 
-Handling knowledge lives in data/playbook/*.yaml so that a complaint expert
+Handling knowledge lives in pipeline/knowledge/playbook/*.yaml (or a centre's
+own folder, `--playbook DIR`) so that a complaint expert
 can read and change it without Python. Each file may hold `steps` and
 `avoid` (id, text, optional section), `rules`, a default `section`, and one
 file may hold `settings` (reply hours, regulatory days, owner floor).
@@ -9,7 +10,9 @@ A rule:
 
     - id: major_media_vip          # stable, unique across files
       section: major               # one of SECTIONS
-      priority: 91                 # higher first, after the general steps
+      priority: 91                 # firing order in the trace (higher first)
+      tier: now                    # now | focus | then | reference (default: then; general: reference)
+      urgency: 91                  # 0-100: order inside a tier, the most urgent first
       when: {all: [{risk_level: high}, {flag: [media_threat, vip_identity]}]}
       steps: [major_senior_owner]  # step ids
       avoid: []                    # avoid ids
@@ -32,6 +35,18 @@ Conditions (`when`), one key each, nestable:
     {uncertain: any|head|[heads]}
     {triage: reconciliation|truncated|is_transcript}
     {top_proba: cause|risk_level|mindset, below: p}
+    {channel: phone|counter|letter|regulator|online|unknown|[...]}
+    {enquiry: true|false}                            a plain question: no mindset, low risk
+
+Confidence gates: a cause, cause_group, flag or mindset atom holds only when
+the label's probability reaches `min_proba`, or else the playbook's default
+gate for that kind (`settings.gates`); the fired-rule trace shows both.
+
+Tiers: `now` steps (at most settings.max_now, most urgent first) are what the
+handler does at once; from `focus` rules (the step that matters most for this
+cause and mindset) only the most urgent one's first step joins `now`, the rest
+go to `then`; `then` is the rest of the handling (at most settings.max_then);
+`reference` is the general process, shown as one collapsed line.
 
 The loader checks every id against the taxonomy, the fact kinds and the cue
 names, and reports all problems at once. The engine is pure: the default
@@ -39,7 +54,6 @@ playbook is loaded once and cached; a plan takes tens of microseconds.
 """
 from __future__ import annotations
 
-import datetime as dt
 import operator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -50,9 +64,6 @@ import yaml
 
 from pipeline.contract.records import (
     Facts,
-    FiredRule,
-    HandlingPlan,
-    ReplyDue,
     Step,
     Triage,
 )
@@ -71,8 +82,12 @@ DEPARTMENTS: tuple[str, ...] = ("legal", "brand_pr", "regulator_liaison", "secur
 HEAD_NAMES: dict[str, str] = {"cause": "投诉原因", "risk_level": "升级风险", "risk_flags": "风险标记", "mindset": "客户心理"}
 
 _FILE_KEYS = {"section", "steps", "avoid", "rules", "settings"}
-_RULE_KEYS = {"id", "section", "priority", "when", "steps", "avoid", "owner", "departments", "review", "note"}
-_STEP_KEYS = {"id", "text", "section"}
+_RULE_KEYS = {"id", "section", "priority", "tier", "urgency", "when", "steps", "avoid", "owner", "departments",
+              "review", "note"}
+TIERS: tuple[str, ...] = ("now", "focus", "then", "reference")
+CHANNELS: tuple[str, ...] = ("phone", "counter", "letter", "regulator", "online", "unknown")
+GATED_KINDS: tuple[str, ...] = ("cause", "cause_group", "flag", "mindset")
+_STEP_KEYS = {"id", "text", "section", "short"}
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq, "!=": operator.ne,
 }
@@ -81,7 +96,7 @@ _TRIAGE_ATTRS = ("reconciliation", "truncated", "is_transcript")
 
 #: A condition that holds: what made it hold, and its confidence (None for facts and cues).
 Hit = tuple[list[str], "float | None"]
-Test = Callable[["_Ctx"], "Hit | None"]
+Test = Callable[["Context"], "Hit | None"]
 
 
 class PlaybookError(ValueError):
@@ -89,7 +104,7 @@ class PlaybookError(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
+class PlaybookSettings:
     reply_hours: dict[str, int] = field(default_factory=lambda: {"high": 2, "medium": 24, "low": 48})
     min_reply_hours: int = 2
     decision_days: int = 15
@@ -97,6 +112,15 @@ class Settings:
     extension_days: int = 30
     extension_text: str = "一般案件15日内作出处理决定并告知客户；复杂的可延长至30日；经批准可再延长30日。"
     owner_floor: dict[str, str] = field(default_factory=lambda: {"high": "supervisor"})
+    # default confidence gates per atom kind (a rule's own min_proba overrides)
+    gates: dict[str, float] = field(default_factory=lambda: {"cause": 0.3, "cause_group": 0.3, "flag": 0.0,
+                                                             "mindset": 0.4})
+    max_now: int = 5
+    max_then: int = 7
+    max_avoid: int = 4
+    # review: main cause below this probability; a flag this close to its threshold that would change the level
+    review_cause_below: float = 0.4
+    review_flag_margin: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -113,6 +137,8 @@ class Rule:
     source: str
     when: Any = None
     note: str = ""
+    tier: str = "then"
+    urgency: int = 50
 
 
 @dataclass(frozen=True)
@@ -122,7 +148,7 @@ class Playbook:
     rules: tuple[Rule, ...]
     steps: dict[str, Step]
     avoid: dict[str, Step]
-    settings: Settings
+    settings: PlaybookSettings
     sources: tuple[str, ...]
 
     def rule(self, rule_id: str) -> Rule:
@@ -132,13 +158,17 @@ class Playbook:
 # ======================================================================= context
 
 
-class _Ctx:
+class Context:
     """What the conditions read, indexed once per plan call."""
 
-    __slots__ = ("t", "flags", "cause_idx", "groups", "mindsets", "level", "facts", "cues")
+    __slots__ = ("t", "flags", "cause_idx", "groups", "mindsets", "level", "facts", "cues", "channel", "enquiry",
+                 "gates")
 
-    def __init__(self, triage: Triage, facts: Facts) -> None:
+    def __init__(self, triage: Triage, facts: Facts, channel: str = "unknown", enquiry: bool = False,
+                 gates: dict[str, float] | None = None) -> None:
         self.t = triage
+        self.channel, self.enquiry = channel, enquiry
+        self.gates = gates if gates is not None else PlaybookSettings().gates
         self.flags = set(triage.risk_flags)
         self.cause_idx = {c: i for i, c in enumerate(triage.cause)}
         self.groups = triage.cause_group or [c.split("_", 1)[0] for c in triage.cause]
@@ -155,6 +185,12 @@ class _Ctx:
 
 def _proba_text(p: float | None) -> str:
     return "" if p is None else f" p={p:.2f}"
+
+
+def _gate_text(p: float | None, gate: float) -> str:
+    if p is None:
+        return ""
+    return f" p={p:.2f} ≥ {gate:.2f}" if gate else f" p={p:.2f}"
 
 
 def _strongest(hits: list[tuple[str, float | None]]) -> Hit | None:
@@ -251,7 +287,7 @@ class _Compiler:
             return self.bad("all needs a non-empty list")
         parts = [self.compile(c) for c in cond["all"]]
 
-        def test(ctx: _Ctx) -> Hit | None:  # the weakest part sets the confidence
+        def test(ctx: Context) -> Hit | None:  # the weakest part sets the confidence
             texts: list[str] = []
             probs: list[float] = []
             for p in parts:
@@ -271,7 +307,7 @@ class _Compiler:
             return self.bad("any needs a non-empty list")
         parts = [self.compile(c) for c in cond["any"]]
 
-        def test(ctx: _Ctx) -> Hit | None:  # the strongest branch sets the confidence
+        def test(ctx: Context) -> Hit | None:  # the strongest branch sets the confidence
             texts: list[str] = []
             probs: list[float] = []
             for p in parts:
@@ -296,33 +332,41 @@ class _Compiler:
         ids = _ids(cond["cause"])
         self.check_ids("cause", ids, self.known.causes)
         main, lo = bool(cond.get("main", False)), self.proba(cond, "min_proba")
+        wanted = frozenset(ids)
 
-        def test(ctx: _Ctx) -> Hit | None:
+        def test(ctx: Context) -> Hit | None:
+            if wanted.isdisjoint(ctx.cause_idx):  # none of its causes is among the note's top 3
+                return None
             out = []
             for c in ids:
                 i = ctx.cause_idx.get(c)
                 if i is None or (main and i != 0):
                     continue
                 p = ctx.t.cause_proba[i] if i < len(ctx.t.cause_proba) else None
-                if lo is not None and (p is None or p < lo):
+                gate = lo if lo is not None else ctx.gates.get("cause", 0.0)
+                if gate and (p is None or p < gate):
                     continue
-                out.append((f"cause {c}{_proba_text(p)}", p))
+                out.append((f"cause {c}{_gate_text(p, gate)}", p))
             return _strongest(out)
 
         return test
 
     def c_cause_group(self, cond: dict) -> Test:
-        self.check_keys(cond, {"cause_group"})
+        self.check_keys(cond, {"cause_group", "min_proba"})
         ids = _ids(cond["cause_group"])
         self.check_ids("cause group", ids, self.known.groups)
+        lo = self.proba(cond, "min_proba")
 
-        def test(ctx: _Ctx) -> Hit | None:
+        def test(ctx: Context) -> Hit | None:
             out = []
             for g in ids:
                 ps = [ctx.t.cause_proba[i] for i, cg in enumerate(ctx.groups) if cg == g and i < len(ctx.t.cause_proba)]
                 if g in ctx.groups:
-                    p = max(ps) if ps else None
-                    out.append((f"cause_group {g}{_proba_text(p)}", p))
+                    p = sum(ps) if ps else None  # the group's share of the top causes
+                    gate = lo if lo is not None else ctx.gates.get("cause_group", 0.0)
+                    if gate and (p is None or p < gate):
+                        continue
+                    out.append((f"cause_group {g}{_gate_text(p, gate)}", p))
             return _strongest(out)
 
         return test
@@ -334,11 +378,10 @@ class _Compiler:
             return lambda ctx: None
         i_lo, i_hi = RISK_LEVELS.index(lo), RISK_LEVELS.index(hi)
 
-        def test(ctx: _Ctx) -> Hit | None:
+        def test(ctx: Context) -> Hit | None:
             if not i_lo <= ctx.level <= i_hi:
                 return None
-            p = ctx.t.risk_level_proba.get(ctx.t.risk_level)
-            return [f"risk_level {ctx.t.risk_level}{_proba_text(p)}"], p
+            return [f"risk_level {ctx.t.risk_level}"], None  # set by the rule from the flags, not a probability
 
         return test
 
@@ -348,8 +391,11 @@ class _Compiler:
         self.check_ids("flag", ids, self.known.flags)
         lo, hi = self.proba(cond, "min_proba"), self.proba(cond, "max_proba")
         by_proba = lo is not None or hi is not None
+        wanted = frozenset(ids)
 
-        def test(ctx: _Ctx) -> Hit | None:
+        def test(ctx: Context) -> Hit | None:
+            if not by_proba and wanted.isdisjoint(ctx.flags):  # the common miss, without building anything
+                return None
             out = []
             for f in ids:
                 p = ctx.t.risk_flag_proba.get(f)
@@ -359,7 +405,10 @@ class _Compiler:
                         continue
                 elif f not in ctx.flags:
                     continue
-                out.append((f"flag {f}{_proba_text(p)}", p))
+                gate = lo if lo is not None else ctx.gates.get("flag", 0.0)
+                if gate and (p is None or p < gate):
+                    continue
+                out.append((f"flag {f}{_gate_text(p, gate)}", p))
             return _strongest(out)
 
         return test
@@ -371,8 +420,11 @@ class _Compiler:
         main = bool(cond.get("main", False))
         lo, hi = self.proba(cond, "min_proba"), self.proba(cond, "max_proba")
         by_proba = lo is not None or hi is not None
+        wanted = frozenset(ids)
 
-        def test(ctx: _Ctx) -> Hit | None:
+        def test(ctx: Context) -> Hit | None:
+            if not by_proba and wanted.isdisjoint(ctx.mindsets):  # the common miss, without building anything
+                return None
             out = []
             for m in ids:
                 p = ctx.t.mindset_proba.get(m)
@@ -382,7 +434,10 @@ class _Compiler:
                         continue
                 elif m not in ctx.mindsets or (main and ctx.mindsets[0] != m):
                     continue
-                out.append((f"mindset {m}{_proba_text(p)}", p))
+                gate = lo if lo is not None else ctx.gates.get("mindset", 0.0)
+                if gate and (p is None or p < gate):
+                    continue
+                out.append((f"mindset {m}{_gate_text(p, gate)}", p))
             return _strongest(out)
 
         return test
@@ -393,7 +448,7 @@ class _Compiler:
         if ids != ["any"]:
             self.check_ids("head", ids, HEADS)
 
-        def test(ctx: _Ctx) -> Hit | None:
+        def test(ctx: Context) -> Hit | None:
             heads = [h for h in ctx.t.uncertain if ids == ["any"] or h in ids]
             return ([f"uncertain {h}" for h in heads], None) if heads else None
 
@@ -413,11 +468,24 @@ class _Compiler:
         if not self.check_ids("head", [head], ("cause", "risk_level", "mindset")) or below is None:
             return self.bad("top_proba needs a head (cause, risk_level, mindset) and below: p")
 
-        def test(ctx: _Ctx) -> Hit | None:
+        def test(ctx: Context) -> Hit | None:
             p = _top_proba(ctx.t, head)
             return ([f"top {head} p={p:.2f} < {below:.2f}"], p) if p is not None and p < below else None
 
         return test
+
+    def c_channel(self, cond: dict) -> Test:
+        self.check_keys(cond, {"channel"})
+        ids = _ids(cond["channel"])
+        self.check_ids("channel", ids, CHANNELS)
+        return lambda ctx: ([f"channel {ctx.channel}"], None) if ctx.channel in ids else None
+
+    def c_enquiry(self, cond: dict) -> Test:
+        self.check_keys(cond, {"enquiry"})
+        want = cond["enquiry"]
+        if not isinstance(want, bool):
+            return self.bad("enquiry must be true or false")
+        return lambda ctx: ([f"enquiry {str(want).lower()}"], None) if ctx.enquiry == want else None
 
     # ---- atoms over the facts
 
@@ -438,7 +506,7 @@ class _Compiler:
         ids = _ids(cond["cue"])
         self.check_ids("cue", ids, self.known.cues)
 
-        def test(ctx: _Ctx) -> Hit | None:
+        def test(ctx: Context) -> Hit | None:
             found = [f"cue {c} '{ctx.cues[c]}'" for c in ids if c in ctx.cues]
             return (found, None) if found else None
 
@@ -448,7 +516,7 @@ class _Compiler:
 def _fact_test(kind: str, op: str | None, value: Any, agg: str) -> Test:
     cmp = _OPS.get(op) if op else None
 
-    def test(ctx: _Ctx) -> Hit | None:
+    def test(ctx: Context) -> Hit | None:
         vals = ctx.facts.get(kind)
         if not vals:
             return None
@@ -479,6 +547,7 @@ _ATOMS: dict[str, Callable[[_Compiler, dict], Test]] = {
     "cause": _Compiler.c_cause, "cause_group": _Compiler.c_cause_group, "risk_level": _Compiler.c_risk_level,
     "flag": _Compiler.c_flag, "mindset": _Compiler.c_mindset, "uncertain": _Compiler.c_uncertain,
     "triage": _Compiler.c_triage, "top_proba": _Compiler.c_top_proba, "fact": _Compiler.c_fact, "cue": _Compiler.c_cue,
+    "channel": _Compiler.c_channel, "enquiry": _Compiler.c_enquiry,
 }
 
 
@@ -538,7 +607,7 @@ def _load_texts(raw: dict, key: str, fname: str, default_section: str | None,
         if section not in SECTIONS:
             problems.append(f"{where}: section '{section}' is not one of {list(SECTIONS)}")
         all_ids.add(sid)
-        table[sid] = Step(id=sid, text=str(text or "").strip(), section=str(section))
+        table[sid] = Step(id=sid, text=str(text or "").strip(), section=str(section), short=str(entry.get("short", "")))
 
 
 def _str_list(value: Any, where: str, what: str, problems: list[str]) -> tuple[str, ...]:
@@ -583,21 +652,29 @@ def _load_rule(entry: Any, fname: str, default_section: str | None, known: _Know
     review = entry.get("review", False)
     if not isinstance(review, bool):
         problems.append(f"{where}: review must be true or false")
+    tier = entry.get("tier", "reference" if section == "general" else "then")
+    if tier not in TIERS:
+        problems.append(f"{where}: tier '{tier}' is not one of {list(TIERS)}")
+        tier = "then"
+    urgency = entry.get("urgency", 50)
+    if isinstance(urgency, bool) or not isinstance(urgency, int) or not 0 <= urgency <= 100:
+        problems.append(f"{where}: urgency must be an integer from 0 to 100, got {urgency!r}")
+        urgency = 50
     return Rule(
         id=rid, section=str(section), priority=priority, test=test,
         steps=_str_list(entry.get("steps"), where, "steps", problems),
         avoid=_str_list(entry.get("avoid"), where, "avoid", problems),
         owner=owner, departments=departments, review=bool(review), source=fname,
-        when=entry.get("when"), note=str(entry.get("note", "")),
+        when=entry.get("when"), note=str(entry.get("note", "")), tier=str(tier), urgency=int(urgency),
     )
 
 
-def _load_settings(raw: Any, fname: str, problems: list[str]) -> Settings:
+def _load_settings(raw: Any, fname: str, problems: list[str]) -> PlaybookSettings:
     if not isinstance(raw, dict):
         problems.append(f"{fname}: settings must be a mapping")
-        return Settings()
-    default = Settings()
-    extra = set(raw) - set(Settings.__dataclass_fields__)
+        return PlaybookSettings()
+    default = PlaybookSettings()
+    extra = set(raw) - set(PlaybookSettings.__dataclass_fields__)
     if extra:
         problems.append(f"{fname}: unknown settings {sorted(extra)}")
     hours = raw.get("reply_hours", default.reply_hours)
@@ -616,8 +693,29 @@ def _load_settings(raw: Any, fname: str, problems: list[str]) -> Settings:
             problems.append(f"{fname}: settings.{key} must be a positive integer")
             v = getattr(default, key)
         ints[key] = v
-    return Settings(reply_hours=dict(hours), owner_floor=dict(floor),
-                    extension_text=str(raw.get("extension_text", default.extension_text)), **ints)
+    for key in ("max_now", "max_then", "max_avoid"):
+        v = raw.get(key, getattr(default, key))
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            problems.append(f"{fname}: settings.{key} must be a positive integer")
+            v = getattr(default, key)
+        ints[key] = v
+    gates = raw.get("gates", default.gates)
+    if not isinstance(gates, dict) or set(gates) - set(GATED_KINDS):
+        problems.append(f"{fname}: settings.gates maps {list(GATED_KINDS)} to thresholds")
+        gates = default.gates
+    for kind, p in gates.items():
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            problems.append(f"{fname}: settings.gates.{kind} must be a number in [0, 1], got {p!r}")
+    gates = {**default.gates, **{k: float(v) for k, v in gates.items() if isinstance(v, (int, float))}}
+    floats = {}
+    for key in ("review_cause_below", "review_flag_margin"):
+        v = raw.get(key, getattr(default, key))
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            problems.append(f"{fname}: settings.{key} must be a number in [0, 1], got {v!r}")
+            v = getattr(default, key)
+        floats[key] = float(v)
+    return PlaybookSettings(reply_hours=dict(hours), owner_floor=dict(floor), gates=gates,
+                            extension_text=str(raw.get("extension_text", default.extension_text)), **ints, **floats)
 
 
 def _check_refs(rules: list[Rule], steps: dict, avoid: dict, problems: list[str]) -> None:
@@ -657,7 +755,7 @@ def load_playbook(path: Path | str = PLAYBOOK_DIR) -> Playbook:
     text_ids: set[str] = set()
     rules: list[Rule] = []
     seen: set[str] = set()
-    settings, settings_from = Settings(), None
+    settings, settings_from = PlaybookSettings(), None
     for f in files:
         raw = _read(f, problems)
         if raw is None:
@@ -692,93 +790,3 @@ def load_playbook(path: Path | str = PLAYBOOK_DIR) -> Playbook:
 def default_playbook() -> Playbook:
     """The project's playbook (data/playbook), loaded and checked once per process."""
     return load_playbook(playbook_dir())
-
-
-# ======================================================================= engine
-
-
-def _dedupe(items: Iterable[Step]) -> list[Step]:
-    seen: set[str] = set()
-    out = []
-    for s in items:
-        if s.id not in seen:
-            seen.add(s.id)
-            out.append(s)
-    return out
-
-
-def _owner(fired: list[Rule], triage: Triage, settings: Settings) -> str:
-    level = max((OWNERS.index(r.owner) for r in fired), default=0)
-    floor = settings.owner_floor.get(triage.risk_level)
-    if floor:
-        level = max(level, OWNERS.index(floor))
-    return OWNERS[level]
-
-
-def _departments(fired: list[Rule]) -> list[str]:
-    wanted = {d for r in fired for d in r.departments}
-    return [d for d in DEPARTMENTS if d in wanted]
-
-
-def _reply_due(settings: Settings, triage: Triage, facts: Facts, received: dt.date | None) -> ReplyDue:
-    """First reply by risk level, capped by a customer's own deadline; regulatory dates from `received`."""
-    hours = settings.reply_hours.get(triage.risk_level, settings.reply_hours["medium"])
-    days = [f.value for f in facts.items if f.kind == "deadline" and isinstance(f.value, (int, float))]
-    customer_days = int(min(days)) if days else None
-    if customer_days is not None:
-        hours = min(hours, max(settings.min_reply_hours, customer_days * 24))
-    if isinstance(received, dt.datetime):
-        received = received.date()
-
-    def due(n: int) -> str | None:
-        return (received + dt.timedelta(days=n)).isoformat() if received else None
-
-    return ReplyDue(
-        first_reply_hours=hours,
-        decision_due=due(settings.decision_days),
-        decision_days=settings.decision_days,
-        extension=settings.extension_text,
-        complex_due=due(settings.complex_days),
-        extended_due=due(settings.complex_days + settings.extension_days),
-        customer_deadline_days=customer_days,
-    )
-
-
-
-
-def _uncertain_reasons(triage: Triage) -> list[str]:
-    out = []
-    for head in triage.uncertain:
-        p = triage.head_top_proba.get(head, _top_proba(triage, head) if head != "risk_flags" else None)
-        tail = f"，最高概率 {p:.2f}" if p is not None else ""
-        out.append(f"{head}（{HEAD_NAMES.get(head, head)}）把握不足{tail}，请人工复核")
-    return out
-
-
-def plan(triage: Triage, facts: Facts, received: dt.date | None = None,
-         playbook: Playbook | None = None) -> HandlingPlan:
-    """The handling plan for one triaged note. Pure: no I/O after the first load."""
-    pb = playbook or default_playbook()
-    ctx = _Ctx(triage, facts)
-    fired: list[Rule] = []
-    records: list[FiredRule] = []
-    review_reasons = _uncertain_reasons(triage)
-    for rule in pb.rules:
-        hit = rule.test(ctx)
-        if hit is None:
-            continue
-        fired.append(rule)
-        because, conf = "; ".join(dict.fromkeys(hit[0])), hit[1]
-        records.append(FiredRule(rule=rule.id, because=because, confidence=conf))
-        if rule.review:
-            review_reasons.append(f"{rule.id}：{because}")
-    return HandlingPlan(
-        steps=_dedupe(pb.steps[s] for r in fired for s in r.steps),
-        avoid=_dedupe(pb.avoid[a] for r in fired for a in r.avoid),
-        owner=_owner(fired, triage, pb.settings),
-        departments=_departments(fired),
-        reply_due=_reply_due(pb.settings, triage, facts, received),
-        fired=records,
-        review=bool(review_reasons),
-        review_reasons=review_reasons,
-    )

@@ -13,6 +13,8 @@ from typing import Any
 
 from pipeline.contract.records import Evidence, Fact, Facts, HandlingPlan, Triage
 from pipeline.contract.taxonomy import taxonomy
+from pipeline.handling.channel import CHANNEL_NAMES
+from pipeline.handling.review import because_zh
 from pipeline.text.pii import mask_pii
 
 OWNER_NAMES = {"frontline": "一线处理人员", "supervisor": "主管", "senior_specialist": "资深投诉专员"}
@@ -51,8 +53,8 @@ def _triage_json(t: Triage) -> dict[str, Any]:
             {"id": c, "name": _name(c), "group": g, "proba": _round(p)}
             for c, g, p in zip(t.cause, t.cause_group or [c.split("_", 1)[0] for c in t.cause], t.cause_proba)
         ],
-        "risk_level": {"id": t.risk_level, "name": _name(t.risk_level),
-                       "proba": _round(t.risk_level_proba.get(t.risk_level))},
+        "risk_level": {"id": t.risk_level, "name": _name(t.risk_level), "reason": t.risk_reason,
+                       "learned_proba": _round(t.risk_level_proba.get(t.risk_level))},
         "risk_level_proba": {k: _round(v) for k, v in t.risk_level_proba.items()},
         "risk_flags": [
             {"id": f, "name": _name(f), "proba": _round(t.risk_flag_proba.get(f)),
@@ -71,11 +73,17 @@ def _fact_json(f: Fact) -> dict[str, Any]:
     return {"kind": f.kind, "value": f.value, "start": f.start, "end": f.end, "text": mask_pii(f.text)}
 
 
+def _step_json(s) -> dict[str, Any]:
+    return {"id": s.id, "section": s.section, "text": s.text, **({"short": s.short} if s.short else {})}
+
+
 def _plan_json(p: HandlingPlan) -> dict[str, Any]:
     r = p.reply_due
     return {
         "owner": p.owner,
+        "owner_name": OWNER_NAMES.get(p.owner, p.owner),
         "departments": list(p.departments),
+        "department_names": [DEPARTMENT_NAMES.get(d, d) for d in p.departments],
         "reply_due": {
             "first_reply_hours": r.first_reply_hours, "decision_due": r.decision_due,
             "decision_days": r.decision_days, "complex_due": r.complex_due, "extended_due": r.extended_due,
@@ -83,9 +91,15 @@ def _plan_json(p: HandlingPlan) -> dict[str, Any]:
         },
         "review": p.review,
         "review_reasons": list(p.review_reasons),
-        "steps": [{"id": s.id, "section": s.section, "text": s.text} for s in p.steps],
-        "avoid": [{"id": s.id, "section": s.section, "text": s.text} for s in p.avoid],
-        "fired": [{"rule": f.rule, "because": f.because, "confidence": _round(f.confidence)} for f in p.fired],
+        "channel": p.channel,
+        "enquiry": p.enquiry,
+        "now": [_step_json(s) for s in p.now],
+        "then": [_step_json(s) for s in p.then],
+        "reference": [_step_json(s) for s in p.reference],
+        "steps": [_step_json(s) for s in p.steps],
+        "avoid": [_step_json(s) for s in p.avoid],
+        "fired": [{"rule": f.rule, "tier": f.tier, "because": f.because, "because_zh": because_zh(f.because),
+                   "confidence": _round(f.confidence)} for f in p.fired],
     }
 
 
@@ -116,7 +130,7 @@ def _fact_value(f: Fact) -> str:
     if f.kind == "prior_complaints":
         return f"{v}次（{f.text}）"
     if f.kind == "cue":
-        return f"“{f.text}”〔{v}〕"
+        return f"“{f.text}”"
     return mask_pii(str(v))
 
 
@@ -150,36 +164,68 @@ def _due_line(p: HandlingPlan) -> list[str]:
     if r.decision_due:
         lines.append(f"  处理决定：{r.decision_due}前（{r.decision_days}日）；复杂案件最迟{r.complex_due}；"
                      f"经批准延长最迟{r.extended_due}")
+    elif r.decision_days is None:
+        pass  # an enquiry: no complaint decision deadline
     else:
         lines.append(f"  处理决定：收到投诉后{r.decision_days}日内（未给出收到日期）")
     lines.append(f"  说明：{r.extension}")
     return lines
 
 
+def _step_lines(steps: list, start: int, box: bool) -> list[str]:
+    mark = "☐ " if box else ""
+    return [f"  {mark}{i}. {s.text}" for i, s in enumerate(steps, start)]
+
+
+def reference_line(plan: HandlingPlan) -> str:
+    """The general process as one line: 倾听 → 记录 → 复述确认 → 致歉答复 → 登记."""
+    return " → ".join(s.short or s.text[:8] for s in plan.reference)
+
+
 def render_card(triage: Triage, facts: Facts, plan: HandlingPlan) -> str:
-    """A plain-text card in simplified Chinese for the complaint handler."""
+    """A plain-text card in simplified Chinese, ordered for acting in ten seconds: level and why,
+    who owns it and when to reply, what to do now, then the rest; the triage behind it last."""
     t = triage
     out = ["━━━━━━━━ 投诉处理卡 ━━━━━━━━"]
+    out.append(f"{_name(t.risk_level)}：{t.risk_reason or '—'}")
+    depts = "、".join(DEPARTMENT_NAMES[d] for d in plan.departments) or "无"
+    out.append(f"负责人：{OWNER_NAMES[plan.owner]}；协同部门：{depts}；渠道：{CHANNEL_NAMES.get(plan.channel, plan.channel)}"
+               + ("；咨询" if plan.enquiry else ""))
+    r = plan.reply_due
+    due = f"首次回复：{r.first_reply_hours}小时内"
+    if r.customer_deadline_days is not None:
+        due += f"；客户期限：{r.customer_deadline_days}天内"
+    if r.decision_due:
+        due += f"；处理决定：{r.decision_due}前"
+    out.append(due)
     if plan.review:
         out.append("【需人工复核】" + "；".join(plan.review_reasons))
-    causes = "；".join(f"{_name(c)}〔{c}〕{_pct(p)}" for c, p in zip(t.cause, t.cause_proba))
+    out.append("■ 现在就做")
+    out += _step_lines(plan.now, 1, box=True) or ["  （无）"]
+    if plan.then:
+        out.append("■ 接着做")
+        out += _step_lines(plan.then, len(plan.now) + 1, box=False)
+    if plan.avoid:
+        out.append("■ 切勿")
+        out += [f"  × {s.text}" for s in plan.avoid]
+    if plan.reference:
+        out.append(f"■ 一般流程：{reference_line(plan)}")
+    out.append("── 分诊依据 ──")
+    causes = "；".join(f"{_name(c)}{_pct(p)}" for c, p in zip(t.cause, t.cause_proba))
     out.append(f"投诉原因：{causes or '未判定'}")
-    out.append(f"升级风险：{_name(t.risk_level)}〔{t.risk_level}〕{_pct(t.risk_level_proba.get(t.risk_level))}"
-               + (f"（{t.reconciliation}）" if t.reconciliation else ""))
-    out += _flag_lines(t)
-    minds = "；".join(f"{_name(m)}〔{m}〕{_pct(t.mindset_proba.get(m))}" for m in t.mindset)
+    if not t.risk_flags:
+        out.append("风险标记：无")
+    else:
+        out.append("风险标记：")
+        for f in t.risk_flags:
+            ev = "；".join(f"“{mask_pii(e.text)}”" for e in t.flag_evidence.get(f, []))
+            out.append(f"  - {_name(f)}{_pct(t.risk_flag_proba.get(f))}" + (f"  依据：{ev}" if ev else ""))
+    minds = "；".join(f"{_name(m)}{_pct(t.mindset_proba.get(m))}" for m in t.mindset)
     out.append(f"客户心理：{minds or '无明显情绪诉求（咨询）'}")
     out.append("关键事实：")
     out += _facts_lines(facts)
-    depts = "、".join(f"{DEPARTMENT_NAMES[d]}〔{d}〕" for d in plan.departments) or "无"
-    out.append(f"负责人：{OWNER_NAMES[plan.owner]}〔{plan.owner}〕；协同部门：{depts}")
     out.append("答复时限：")
     out += _due_line(plan)
-    out.append("处理步骤：")
-    out += [f"  {i}. 【{SECTION_NAMES.get(s.section, s.section)}】{s.text}" for i, s in enumerate(plan.steps, 1)]
-    out.append("切勿：")
-    out += [f"  × {s.text}" for s in plan.avoid] or ["  （无）"]
-    out.append("触发规则：")
-    out += [f"  - {f.rule}：{f.because}" + (f"（置信度 {f.confidence:.2f}）" if f.confidence is not None else "")
-            for f in plan.fired]
+    out.append("规则依据：")
+    out += [f"  - {f.rule}：{because_zh(f.because)}" for f in plan.fired]
     return "\n".join(out)

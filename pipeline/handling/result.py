@@ -11,16 +11,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.contract.records import Facts, HandlingPlan, Triage
+from pipeline.contract.taxonomy import taxonomy
+from pipeline.handling.render import OWNER_NAMES
 
 __all__ = ["Result", "TAG_COLUMNS", "PLAN_COLUMNS", "PLAN_MODES"]
 
-TAG_COLUMNS = ("pred_cause", "pred_cause_proba", "pred_cause_group", "pred_risk_level", "pred_risk_flags",
-               "pred_mindset", "review", "review_reasons")
+TAG_COLUMNS = ("pred_cause", "pred_cause_name", "pred_cause_proba", "pred_cause_group", "pred_risk_level",
+               "pred_risk_level_name", "risk_reason", "pred_risk_flags", "pred_risk_flags_name", "pred_mindset",
+               "pred_mindset_name", "channel", "review", "review_reasons")
+_SUMMARY = ("plan_now", "plan_owner", "plan_owner_name", "plan_departments", "plan_steps", "reply_first_hours",
+            "decision_due")
 PLAN_COLUMNS = {
     "none": (),
-    "summary": ("plan_owner", "plan_departments", "plan_steps", "reply_first_hours", "decision_due"),
-    "full": ("plan_owner", "plan_departments", "plan_steps", "reply_first_hours", "decision_due",
-             "plan_step_texts", "plan_avoid", "plan_fired", "facts"),
+    "summary": _SUMMARY,
+    "full": _SUMMARY + ("plan_step_texts", "plan_avoid", "plan_fired", "facts"),
 }
 PLAN_MODES = tuple(PLAN_COLUMNS)
 
@@ -32,6 +36,7 @@ class Result:
     triage: Triage
     facts: Facts | None = None
     plan: HandlingPlan | None = None
+    channel: str = "unknown"
 
     def to_json(self) -> dict[str, Any]:
         """The JSON record: triage, facts, plan, with a stable field order."""
@@ -48,18 +53,25 @@ class Result:
     def tag_row(self, plan_mode: str = "summary") -> dict[str, Any]:
         """The `tousu tag` columns for this note (ids, lists as lists)."""
         t = self.triage
+        tax = taxonomy()
         row: dict[str, Any] = {
-            "pred_cause": t.cause, "pred_cause_proba": t.cause_proba, "pred_cause_group": t.cause_group,
-            "pred_risk_level": t.risk_level, "pred_risk_flags": t.risk_flags, "pred_mindset": t.mindset,
+            "pred_cause": t.cause, "pred_cause_name": [tax.name(c) for c in t.cause],
+            "pred_cause_proba": t.cause_proba, "pred_cause_group": t.cause_group,
+            "pred_risk_level": t.risk_level, "pred_risk_level_name": tax.name(t.risk_level), "risk_reason": t.risk_reason,
+            "pred_risk_flags": t.risk_flags, "pred_risk_flags_name": [tax.name(f) for f in t.risk_flags],
+            "pred_mindset": t.mindset, "pred_mindset_name": [tax.name(m) for m in t.mindset],
+            "channel": self.channel,
         }
         if plan_mode == "none" or self.plan is None:
-            row["review"] = bool(t.uncertain)
-            row["review_reasons"] = [f"uncertain {h}" for h in t.uncertain]
+            row["review"] = None
+            row["review_reasons"] = []
             return row
         p = self.plan
         row.update({
             "review": bool(p.review), "review_reasons": list(p.review_reasons),
-            "plan_owner": p.owner, "plan_departments": list(p.departments), "plan_steps": [s.id for s in p.steps],
+            "plan_now": [s.text for s in p.now],
+            "plan_owner": p.owner, "plan_owner_name": OWNER_NAMES.get(p.owner, p.owner),
+            "plan_departments": list(p.departments), "plan_steps": [s.id for s in p.steps],
             "reply_first_hours": p.reply_due.first_reply_hours, "decision_due": p.reply_due.decision_due,
         })
         if plan_mode == "full":

@@ -23,6 +23,7 @@ from pipeline.contract.records import Triage
 from pipeline.contract.taxonomy import RISK_LEVELS, taxonomy
 from pipeline.knowledge import lexicon_file
 from pipeline.model.features import evidence_map, load_markers
+from pipeline.model.triager import NO_MINDSET
 from pipeline.text.normalisation import normalise
 
 KEYWORDS_FILE = "cause_keywords.yaml"
@@ -132,15 +133,15 @@ def calibration(model, gold: pd.DataFrame) -> dict:
     proba = model.predict_proba(list(gold["text"]))
     out = {}
     for head, classes, labels in (
-        ("cause", model.cause_classes_, [c[0] for c in gold["cause"]]),
-        ("risk_level", model.level_classes_, list(gold["risk_level"])),
-        ("mindset", model.mindset_classes_, [m[0] if len(m) else "__none__" for m in gold["mindset"]]),
+        ("cause", model.classes_["cause"], [c[0] for c in gold["cause"]]),
+        ("risk_level", model.classes_["risk_level"], list(gold["risk_level"])),
+        ("mindset", model.classes_["mindset"], [m[0] if len(m) else NO_MINDSET for m in gold["mindset"]]),
     ):
         y = np.array([classes.index(lbl) for lbl in labels])
         p = proba[head]
         out[head] = {"brier": round(brier_multiclass(p, y), 4), "ece": round(ece(p.max(1), p.argmax(1) == y), 4)}
     flags = proba["risk_flags"]
-    truth = np.array([[f in set(g) for f in model.flag_classes_] for g in gold["risk_flags"]], dtype=float)
+    truth = np.array([[f in set(g) for f in model.classes_["risk_flags"]] for g in gold["risk_flags"]], dtype=float)
     out["risk_flags"] = {"brier": round(float(np.mean((flags - truth) ** 2)), 4),
                          "ece": round(ece(np.abs(flags - 0.5).ravel() + 0.5, ((flags >= 0.5) == truth).ravel()), 4)}
     return out
@@ -180,9 +181,11 @@ def majority_baseline(train: pd.DataFrame, n: int) -> list[Prediction]:
 
 # ------------------------------------------------------------------ report
 
-def evaluate(model, gold: pd.DataFrame, train: pd.DataFrame | None = None) -> dict:
-    """Model, baselines and calibration on one labelled frame."""
-    triages = model.triage(list(gold["text"]))
+def evaluate(model, gold: pd.DataFrame, train: pd.DataFrame | None = None, triages: list | None = None) -> dict:
+    """Model, baselines and calibration on one labelled frame.
+
+    `triages`: the final triages to score (the flow's, with the rule's risk level); default: the model's own."""
+    triages = triages if triages is not None else model.triage(list(gold["text"]))
     report = {"model": score(gold, [Prediction.of(t) for t in triages]),
               "keyword_baseline": score(gold, keyword_baseline(list(gold["text"])))}
     if train is not None:
@@ -202,70 +205,184 @@ def summary_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(report: dict, gold: pd.DataFrame, out_dir: Path, title: str, extra: dict | None = None) -> Path:
-    """report.json, PNG plots and an HTML page that opens in a browser without network."""
-    import matplotlib
+#: the headline metrics' Chinese names (the ids stay beside them, as score.py prints them)
+METRIC_NAMES = {
+    "cause_top1": "主要原因准确率", "cause_top3": "主要原因在前三", "cause_group_accuracy": "原因类别准确率",
+    "risk_level_macro_f1": "风险等级宏平均 F1", "risk_flags_micro_f1": "风险标记微平均 F1", "mindset_top1": "主要心理准确率",
+    "cause_macro_f1": "投诉原因宏平均 F1", "risk_flags_macro_f1": "风险标记宏平均 F1", "mindset_macro_f1": "客户心理宏平均 F1",
+}
+SYSTEM_NAMES = {"model": "模型", "keyword_baseline": "关键词基线", "majority_baseline": "多数类基线"}
+HEAD_NAMES = {"cause": "投诉原因", "risk_level": "风险等级", "risk_flags": "风险标记", "mindset": "客户心理"}
+_LINESTYLES = ("-", "--", "-.", ":")
 
-    matplotlib.use("Agg")
+
+def _label(label: str) -> str:
+    try:
+        return taxonomy().name(label)
+    except KeyError:
+        return label
+
+
+def flag_pr_figure(triages: Sequence[Triage], gold: pd.DataFrame):
+    """Precision-recall of each risk flag, one colour per flag (pipeline.charts.palette) and a line style per ten."""
     import matplotlib.pyplot as plt
+
+    from pipeline import charts
+
+    tax = taxonomy()
+    flags = [f for f in tax.flag_ids if any(f in g for g in gold["risk_flags"])]
+    with charts.style():
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+        for i, (flag, colour) in enumerate(zip(flags, charts.palette(len(flags)))):
+            y = np.array([flag in g for g in gold["risk_flags"]])
+            s = np.array([t.risk_flag_proba[flag] for t in triages])
+            order = np.argsort(-s, kind="stable")
+            tp = np.cumsum(y[order])
+            prec, rec = tp / np.arange(1, len(y) + 1), tp / y.sum()
+            stop = int(np.argmax(tp == y.sum())) + 1  # past full recall the curve only falls along recall = 1
+            ax.plot(rec[:stop], prec[:stop], label=f"{tax.name(flag)}（{int(y.sum())}）", color=colour, lw=1.5,
+                    ls=_LINESTYLES[(i // 10) % len(_LINESTYLES)])
+        ax.set_xlabel("召回率")
+        ax.set_ylabel("精确率")
+        ax.set_title("风险标记的精确率-召回率曲线（括号内为真实件数）")
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.05)
+        ax.legend(fontsize=8, loc="lower left", ncol=2)
+        fig.tight_layout()
+    return fig
+
+
+def group_confusion(triages: Sequence[Triage], gold: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """Cause groups (taxonomy order) and the matrix of gold main-cause group (rows) by predicted (columns)."""
+    tax = taxonomy()
+    groups = tax.group_ids
+    m = np.zeros((len(groups), len(groups)), dtype=int)
+    for t, g in zip(triages, gold["cause"]):
+        if t.cause:
+            m[groups.index(tax.group_of(g[0])), groups.index(tax.group_of(t.cause[0]))] += 1
+    return groups, m
+
+
+def misclassified(triages: Sequence[Triage], gold: pd.DataFrame) -> list[dict]:
+    """Notes whose main cause or risk level the model got wrong, with the text masked."""
+    from pipeline.text.pii import mask_pii
+
+    out = []
+    ids = list(gold["id"]) if "id" in gold.columns else [str(i) for i in range(len(gold))]
+    for case_id, text, t, gc, gl in zip(ids, gold["text"], triages, gold["cause"], gold["risk_level"]):
+        wrong = [h for h, bad in (("cause", not t.cause or t.cause[0] != gc[0]), ("risk_level", t.risk_level != gl)) if bad]
+        if wrong:
+            out.append({"id": str(case_id), "text": mask_pii(str(text)), "wrong": wrong,
+                        "gold_cause": gc[0], "pred_cause": t.cause[0] if t.cause else "",
+                        "pred_cause_proba": float(t.cause_proba[0]) if t.cause_proba else None,
+                        "gold_risk": gl, "pred_risk": t.risk_level})
+    return out
+
+
+def _figures(report: dict, gold: pd.DataFrame, triages: Sequence[Triage] | None) -> dict:
+    from pipeline import charts
+
+    m = report["model"]
+    names = [_label(lv) for lv in RISK_LEVELS]
+    figs = {"risk_confusion": charts.heatmap(m["risk_level_confusion"]["rows_gold_cols_pred"], names, names,
+                                             title="风险等级混淆矩阵", xlabel="模型判断", ylabel="人工标注")}
+    if triages is None:
+        return figs
+    groups, conf = group_confusion(triages, gold)
+    figs["cause_group_confusion"] = charts.heatmap(conf, [_label(g) for g in groups], [_label(g) for g in groups],
+                                                   title="投诉原因类别混淆矩阵（主要原因）", xlabel="模型判断", ylabel="人工标注")
+    figs["flag_pr"] = flag_pr_figure(triages, gold)
+    conf_top = np.array([t.cause_proba[0] for t in triages])
+    right = np.array([t.cause[0] == g[0] for t, g in zip(triages, gold["cause"])])
+    edges = np.linspace(0, 1, 11)
+    xs, ys = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (conf_top > lo) & (conf_top <= hi)
+        if sel.any():
+            xs.append(conf_top[sel].mean())
+            ys.append(right[sel].mean())
+    import matplotlib.pyplot as plt
+
+    with charts.style():
+        fig, ax = plt.subplots(figsize=(4.8, 4.4))
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="完美校准")
+        ax.plot(xs, ys, "o-", color=charts.palette(1)[0], label="模型")
+        ax.set_xlabel("预测概率（主要原因）")
+        ax.set_ylabel("实际准确率")
+        ax.set_title("投诉原因的概率校准")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+    figs["cause_reliability"] = fig
+    return figs
+
+
+def _wrong_row(w: dict) -> str:
+    """One misclassified note as a table row; the wrong head in red."""
+    from html import escape
+
+    proba = "" if w["pred_cause_proba"] is None else f"（{w['pred_cause_proba']:.2f}）"
+    bad = lambda head: " class=bad" if head in w["wrong"] else ""  # noqa: E731
+    text = w["text"][:300] + ("……" if len(w["text"]) > 300 else "")
+    return (f"<tr><td>{escape(w['id'])}</td><td>{escape(_label(w['gold_cause']))}</td>"
+            f"<td{bad('cause')}>{escape(_label(w['pred_cause']))}{proba}</td><td>{_label(w['gold_risk'])}</td>"
+            f"<td{bad('risk_level')}>{_label(w['pred_risk'])}</td><td class=text>{escape(text)}</td></tr>")
+
+
+def write_report(report: dict, gold: pd.DataFrame, out_dir: Path, title: str, extra: dict | None = None) -> Path:
+    """report.json, PNG charts and a Chinese HTML page (charts embedded) that opens in a browser without network."""
+    import base64
+    from html import escape
+
+    from pipeline import charts
 
     out_dir.mkdir(parents=True, exist_ok=True)
     triages = report.pop("_triages", None)
+    wrong = misclassified(triages, gold) if triages is not None else []
     data = dict(report, **(extra or {}))
+    if triages is not None:
+        groups, conf = group_confusion(triages, gold)
+        data["cause_group_confusion"] = {"labels": groups, "rows_gold_cols_pred": conf.tolist()}
+        data["misclassified"] = wrong
     (out_dir / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     m = report["model"]
-    # risk confusion
-    fig, ax = plt.subplots(figsize=(4, 3.5))
-    conf = np.array(m["risk_level_confusion"]["rows_gold_cols_pred"])
-    ax.imshow(conf, cmap="Blues")
-    for i in range(3):
-        for j in range(3):
-            ax.text(j, i, conf[i, j], ha="center", va="center")
-    ax.set_xticks(range(3), RISK_LEVELS); ax.set_yticks(range(3), RISK_LEVELS)
-    ax.set_xlabel("predicted"); ax.set_ylabel("gold"); ax.set_title("risk_level")
-    fig.tight_layout(); fig.savefig(out_dir / "risk_confusion.png", dpi=100); plt.close(fig)
-    # flag PR curves and cause reliability
-    if triages is not None:
-        tax = taxonomy()
-        fig, ax = plt.subplots(figsize=(6, 4.5))
-        for flag in tax.flag_ids:
-            y = np.array([flag in g for g in gold["risk_flags"]])
-            if y.sum() == 0:
-                continue
-            s = np.array([t.risk_flag_proba[flag] for t in triages])
-            order = np.argsort(-s)
-            tp = np.cumsum(y[order]); prec = tp / np.arange(1, len(y) + 1); rec = tp / y.sum()
-            ax.plot(rec, prec, label=flag, lw=1)
-        ax.set_xlabel("recall"); ax.set_ylabel("precision"); ax.set_title("risk_flags precision-recall")
-        ax.legend(fontsize=6); fig.tight_layout(); fig.savefig(out_dir / "flag_pr.png", dpi=100); plt.close(fig)
-        conf_top = np.array([t.cause_proba[0] for t in triages])
-        right = np.array([t.cause[0] == g[0] for t, g in zip(triages, gold["cause"])])
-        edges = np.linspace(0, 1, 11)
-        xs, ys = [], []
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            sel = (conf_top > lo) & (conf_top <= hi)
-            if sel.any():
-                xs.append(conf_top[sel].mean()); ys.append(right[sel].mean())
-        fig, ax = plt.subplots(figsize=(4, 4))
-        ax.plot([0, 1], [0, 1], "k--", lw=0.8); ax.plot(xs, ys, "o-")
-        ax.set_xlabel("predicted probability"); ax.set_ylabel("observed accuracy"); ax.set_title("cause reliability")
-        fig.tight_layout(); fig.savefig(out_dir / "cause_reliability.png", dpi=100); plt.close(fig)
-    rows = "".join(f"<tr><td>{k}</td>" + "".join(f"<td>{report[c][k]:.3f}</td>" for c in ("model", "keyword_baseline", "majority_baseline") if c in report) + "</tr>" for k in HEADLINE)
-    heads = "".join(f"<th>{c}</th>" for c in ("model", "keyword_baseline", "majority_baseline") if c in report)
+    images = {}
+    for name, fig in _figures(report, gold, triages).items():
+        path = out_dir / f"{name}.png"
+        charts.save(fig, path)
+        images[name] = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    systems = [c for c in ("model", "keyword_baseline", "majority_baseline") if c in report]
+    heads = "".join(f"<th>{SYSTEM_NAMES[c]}</th>" for c in systems)
+    rows = "".join(f"<tr><td>{METRIC_NAMES[k]} <code>{k}</code></td>"
+                   + "".join(f"<td>{report[c][k]:.3f}</td>" for c in systems) + "</tr>"
+                   for k in HEADLINE + ("cause_macro_f1", "risk_flags_macro_f1", "mindset_macro_f1"))
     per = ""
     for head, table in m["per_label"].items():
-        per += f"<h3>{head}</h3><table><tr><th>label</th><th>P</th><th>R</th><th>F1</th><th>support</th></tr>"
-        per += "".join(f"<tr><td>{lbl}</td><td>{v['precision']:.2f}</td><td>{v['recall']:.2f}</td><td>{v['f1']:.2f}</td><td>{v['support']}</td></tr>" for lbl, v in table.items())
+        per += (f"<h3>{HEAD_NAMES[head]}</h3><table><tr><th>标签</th><th>编号</th><th>精确率</th><th>召回率</th>"
+                f"<th>F1</th><th>真实件数</th></tr>")
+        per += "".join(f"<tr><td>{escape(_label(lbl))}</td><td><code>{lbl}</code></td><td>{v['precision']:.2f}</td>"
+                       f"<td>{v['recall']:.2f}</td><td>{v['f1']:.2f}</td><td>{v['support']}</td></tr>"
+                       for lbl, v in table.items())
         per += "</table>"
-    cal = "".join(f"<tr><td>{h}</td><td>{v['brier']}</td><td>{v['ece']}</td></tr>" for h, v in report.get("calibration", {}).items())
-    extra_html = f"<h2>Feature comparison</h2><pre>{json.dumps(extra, ensure_ascii=False, indent=1)}</pre>" if extra else ""
-    html = f"""<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child{{text-align:left}}</style>
-<h1>{title}</h1><p>{m['n']} notes. Metrics defined as in score.py.</p>
-<table><tr><th>metric</th>{heads}</tr>{rows}</table>
-<h2>Calibration</h2><table><tr><th>head</th><th>Brier</th><th>ECE</th></tr>{cal}</table>
-<img src="risk_confusion.png"> <img src="cause_reliability.png"> <img src="flag_pr.png">
-<h2>Per label</h2>{per}{extra_html}</html>"""
+    cal = "".join(f"<tr><td>{HEAD_NAMES.get(h, h)}</td><td>{v['brier']}</td><td>{v['ece']}</td></tr>"
+                  for h, v in report.get("calibration", {}).items())
+    img = lambda k, alt: f'<img alt="{alt}" src="{images[k]}">' if k in images else ""  # noqa: E731
+    wrong_rows = "".join(_wrong_row(w) for w in wrong)
+    extra_html = (f"<h2>特征对比（留出集）</h2><pre>{escape(json.dumps(extra, ensure_ascii=False, indent=1))}</pre>"
+                  if extra else "")
+    html = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{escape(title)}</title>
+<style>body{{font-family:"Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsoft YaHei",sans-serif;max-width:1100px;margin:2em auto;padding:0 20px;color:#222}}
+table{{border-collapse:collapse;margin:1em 0;font-size:14px}}td,th{{border:1px solid #ccc;padding:3px 9px;text-align:right;vertical-align:top}}
+td:first-child,th:first-child,td.text{{text-align:left}}th{{background:#f0f0f0;white-space:nowrap}}
+td.text{{min-width:420px}}table.wrong td{{text-align:left;white-space:nowrap}}table.wrong td.text{{white-space:normal}}td.bad{{color:#c62828;font-weight:bold}}
+img{{max-width:100%;margin:6px 8px 6px 0;vertical-align:top}}code{{color:#666;font-size:12px}}</style></head><body>
+<h1>{escape(title)}</h1><p>{m['n']} 条标注笔记；指标定义与 score.py 相同。</p>
+<h2>总体指标</h2><table><tr><th>指标</th>{heads}</tr>{rows}</table>
+<h2>概率校准</h2><table><tr><th>任务</th><th>Brier</th><th>ECE</th></tr>{cal}</table>
+<h2>混淆矩阵与曲线</h2>{img("cause_group_confusion", "投诉原因类别混淆矩阵")}{img("risk_confusion", "风险等级混淆矩阵")}
+{img("cause_reliability", "投诉原因的概率校准")}{img("flag_pr", "风险标记的精确率-召回率曲线")}
+<h2>判错的笔记（{len(wrong)} 条，主要原因或风险等级不对；已脱敏）</h2>
+<table class="wrong"><tr><th>编号</th><th>标注原因</th><th>模型原因（概率）</th><th>标注风险</th><th>模型风险</th><th>内容</th></tr>{wrong_rows}</table>
+<h2>各标签指标</h2>{per}{extra_html}</body></html>"""
     path = out_dir / "report.html"
     path.write_text(html, encoding="utf-8")
     return path

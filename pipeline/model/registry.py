@@ -1,26 +1,45 @@
-"""Model versions on disk: a manifest per version, hashes checked on load.
+"""Model versions on disk: a signed manifest per version, checked before anything is unpickled.
 
 models/
-  registry.json          {"promoted": "20261125-101500", "history": [...]}
-  20261125-101500/
-    model.joblib         the fitted Triager
+  registry.json          {"promoted": "20261125-101500-123", "history": [...]}
+  20261125-101500-123/
+    model.joblib         the fitted Triager (a pickle)
     model.json           version, schema hash, data hash, config, metrics,
-                         thresholds, library versions, sha256 of every file
+                         thresholds, library versions, sha256 of every file,
+                         and an HMAC-SHA256 signature over all of it
 
-joblib files are pickles, and a pickle can run code when loaded. So a model
-is loaded only after every file's sha256 matches its manifest and the
-manifest's label-schema hash matches this taxonomy; anything else is refused
-before unpickling. The registry pointer is replaced atomically, so it never
-points at a half-written model.
+A pickle can run code when loaded, and a sha256 beside the file proves only
+that the two agree: whoever can replace the file can rewrite the hash. So the
+manifest is signed with a key derived from the installation's secret
+(pipeline.secret: $TOUSU_SECRET or a 0600 key file in the user's data folder),
+which never lives in the models folder. A model is unpickled only when
+
+- it is a version directory directly inside the models folder, its name
+  matching `VERSION_PATTERN` (no path from registry.json, `--model` or
+  `promote` reaches outside it, symbolic links included);
+- its manifest's signature checks out with this installation's key;
+- the label schema is this taxonomy's;
+- the sha256 of the bytes read matches the manifest, and those same bytes,
+  read once, are what is unpickled (a file swapped after the check is never
+  opened again).
+
+Anything else is a ModelError (exit 4), raised before unpickling. The
+registry pointer is replaced atomically; it holds the promotion history,
+which rollback walks back one promotion at a time.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
+import io
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,21 +48,33 @@ import joblib
 
 from pipeline.contract.taxonomy import taxonomy
 from pipeline.paths import models_dir
+from pipeline.secret import SecretError, derived_key
 
 MODEL_FILE = "model.joblib"
 MANIFEST = "model.json"
+REGISTRY = "registry.json"
+#: what a version name may be: the timestamps `save_model` makes (20261125-101500-123) and names
+#: given to it; no dots or slashes, so a version is always one folder inside the models folder
+VERSION_PATTERN = r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}"
+_VERSION_RE = re.compile(VERSION_PATTERN)
+_FILE_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]*(\.[0-9A-Za-z_-]+)*")
+SIGNATURE_ALG = "HMAC-SHA256"
+_KEY_PURPOSE = "model-manifest-v1"
 
 
 class ModelError(RuntimeError):
-    """A model that is missing, tampered with, or made for another label schema."""
+    """A model that is missing, unsigned, tampered with, outside the models folder, or made for other labels."""
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def is_version_name(name: str) -> bool:
+    return isinstance(name, str) and _VERSION_RE.fullmatch(name) is not None
+
+
+def _check_version_name(name: Any, where: str = "version") -> str:
+    if not is_version_name(name):
+        raise ModelError(f"{name!r} is not a model version name ({where}); versions are folder names "
+                         f"inside the models folder matching {VERSION_PATTERN}, see `tousu models list`.")
+    return name
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
@@ -53,6 +84,76 @@ def _write_json_atomic(path: Path, data: Any) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """One read of a regular file, never through a symbolic link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: missing; the model directory is incomplete. Retrain or roll back.") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot be read ({exc.strerror}); model files must be plain files "
+                         "inside the models folder, not links.") from None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
+
+
+# ------------------------------------------------------------------ signing
+
+def _model_key() -> bytes:
+    try:
+        return derived_key(_KEY_PURPOSE)
+    except SecretError as exc:
+        raise ModelError(f"cannot check model signatures: {exc}") from None
+
+
+def key_id(key: bytes | None = None) -> str:
+    """A short name for the signing key, so a refusal can say 'signed with another key'."""
+    return hashlib.sha256(b"tousu key id:" + (key or _model_key())).hexdigest()[:12]
+
+
+def _signed_bytes(manifest: dict) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def sign(manifest: dict) -> dict:
+    """The manifest with its signature: HMAC-SHA256 over its canonical JSON, with the installation's key."""
+    key = _model_key()
+    value = hmac.new(key, _signed_bytes(manifest), hashlib.sha256).hexdigest()
+    return {**manifest, "signature": {"alg": SIGNATURE_ALG, "key_id": key_id(key), "value": value}}
+
+
+def _signature_problem(manifest: dict) -> tuple[str, str] | None:
+    """(a few words, the whole sentence) saying why the signature is refused; None when it checks out."""
+    sig = manifest.get("signature")
+    if not isinstance(sig, dict) or not isinstance(sig.get("value"), str):
+        return ("not signed", "the manifest is not signed; tousu runs only models it signed itself. "
+                "Retrain with `tousu train` (models made before signing must be retrained).")
+    if sig.get("alg") != SIGNATURE_ALG:
+        return ("unknown signature", f"signed with {sig.get('alg')!r}, not {SIGNATURE_ALG}; refusing to load it.")
+    key = _model_key()
+    expected = hmac.new(key, _signed_bytes(manifest), hashlib.sha256).hexdigest()
+    if hmac.compare_digest(expected, sig["value"]):
+        return None
+    if sig.get("key_id") != key_id(key):
+        return ("signed with another key", f"signed with another key (key id {sig.get('key_id')}, this installation's "
+                f"is {key_id(key)}); set TOUSU_SECRET to the secret that signed it, or retrain.")
+    return ("signature does not match", "the manifest's signature does not match its content; the model was changed "
+            "after training. Refusing to load it; retrain or roll back.")
+
+
+def signature_problem(manifest: dict) -> str | None:
+    """Why this manifest's signature would be refused, in a few words (for `models list`); None when it checks out."""
+    problem = _signature_problem(manifest)
+    return problem[0] if problem else None
+
+
+def _check_signature(manifest: dict, where: Path) -> None:
+    problem = _signature_problem(manifest)
+    if problem:
+        raise ModelError(f"{where}: {problem[1]}")
 
 
 def library_versions() -> dict[str, str]:
@@ -75,17 +176,17 @@ def data_hash(df) -> str:
 
 def save_model(model, train_df, metrics: dict, root: Path | None = None, version: str | None = None,
                note: str = "") -> Path:
-    """Write a new version directory (under a temporary name, renamed when complete)."""
+    """Write a new version directory, its manifest signed (under a temporary name, renamed when complete)."""
     root = root or models_dir()
     root.mkdir(parents=True, exist_ok=True)
-    version = version or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    version = _check_version_name(version or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")[:-3])
     final = root / version
     if final.exists():
         raise ModelError(f"{final}: a model with this version already exists.")
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=root))
     try:
         joblib.dump(model, tmp / MODEL_FILE, compress=0)
-        manifest = {
+        manifest = sign({
             "version": version,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "label_schema_hash": taxonomy().schema_hash(),
@@ -96,8 +197,8 @@ def save_model(model, train_df, metrics: dict, root: Path | None = None, version
             "thresholds": {"risk_flags": model.flag_thresholds_, "review": model.review_thresholds_},
             "libraries": library_versions(),
             "note": note,
-            "files": {MODEL_FILE: sha256_file(tmp / MODEL_FILE)},
-        }
+            "files": {MODEL_FILE: hashlib.sha256(_read_bytes(tmp / MODEL_FILE)).hexdigest()},
+        })
         _write_json_atomic(tmp / MANIFEST, manifest)
         os.replace(tmp, final)
     except BaseException:
@@ -106,94 +207,236 @@ def save_model(model, train_df, metrics: dict, root: Path | None = None, version
     return final
 
 
+def model_path(model_dir: Path | str, root: Path | None = None) -> Path:
+    """The version directory `model_dir` names (a version name, or a path to it), which must be a
+    folder directly inside the models folder; anything else is refused before it is read."""
+    root = Path(root or models_dir())
+    given = Path(model_dir)
+    path = root / given if len(given.parts) == 1 and not given.is_absolute() else given
+    resolved, inside = path.resolve(), root.resolve()
+    if resolved.parent != inside:
+        raise ModelError(f"{model_dir}: outside the models folder {root}; tousu loads models only from there "
+                         "(set TOUSU_MODELS_DIR to use another folder).")
+    _check_version_name(resolved.name, where=str(model_dir))
+    if not resolved.is_dir():
+        raise ModelError(f"{model_dir}: no such model directory; run `tousu train` or `tousu models list`.")
+    return resolved
+
+
 def read_manifest(model_dir: Path) -> dict:
+    """A version's manifest as written, unchecked: for listing; `verify` before trusting it."""
     path = Path(model_dir) / MANIFEST
     if not path.exists():
         raise ModelError(f"{model_dir}: no {MANIFEST}; this is not a tousu model directory (train one with `tousu train`).")
+    return _parse_manifest(_read_bytes(path), path)
+
+
+def _parse_manifest(data: bytes, path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}: the manifest is not valid JSON ({exc.msg}); the model directory is damaged.") from None
-
-
-def verify(model_dir: Path) -> dict:
-    """Check the manifest, every file's hash and the label schema; return the manifest."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise ModelError(f"{model_dir}: no such model directory; run `tousu train` or `tousu models list`.")
-    manifest = read_manifest(model_dir)
-    files = manifest.get("files") or {}
-    if MODEL_FILE not in files:
-        raise ModelError(f"{model_dir}: the manifest lists no {MODEL_FILE}; refusing to load.")
-    for name, digest in files.items():
-        path = model_dir / name
-        if not path.exists():
-            raise ModelError(f"{path}: missing; the model directory is incomplete. Retrain or roll back.")
-        if sha256_file(path) != digest:
-            raise ModelError(f"{path}: sha256 does not match {MANIFEST}; the file was changed after training. Refusing to load it; retrain or roll back.")
-    expected = taxonomy().schema_hash()
-    if manifest.get("label_schema_hash") != expected:
-        raise ModelError(f"{model_dir}: trained for label schema {manifest.get('label_schema_hash')}, but this taxonomy is {expected}; retrain the model.")
+        manifest = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: the manifest is not valid JSON ({exc}); the model directory is damaged.") from None
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{path}: the manifest is not a JSON object; the model directory is damaged.")
     return manifest
 
 
-def load_model(model_dir: Path | str | None = None):
-    """The verified model of a directory, or the promoted one; never unpickles an unverified file."""
-    model_dir = Path(model_dir) if model_dir else promoted_dir()
-    manifest = verify(model_dir)
+def _checked(model_dir: Path | str, root: Path | None = None) -> tuple[Path, dict, dict[str, bytes]]:
+    """The directory, its verified manifest and the verified bytes of every file it lists."""
+    path = model_path(model_dir, root)
+    manifest_path = path / MANIFEST
+    if not manifest_path.exists():
+        raise ModelError(f"{path}: no {MANIFEST}; this is not a tousu model directory (train one with `tousu train`).")
+    manifest = _parse_manifest(_read_bytes(manifest_path), manifest_path)
+    _check_signature(manifest, manifest_path)
+    expected = taxonomy().schema_hash()
+    if manifest.get("label_schema_hash") != expected:
+        raise ModelError(f"{path}: trained for label schema {manifest.get('label_schema_hash')}, but this taxonomy is {expected}; retrain the model.")
+    if manifest.get("version") != path.name:
+        raise ModelError(f"{path}: the manifest is for version {manifest.get('version')!r}, not {path.name!r}; "
+                         "a version's folder must keep its name.")
+    files = manifest.get("files") or {}
+    if not isinstance(files, dict) or MODEL_FILE not in files:
+        raise ModelError(f"{path}: the manifest lists no {MODEL_FILE}; refusing to load.")
+    contents: dict[str, bytes] = {}
+    for name, digest in files.items():
+        if not (isinstance(name, str) and _FILE_RE.fullmatch(name)):
+            raise ModelError(f"{path}: the manifest lists {name!r}, which is not a file name inside the version folder.")
+        data = _read_bytes(path / name)
+        if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), str(digest)):
+            raise ModelError(f"{path / name}: sha256 does not match {MANIFEST}; the file was changed after training. Refusing to load it; retrain or roll back.")
+        contents[name] = data
+    return path, manifest, contents
+
+
+def verify(model_dir: Path | str, root: Path | None = None) -> dict:
+    """Check place, signature, label schema and every file's hash; return the manifest."""
+    return _checked(model_dir, root)[1]
+
+
+def load_model(model_dir: Path | str | None = None, root: Path | None = None):
+    """The verified model of a version (name or path inside the models folder), or the promoted one.
+
+    The bytes that are hashed are the bytes that are unpickled: the file is read once."""
+    root = Path(root or models_dir())
+    path, manifest, contents = _checked(model_dir if model_dir else promoted_dir(root), root)
     try:
-        model = joblib.load(model_dir / MODEL_FILE)
+        model = joblib.load(io.BytesIO(contents[MODEL_FILE]))
     except (AttributeError, ImportError) as exc:  # saved by another layout of the package
-        raise ModelError(f"{model_dir}: saved by another version of tousu ({exc}); run `tousu train`.") from exc
+        raise ModelError(f"{path}: saved by another version of tousu ({exc}); run `tousu train`.") from exc
     model.version_ = manifest["version"]
     return model, manifest
 
 
 # ------------------------------------------------------------------ registry
 
+@dataclass(frozen=True)
+class Promotion:
+    """One line of the promotion history: which version became the promoted one, when, from what, why."""
+
+    version: str
+    at: str
+    previous: str | None
+    reason: str
+    kind: str  # "promote" or "rollback"
+
+    @classmethod
+    def of(cls, entry: dict) -> "Promotion":
+        reason = str(entry.get("reason") or "")
+        # registries written before `kind` existed marked a rollback by its reason only
+        kind = entry.get("kind") or ("rollback" if reason.startswith("rollback from") else "promote")
+        return cls(entry["version"], str(entry.get("at") or ""), entry.get("from"), reason, kind)
+
+
 def _registry_path(root: Path | None = None) -> Path:
-    return (root or models_dir()) / "registry.json"
+    return Path(root or models_dir()) / REGISTRY
+
+
+@contextmanager
+def _registry_lock(root: Path):
+    """One read-modify-write of registry.json at a time (two rollbacks must not both step back once)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".registry.lock", "a") as fh:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no cross-process lock, the write is still atomic
+            yield
+            return
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def read_registry(root: Path | None = None) -> dict:
+    """registry.json, checked: every version it names is a version name (never a path)."""
     path = _registry_path(root)
     if not path.exists():
         return {"promoted": None, "history": []}
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        reg = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: not valid JSON ({exc}); restore it or promote a version again.") from None
+    if not isinstance(reg, dict) or not isinstance(reg.get("history", []), list):
+        raise ModelError(f"{path}: not a registry (needs promoted and history); restore it or promote a version again.")
+    reg.setdefault("history", [])
+    if reg.get("promoted") is not None:
+        _check_version_name(reg["promoted"], where=f"{path}: promoted")
+    for entry in reg["history"]:
+        if not isinstance(entry, dict):
+            raise ModelError(f"{path}: a history entry is not an object; restore the file or promote a version again.")
+        _check_version_name(entry.get("version"), where=f"{path}: history")
+        if entry.get("from") is not None:
+            _check_version_name(entry["from"], where=f"{path}: history")
+    return reg
+
+
+def history(root: Path | None = None) -> list[Promotion]:
+    """Every promotion and rollback, oldest first."""
+    return [Promotion.of(e) for e in read_registry(root)["history"]]
+
+
+def promotion_stack(entries: list[Promotion]) -> list[str]:
+    """The versions a rollback walks back through, oldest first, the promoted one last.
+
+    A promotion puts its version on top; a rollback takes the line back to where that
+    version was, dropping what was promoted after it. So rolling back twice goes two
+    promotions back instead of returning to the version just left."""
+    stack: list[str] = []
+    for e in entries:
+        if e.kind == "rollback" and e.version in stack:
+            del stack[len(stack) - stack[::-1].index(e.version):]
+        elif not stack or stack[-1] != e.version:
+            stack.append(e.version)
+    return stack
+
+
+def rollback_line(root: Path | None = None) -> list[str]:
+    """The earlier versions rollback would go to, newest first."""
+    reg = read_registry(root)
+    current = reg.get("promoted")
+    if not current:
+        return []
+    stack = promotion_stack([Promotion.of(e) for e in reg["history"]])
+    if not stack or stack[-1] != current:
+        stack.append(current)
+    return stack[-2::-1]
 
 
 def versions(root: Path | None = None) -> list[str]:
-    root = root or models_dir()
+    root = Path(root or models_dir())
     if not root.exists():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).exists())
+    return sorted(p.name for p in root.iterdir()
+                  if is_version_name(p.name) and p.is_dir() and not p.is_symlink() and (p / MANIFEST).exists())
 
 
-def promote(version: str, root: Path | None = None, reason: str = "") -> None:
-    root = root or models_dir()
-    verify(root / version)
+def _record(root: Path, version: str, reason: str, kind: str) -> None:
     reg = read_registry(root)
     if reg.get("promoted") != version:
         reg["history"].append({"version": version, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                               "from": reg.get("promoted"), "reason": reason})
+                               "from": reg.get("promoted"), "reason": reason, "kind": kind})
         reg["promoted"] = version
         _write_json_atomic(_registry_path(root), reg)
 
 
-def rollback(root: Path | None = None) -> str:
-    """Promote the version that was promoted before the current one."""
-    root = root or models_dir()
-    reg = read_registry(root)
-    current = reg.get("promoted")
-    previous = next((h["from"] for h in reversed(reg["history"]) if h["version"] == current and h.get("from")), None)
-    if not previous:
-        raise ModelError("nothing to roll back to: the promoted model has no earlier version.")
-    promote(previous, root, reason=f"rollback from {current}")
-    return previous
+def promote(version: str, root: Path | None = None, reason: str = "") -> None:
+    """Make a verified version the promoted one (every command and the service use it)."""
+    root = Path(root or models_dir())
+    _check_version_name(version)
+    verify(version, root)
+    with _registry_lock(root):
+        _record(root, version, reason, "promote")
+
+
+def rollback(root: Path | None = None, to: str | None = None, reason: str = "") -> str:
+    """Go back one promotion (or to `to`, an earlier version of the promotion line); return the version."""
+    root = Path(root or models_dir())
+    with _registry_lock(root):
+        current = read_registry(root).get("promoted")
+        if not current:
+            raise ModelError(f"{root}: no promoted model yet; nothing to roll back.")
+        line = rollback_line(root)
+        if to is None:
+            if not line:
+                raise ModelError(f"nothing to roll back to: {current} is the first promoted version (see `tousu models list`).")
+            target = line[0]
+        else:
+            _check_version_name(to)
+            if to == current:
+                raise ModelError(f"{to} is already the promoted version.")
+            if to not in line:
+                raise ModelError(f"{to} is not an earlier promotion to roll back to (rollback can go to: "
+                                 f"{', '.join(line) or 'none'}); use `tousu models promote {to}` to promote it.")
+            target = to
+        verify(target, root)
+        _record(root, target, f"rollback from {current}" + (f": {reason}" if reason else ""), "rollback")
+    return target
 
 
 def promoted_dir(root: Path | None = None) -> Path:
-    root = root or models_dir()
+    root = Path(root or models_dir())
     reg = read_registry(root)
     if not reg.get("promoted"):
         raise ModelError(f"{root}: no promoted model yet; run `tousu train` (the quick start does it for you).")

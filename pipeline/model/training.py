@@ -15,13 +15,7 @@ import pandas as pd
 
 from pipeline.model.corpus import load_corpus, train_test
 from pipeline.model.evaluation import HEADLINE, Prediction, score
-from pipeline.model.registry import (
-    load_model,
-    promote,
-    promoted_dir,
-    read_registry,
-    save_model,
-)
+from pipeline.model.registry import load_model, promote, read_registry, save_model
 from pipeline.model.triager import Triager
 from pipeline.text.normalisation import clean
 
@@ -32,7 +26,7 @@ def heldout_metrics(model, test: pd.DataFrame) -> dict:
 
 def train_and_save(train: pd.DataFrame, test: pd.DataFrame, root: Path | None = None, promote_it: bool = True,
                    note: str = "", **params) -> tuple[Path, dict]:
-    model = Triager(**params).fit(train)
+    model = Triager(**params).fit(train["text"], train)
     metrics = {"heldout": heldout_metrics(model, test), "n_test": int(len(test))}
     path = save_model(model, train, metrics, root=root, note=note)
     if promote_it:
@@ -114,8 +108,8 @@ def retrain(new: pd.DataFrame, tolerance: float = 0.02, force: bool = False, roo
     test_ids = set(test["id"])
     leaked = [i for i in new_train["id"] if i in test_ids]
     merged = merge.merged[~merge.merged["id"].isin(test_ids)]
-    champion, manifest = load_model(promoted_dir(root))
-    challenger = Triager(**{k: v for k, v in champion.get_params().items()}).fit(merged)
+    champion, manifest = load_model(root=root)
+    challenger = Triager(**champion.get_params()).fit(merged["text"], merged)
     table = compare(champion, challenger, {"heldout": test, "new_heldout": new_test})
     # a drop counts only beyond the tolerance and beyond one standard error of the slice:
     # on a slice of 70 new notes one note is 0.014, and noise must not block a good model

@@ -11,9 +11,18 @@ Shape of the model, and why:
 - calibration: temperature scaling (multiclass) and Platt scaling (binary),
   fitted on out-of-fold scores, so probabilities mean what they say.
 Prediction is matrix algebra over the whole batch: no per-note model calls.
+
+The estimator contract is scikit-learn's: parameters set in `__init__` and
+checked in `fit(texts, labels)`, which returns self; learned state in
+attributes ending in `_` (label sets in `classes_`, the label rule in
+`taxonomy_`), read by prediction instead of the global taxonomy;
+`NotFittedError` before fit. `predict` gives one column per head,
+`predict_proba` one matrix per head, `score` one number; `triage` gives the
+rich result (top-3 causes, evidence, review heads) that the flow renders.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -25,13 +34,18 @@ from scipy.special import expit, log_softmax, softmax
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.validation import check_is_fitted
 
 from pipeline.contract.records import Evidence, Triage
-from pipeline.contract.taxonomy import RISK_LEVELS, taxonomy
-from pipeline.model.features import build_features, evidence_map, find_markers
+from pipeline.contract.taxonomy import HEADS, RISK_LEVELS, Taxonomy, taxonomy
+from pipeline.model.features import build_features, evidence_map, find_markers, transform_fast
 from pipeline.text.normalisation import NormalisedText, normalise
 
+__all__ = ["Triager", "NO_MINDSET", "RISK_POLICIES"]
+
 NO_MINDSET = "__none__"
+#: how the learned risk level and the flags' floor are reconciled (see `Triager._reconcile`)
+RISK_POLICIES = ("flags", "max")
 
 
 @dataclass
@@ -102,15 +116,16 @@ def _fit_platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
-def _best_threshold(proba: np.ndarray, y: np.ndarray) -> float:
-    """The probability cut that maximises F1 on out-of-fold predictions."""
+def _best_threshold(proba: np.ndarray, y: np.ndarray, beta: float = 1.0) -> float:
+    """The probability cut that maximises F-beta on out-of-fold predictions (beta > 1 favours recall)."""
     best_t, best_f = 0.5, -1.0
+    b2 = beta * beta
     for t in np.arange(0.1, 0.91, 0.025):
         pred = proba >= t
         tp = np.sum(pred & (y == 1))
         fp = np.sum(pred & (y == 0))
         fn = np.sum(~pred & (y == 1))
-        f = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        f = (1 + b2) * tp / ((1 + b2) * tp + b2 * fn + fp) if tp else 0.0
         if f > best_f + 1e-9:
             best_t, best_f = float(t), f
     return round(best_t, 3)
@@ -146,18 +161,70 @@ def _review_threshold(top_proba: np.ndarray, correct: np.ndarray, floor_accuracy
     return round(best, 3)
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _check_ngram_range(name: str, value) -> None:
+    if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value)
+            and 1 <= value[0] <= value[1]):
+        raise ValueError(f"{name} must be a pair (low, high) of whole numbers with 1 <= low <= high, got {value!r}.")
+
+
+def _label_frame(texts, labels) -> tuple[list, pd.DataFrame]:
+    """Texts and labels as fit wants them; one frame with a `text` column is accepted for older callers."""
+    if labels is None:
+        if isinstance(texts, pd.DataFrame) and "text" in texts.columns:
+            labels, texts = texts, texts["text"]
+        else:
+            raise TypeError("fit needs labels: fit(texts, labels) with labels a DataFrame of cause, risk_level, "
+                            "risk_flags and mindset (or one DataFrame with a text column as well).")
+    if not isinstance(labels, pd.DataFrame):
+        raise TypeError(f"labels must be a DataFrame in the label-file format, got {type(labels).__name__}.")
+    missing = [h for h in HEADS if h not in labels.columns]
+    if missing:
+        raise ValueError(f"labels lack the column(s) {missing}; the label-file format has {list(HEADS)}.")
+    texts = list(texts)
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} label rows; give one label row per text.")
+    return texts, labels.reset_index(drop=True)
+
+
+def _check_label_ids(labels: pd.DataFrame, tax: Taxonomy) -> None:
+    """Every label id in the taxonomy, every note with a main cause: a typo must not become a class."""
+    known = {"cause": set(tax.cause_ids), "risk_level": set(RISK_LEVELS), "risk_flags": set(tax.flag_ids),
+             "mindset": set(tax.mindset_ids)}
+    for head in HEADS:
+        bad: set[str] = set()
+        for value in labels[head]:
+            ids = [value] if head == "risk_level" else list(value)
+            if head == "cause" and not ids:
+                raise ValueError("a label row has no cause; every note needs a main cause.")
+            bad.update(str(i) for i in ids if i not in known[head])
+        if bad:
+            raise ValueError(f"unknown {head} id(s) {sorted(bad)[:5]}; the taxonomy has {sorted(known[head])[:40]}.")
+
+
 class Triager(BaseEstimator):
     """Predicts cause, risk_level, risk_flags and mindset for Chinese complaint notes.
 
-    >>> model = Triager().fit(train_df)             # doctest: +SKIP
-    >>> model.predict(["客户称再不退保就找记者曝光"])   # doctest: +SKIP
+    >>> model = Triager().fit(train_df["text"], train_df)     # doctest: +SKIP
+    >>> model.predict(["客户称再不退保就找记者曝光"])            # doctest: +SKIP
+       cause     risk_level  risk_flags        mindset
+    0  ...       high        [media_threat]    [...]
+    >>> model.triage(["客户称再不退保就找记者曝光"])[0].cause  # doctest: +SKIP
     """
 
     def __init__(self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] | None = (1, 3),
                  markers: bool = True, marker_weight: float = 0.3, min_df: int = 2, C: float = 10.0,
                  flag_C: float = 10.0, secondary_weight: float = 0.3,
                  risk_policy: str = "flags", cv: int = 3, oof_max_rows: int = 6000, tol: float = 1e-3, n_jobs: int = -1,
-                 random_state: int = 0):
+                 random_state: int = 0, escalation_beta: float = 1.0, mindset_balance: float = 0.0,
+                 generated_weight: float = 1.0):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.markers = markers
@@ -172,6 +239,13 @@ class Triager(BaseEstimator):
         self.tol = tol
         self.n_jobs = n_jobs
         self.random_state = random_state
+        # F-beta for the flags that call for an escalation (high-severity and threat flags): missing
+        # a self-harm or a regulator threat costs more than a second look at a false one
+        self.escalation_beta = escalation_beta
+        # 0: main mindsets weighted as they come; 1: inversely to their frequency (remedy dominates)
+        self.mindset_balance = mindset_balance
+        # weight of generated notes (source == "generated") against hand-written ones
+        self.generated_weight = generated_weight
 
     # ------------------------------------------------------------ fitting
 
@@ -182,15 +256,19 @@ class Triager(BaseEstimator):
         """Fold fits and the final fit at once; threads, since the solvers release the GIL in numpy."""
         return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for fn, *args in tasks)
 
-    def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float, sub: np.ndarray):
+    def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float, sub: np.ndarray,
+                        row_weight: np.ndarray | None = None, balance: float = 0.0):
         """Main label rows at weight 1, secondary labels as extra rows at a lower weight.
         Out-of-fold scores come from the rows in `sub`; the final fit uses every row."""
         index = {c: i for i, c in enumerate(classes)}
+        counts = pd.Series(main).value_counts()
+        class_w = {c: (len(main) / (len(counts) * counts[c])) ** balance for c in counts.index}
+        rw = row_weight if row_weight is not None else np.ones(len(main))
         rows, ys, ws = [], [], []
         for i, (m, more) in enumerate(zip(main, extra)):
-            rows.append(i); ys.append(index[m]); ws.append(1.0)
+            rows.append(i); ys.append(index[m]); ws.append(rw[i] * class_w[m])
             for s in more:
-                rows.append(i); ys.append(index[s]); ws.append(self.secondary_weight)
+                rows.append(i); ys.append(index[s]); ws.append(rw[i] * self.secondary_weight)
         rows, ys, ws = np.array(rows), np.array(ys), np.array(ws)
         y_main = np.array([index[m] for m in main])
         # out-of-fold logits on the main label, for calibration and review thresholds
@@ -238,33 +316,78 @@ class Triager(BaseEstimator):
             oof[:, j] = expit(a * oof[:, j] + b)
         return heads, oof[sub]
 
-    def fit(self, df: pd.DataFrame) -> "Triager":
-        """Fit every head on a labelled frame (columns of labels.md; lists as lists)."""
+    def _check_params(self) -> None:
+        """Parameters are checked here, at fit, as scikit-learn does: a typo fails loudly, not silently."""
+        if self.risk_policy not in RISK_POLICIES:
+            raise ValueError(f"risk_policy must be one of {list(RISK_POLICIES)}, got {self.risk_policy!r}.")
+        _check_ngram_range("word_ngrams", self.word_ngrams)
+        if self.char_ngrams is not None:
+            _check_ngram_range("char_ngrams", self.char_ngrams)
+        if not isinstance(self.markers, (bool, np.bool_)):
+            raise ValueError(f"markers must be True or False, got {self.markers!r}.")
+        if not ((_is_int(self.min_df) and self.min_df >= 1)
+                or (_is_number(self.min_df) and not _is_int(self.min_df) and 0 < self.min_df <= 1)):
+            raise ValueError(f"min_df must be a whole number >= 1 or a share in (0, 1], got {self.min_df!r}.")
+        for name in ("C", "flag_C", "tol"):
+            value = getattr(self, name)
+            if not (_is_number(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}.")
+        for name in ("marker_weight", "secondary_weight", "generated_weight", "mindset_balance"):
+            value = getattr(self, name)
+            if not (_is_number(value) and value >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+        if not (_is_number(self.escalation_beta) and self.escalation_beta > 0):
+            raise ValueError(f"escalation_beta must be a positive number, got {self.escalation_beta!r}.")
+        if not (_is_int(self.cv) and self.cv >= 2):
+            raise ValueError(f"cv must be a whole number >= 2 (folds for calibration), got {self.cv!r}.")
+        if not (_is_int(self.oof_max_rows) and self.oof_max_rows >= self.cv):
+            raise ValueError(f"oof_max_rows must be a whole number >= cv ({self.cv}), got {self.oof_max_rows!r}.")
+        if not (self.n_jobs is None or (_is_int(self.n_jobs) and self.n_jobs != 0)):
+            raise ValueError(f"n_jobs must be None or a non-zero whole number (-1: every core), got {self.n_jobs!r}.")
+        if not _is_int(self.random_state):
+            raise ValueError(f"random_state must be a whole number, got {self.random_state!r}.")
+
+    def fit(self, texts: Sequence[str] | pd.DataFrame, labels: pd.DataFrame | None = None) -> "Triager":
+        """Fit every head; `labels` is a frame in the label-file format (cause, risk_level,
+        risk_flags, mindset; lists as lists), one row per text. Returns self.
+
+        `fit(frame)` with one frame holding a `text` column as well is accepted, for older callers.
+        """
+        self._check_params()
+        texts, df = _label_frame(texts, labels)
         tax = taxonomy()
-        texts = [normalise(t).model_text for t in df["text"]]
-        self.features_ = build_features(self.word_ngrams, self.char_ngrams, self.markers, self.min_df, marker_weight=self.marker_weight)
-        X = self.features_.fit_transform(texts).tocsr()
-        self.cause_classes_ = tax.cause_ids
-        self.flag_classes_ = tax.flag_ids
-        self.mindset_classes_ = tax.mindset_ids + [NO_MINDSET]
-        self.level_classes_ = list(RISK_LEVELS)
+        _check_label_ids(df, tax)
+        texts = [normalise(t).model_text for t in texts]
+        features = build_features(self.word_ngrams, self.char_ngrams, self.markers, self.min_df, marker_weight=self.marker_weight)
+        X = features.fit_transform(texts).tocsr()
+        self.features_ = features
+        # the label sets and the label rule are fitted state: prediction never reads the global taxonomy
+        self.taxonomy_ = tax
+        self.classes_ = {"cause": tax.cause_ids, "risk_level": list(RISK_LEVELS), "risk_flags": tax.flag_ids,
+                         "mindset": tax.mindset_ids + [NO_MINDSET]}
         # calibration and thresholds need out-of-fold scores, but not on every row of a large set
         n = len(df)
         sub = np.arange(n) if n <= self.oof_max_rows else np.sort(
             np.random.default_rng(self.random_state).choice(n, self.oof_max_rows, replace=False))
+        generated = np.asarray(df["source"] == "generated") if "source" in df.columns else np.zeros(n, bool)
+        rw = np.where(generated, self.generated_weight, 1.0)
         causes = [list(c) for c in df["cause"]]
         self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
-            X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub)
+            X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub, rw)
         minds = [list(m) for m in df["mindset"]]
         self.mindset_head_, mind_oof, mind_y = self._fit_multiclass(
-            X, [m[0] if m else NO_MINDSET for m in minds], [m[1:] for m in minds], self.mindset_classes_, self.C, sub)
+            X, [m[0] if m else NO_MINDSET for m in minds], [m[1:] for m in minds], self.mindset_classes_, self.C, sub,
+            rw, balance=self.mindset_balance)
         self.level_head_, level_oof, level_y = self._fit_multiclass(
-            X, list(df["risk_level"]), [[] for _ in range(len(df))], self.level_classes_, self.C, sub)
+            X, list(df["risk_level"]), [[] for _ in range(len(df))], self.level_classes_, self.C, sub, rw)
         flag_sets = [set(f) for f in df["risk_flags"]]
         Y = np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int)
         heads, flag_oof_m = self._fit_flags(X, Y, self.flag_C, sub)
         self.flag_head_ = _stack(self.flag_classes_, heads)
-        self.flag_thresholds_ = {f: _best_threshold(flag_oof_m[:, j], Y[sub, j]) for j, f in enumerate(self.flag_classes_)}
+        escalation = set(tax.high_flags) | set(tax.threat_flags)
+        self.flag_thresholds_ = {f: _best_threshold(flag_oof_m[:, j], Y[sub, j],
+                                                    beta=self.escalation_beta if f in escalation else 1.0)
+                                 for j, f in enumerate(self.flag_classes_)}
         self.flag_threshold_vec_ = np.array([self.flag_thresholds_[f] for f in self.flag_classes_])
         # a second mindset needs its own yes/no evidence: the main-label softmax is too peaked for it
         M = np.array([[m in ms for m in self.mindset_classes_[:-1]] for ms in minds], dtype=int)
@@ -281,16 +404,40 @@ class Triager(BaseEstimator):
         self.n_train_ = len(df)
         return self
 
+    # ------------------------------------------------------------ fitted state
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "flag_head_")
+
+    @property
+    def cause_classes_(self) -> list[str]:
+        return self.classes_["cause"]
+
+    @property
+    def level_classes_(self) -> list[str]:
+        return self.classes_["risk_level"]
+
+    @property
+    def flag_classes_(self) -> list[str]:
+        return self.classes_["risk_flags"]
+
+    @property
+    def mindset_classes_(self) -> list[str]:
+        """Mindset ids plus `NO_MINDSET`, the class of a note with no mindset."""
+        return self.classes_["mindset"]
+
     # ------------------------------------------------------------ predicting
 
     def _normalised(self, texts: Iterable[str]) -> list[NormalisedText]:
         return [t if isinstance(t, NormalisedText) else normalise(t) for t in texts]
 
     def transform(self, texts: Sequence[str | NormalisedText]):
+        check_is_fitted(self)
         docs = self._normalised(texts)
-        return docs, self.features_.transform([d.model_text for d in docs]).tocsr()
+        return docs, transform_fast(self.features_, [d.model_text for d in docs])
 
     def _proba_from_X(self, X) -> dict[str, np.ndarray]:
+        """The four heads, plus `mindset_any` (each mindset present at all), which only triage reads."""
         flags = self.flag_head_.proba(X)
         return {
             "mindset_any": self.mindset_any_head_.proba(X),
@@ -300,29 +447,60 @@ class Triager(BaseEstimator):
             "mindset": self.mindset_head_.proba(X),
         }
 
-    def predict_proba(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Head -> probability matrix; columns in `cause_classes_`, `level_classes_`, `flag_classes_`,
-        `mindset_classes_` order (`mindset_any`: each mindset present at all, main or second)."""
+    @staticmethod
+    def _heads_only(proba: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {head: proba[head] for head in HEADS}
+
+    def predict_proba(self, texts: Sequence[str | NormalisedText]) -> dict[str, np.ndarray]:
+        """Head -> probability matrix (notes x classes), columns in `classes_[head]` order:
+        cause, risk_level and mindset (last column `NO_MINDSET`) sum to 1 per note;
+        risk_flags are independent, one probability per flag."""
         _, X = self.transform(texts)
-        return self._proba_from_X(X)
+        return self._heads_only(self._proba_from_X(X))
+
+    def mindset_presence_proba(self, texts: Sequence[str | NormalisedText]) -> np.ndarray:
+        """Notes x mindsets (`classes_['mindset']` without `NO_MINDSET`): how likely each mindset is
+        present at all, main or second; what picks the second mindset and what the handler sees."""
+        _, X = self.transform(texts)
+        return self.mindset_any_head_.proba(X)
+
+    def predict(self, texts: Sequence[str | NormalisedText]) -> pd.DataFrame:
+        """One row per note, one column per head: cause (the main cause id), risk_level,
+        risk_flags (list) and mindset (list, main first); the labels `triage` gives."""
+        triages = self.triage(texts)
+        return pd.DataFrame({
+            "cause": [t.cause[0] for t in triages],
+            "risk_level": [t.risk_level for t in triages],
+            "risk_flags": [list(t.risk_flags) for t in triages],
+            "mindset": [list(t.mindset) for t in triages],
+        }, columns=list(HEADS))
+
+    def score(self, texts: Sequence[str], labels: pd.DataFrame) -> float:
+        """The mean of the six headline metrics of the evaluation (cause top-1 and top-3, cause group,
+        risk-level macro F1, flag micro F1, mindset top-1) on labelled notes; higher is better."""
+        from pipeline.model.evaluation import HEADLINE, Prediction
+        from pipeline.model.evaluation import score as score_set
+
+        check_is_fitted(self)
+        texts, gold = _label_frame(texts, labels)
+        metrics = score_set(gold, [Prediction.of(t) for t in self.triage(texts)])
+        return float(np.mean([metrics[k] for k in HEADLINE]))
 
     def triage(self, texts: Sequence[str | NormalisedText]) -> list[Triage]:
         """The rich result per note: top-3 causes, level, flags with evidence, mindsets, review heads."""
         return self.predict_with_proba(texts)[0]
 
-    def predict(self, texts: Sequence[str | NormalisedText]) -> list[Triage]:
-        return self.triage(texts)
-
     def predict_with_proba(self, texts: Sequence[str | NormalisedText]) -> tuple[list[Triage], dict[str, np.ndarray]]:
-        """Triages and the probability matrices behind them, from one pass over the features."""
+        """Triages and the four heads' probability matrices behind them, from one pass over the features."""
         docs, X = self.transform(texts)
         proba = self._proba_from_X(X)
-        return [self._triage(docs[i], {k: v[i] for k, v in proba.items()}) for i in range(len(docs))], proba
+        triages = [self._triage(docs[i], {k: v[i] for k, v in proba.items()}) for i in range(len(docs))]
+        return triages, self._heads_only(proba)
 
     def _reconcile(self, level_p: np.ndarray, flags: list[str]) -> tuple[str, str | None]:
         """The spec's rule decides the floor; the learned model may lift medium to high
         (a dated media or regulator action, which flags alone cannot show)."""
-        tax = taxonomy()
+        tax = self.taxonomy_
         learned = self.level_classes_[int(level_p.argmax())]
         floor = tax.risk_floor(flags)
         order = {lvl: i for i, lvl in enumerate(self.level_classes_)}
@@ -340,7 +518,7 @@ class Triager(BaseEstimator):
         return final, note
 
     def _triage(self, doc: NormalisedText, p: dict[str, np.ndarray]) -> Triage:
-        tax = taxonomy()
+        tax = self.taxonomy_
         order = np.argsort(-p["cause"])[:3]
         cause = [self.cause_classes_[j] for j in order]
         flag_p = p["risk_flags"]
@@ -412,6 +590,7 @@ class Triager(BaseEstimator):
         return out
 
     def feature_names_(self) -> np.ndarray:
+        check_is_fitted(self)
         if not hasattr(self, "_names"):
             self._names = self.features_.get_feature_names_out()
         return self._names

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
+from typing import Callable
 
 #: What the model reads at most; longer notes keep their full text for output.
 MAX_MODEL_CHARS = 3000
@@ -52,37 +55,53 @@ class NormalisedText:
     is_transcript: bool = False
     truncated: bool = False
     turns: list[tuple[str, str]] = field(default_factory=list)
+    max_chars: int = MAX_MODEL_CHARS
 
     @property
     def model_text(self) -> str:
-        return self.customer[:MAX_MODEL_CHARS]
+        """What the classifiers read: the customer's words, capped, with personal numbers masked (same
+        length), so the digits of a phone number never read as a hotline (12345) or any other marker."""
+        from pipeline.text.pii import mask_pii
+
+        return mask_pii(self.customer[:self.max_chars])
 
 
 @lru_cache(maxsize=1)
-def _t2s():
-    import opencc  # imported lazily: a few ms at start-up that `--help` need not pay
+def _t2s() -> Callable[[str], str]:
+    """OpenCC t2s, imported lazily (a few ms that `--help` need not pay); the wheel's compiled core
+    when the Python wrapper is missing; the text unchanged (with a warning) without OpenCC."""
+    try:
+        import opencc
 
-    return opencc.OpenCC("t2s")
+        if hasattr(opencc, "OpenCC"):
+            return opencc.OpenCC("t2s").convert
+        import opencc.clib as clib
+        from opencc.clib import opencc_clib
+
+        conv = opencc_clib._OpenCC(str(Path(clib.__file__).parent / "share" / "opencc" / "t2s.json"))
+        return lambda s: conv.convert(s, len(s.encode("utf-8")))
+    except Exception as exc:  # pragma: no cover - only without OpenCC
+        warnings.warn(f"OpenCC unavailable ({exc}); traditional notes are read as they are")
+        return lambda s: s
 
 
 def to_simplified(text: str) -> str:
-    return _t2s().convert(text) if text else text
+    return _t2s()(text) if text else text
+
+
+def simplified_halfwidth(text: str) -> str:
+    """Script and width only, character for character: what the facts extractor's spans index into."""
+    return _halfwidth(to_simplified(text))
+
+
+_HALFWIDTH = {0x3000: 0x20, **{c: c - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
+                               for c in range(r[0], r[1] + 1)},
+              **{ord(ch): ord(ch) - 0xFEE0 for ch in "＄％＠＃＆＋－．／＝＜＞"}}
 
 
 def _halfwidth(text: str) -> str:
     """Full-width ASCII letters, digits and a few signs become half-width; Chinese punctuation stays."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch == "\u3000":
-            out.append(" ")
-        elif 0xFF10 <= code <= 0xFF19 or 0xFF21 <= code <= 0xFF3A or 0xFF41 <= code <= 0xFF5A:
-            out.append(chr(code - 0xFEE0))
-        elif ch in "＄％＠＃＆＋－．／＝＜＞":
-            out.append(chr(code - 0xFEE0))
-        else:
-            out.append(ch)
-    return "".join(out)
+    return text.translate(_HALFWIDTH)
 
 
 def clean(text: str) -> str:
@@ -153,4 +172,5 @@ def normalise(text: str, max_chars: int = MAX_MODEL_CHARS) -> NormalisedText:
         is_transcript=bool(turns),
         truncated=len(customer) > max_chars,
         turns=turns,
+        max_chars=max_chars,
     )

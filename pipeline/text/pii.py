@@ -89,7 +89,8 @@ def _policy_spans(text: str) -> list[tuple[int, int]]:
     return [m.span("value") for m in _patterns()["policy_number"].finditer(text)]
 
 
-def _overlaps(span: tuple[int, int], taken: Iterable[tuple[int, int]]) -> bool:
+def overlaps(span: tuple[int, int], taken: Iterable[tuple[int, int]]) -> bool:
+    """Whether a half-open span shares a character with any of `taken`."""
     return any(span[0] < e and s < span[1] for s, e in taken)
 
 
@@ -103,7 +104,7 @@ def find_pii(text: str, skip: Iterable[tuple[int, int]] = ()) -> list[PiiMatch]:
     pats = _patterns()
     for kind in PII_KINDS:
         for m in pats[kind].finditer(text):
-            if _overlaps(m.span(), taken):
+            if overlaps(m.span(), taken):
                 continue
             label = "phone" if kind == "phone_landline" else kind
             found.append(PiiMatch(label, m.start(), m.end(), mask_value(kind, m.group())))

@@ -60,9 +60,9 @@
 
     var risk = clear($("risk-level"));
     risk.className = "risk " + t.risk_level.id;
-    risk.appendChild(document.createTextNode(t.risk_level.name + " "));
-    risk.appendChild(el("span", "rid", t.risk_level.id));
-    risk.title = "概率 " + pct(t.risk_level.proba);
+    risk.dataset.level = t.risk_level.id;
+    risk.appendChild(document.createTextNode(t.risk_level.name));
+    $("risk-reason").textContent = t.risk_level.reason || "";
 
     var review = $("review");
     if (plan.review) {
@@ -113,19 +113,30 @@
     if (!t.mindset.length) mind.appendChild(el("li", "muted", "无"));
     t.mindset.forEach(function (m) { mind.appendChild(bar(m.name, m.proba)); });
 
-    var steps = clear($("steps"));
-    plan.steps.forEach(function (s) {
-      var li = el("li");
-      li.dataset.section = SECTION[s.section] || s.section;
-      li.dataset.step = s.id;
-      var box = el("input");
-      box.type = "checkbox";
-      box.setAttribute("aria-label", "完成");
-      box.addEventListener("change", function () { li.classList.toggle("done", box.checked); });
-      li.appendChild(box);
-      li.appendChild(el("span", "step-text", s.text));
-      steps.appendChild(li);
-    });
+    function checklist(id, items, start) {
+      var list = clear($(id));
+      list.start = start;
+      items.forEach(function (s) {
+        var li = el("li");
+        li.dataset.step = s.id;
+        var box = el("input");
+        box.type = "checkbox";
+        box.setAttribute("aria-label", "完成");
+        box.addEventListener("change", function () { li.classList.toggle("done", box.checked); });
+        li.appendChild(box);
+        li.appendChild(el("span", "step-text", s.text));
+        list.appendChild(li);
+      });
+    }
+    checklist("plan-now", plan.now || [], 1);
+    checklist("plan-then", plan.then || [], (plan.now || []).length + 1);
+    $("plan-then-title").hidden = !(plan.then || []).length;
+    var ref = plan.reference || [];
+    $("plan-reference").hidden = !ref.length;
+    $("plan-reference").open = false;
+    $("plan-reference-line").textContent = "一般流程：" + ref.map(function (s) { return s.short || s.text.slice(0, 8); }).join(" → ");
+    var refList = clear($("plan-reference-steps"));
+    ref.forEach(function (s) { refList.appendChild(el("li", null, s.text)); });
 
     var avoid = clear($("avoid"));
     if (!plan.avoid.length) avoid.appendChild(el("li", "muted", "无"));
@@ -146,19 +157,65 @@
     return "服务返回错误 " + status;
   }
 
+  // The page's login: with tokens configured, a token is exchanged once for an HttpOnly session cookie
+  // (the page never keeps the token); every POST then carries the session's CSRF token.
+  var session = { auth: "none", user: null, csrf: null };
+
   // One place for fetch + JSON + the server's error text (FastAPI puts it in "detail").
   function api(method, url, body, headers) {
-    var init = { method: method, headers: headers || {} };
+    var init = { method: method, headers: headers || {}, credentials: "same-origin" };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
+    if (method !== "GET" && session.csrf) init.headers["X-CSRF-Token"] = session.csrf;
     return fetch(url, init).then(function (resp) {
       return resp.json().catch(function () { return null; }).then(function (data) {
+        if (resp.status === 401 && url !== "/v1/session") showLogin("登录已过期，请重新登录。");
         if (!resp.ok) throw new Error(message(data, resp.status));
         return data;
       });
     });
+  }
+
+  function showLogin(why) {
+    $("workspace").hidden = true;
+    $("login").hidden = false;
+    $("logout-button").hidden = true;
+    $("session-user").hidden = true;
+    $("login-error").textContent = why || "";
+    $("login-error").hidden = !why;
+    $("login-token").focus();
+  }
+
+  function useSession(s) {
+    session = s;
+    $("login").hidden = true;
+    $("workspace").hidden = false;
+    var named = s.auth === "session" && s.user;
+    $("session-user").textContent = named ? "已登录：" + s.user : "";
+    $("session-user").hidden = !named;
+    $("logout-button").hidden = !named;
+    if (named) {  // with tokens the author of a correction is the token's name, nothing else
+      $("fix-author").value = s.user;
+      $("fix-author").readOnly = true;
+    }
+  }
+
+  function login(ev) {
+    ev.preventDefault();
+    var token = $("login-token").value.trim();
+    if (!token) return;
+    $("login-submit").disabled = true;
+    api("POST", "/v1/session", { token: token })
+      .then(function (s) { $("login-token").value = ""; useSession(s); start(); })
+      .catch(function (e) { showLogin("登录失败：" + e.message); })
+      .then(function () { $("login-submit").disabled = false; });
+  }
+
+  function logout() {
+    api("POST", "/v1/session/logout", {}).catch(function () { return null; })
+      .then(function () { session = { auth: "none", user: null, csrf: null }; showLogin(""); });
   }
 
   function triage() {
@@ -627,11 +684,20 @@
     });
   }
 
+  function start() {
+    loadTaxonomy()
+      .then(function () { loadQueue(); loadAgreement(); })
+      .catch(function (e) { showError("queue-error", "读取标签表失败：" + e.message); });
+  }
+
   $("triage-button").addEventListener("click", triage);
   $("note").addEventListener("keydown", function (e) { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) triage(); });
+  $("login-form").addEventListener("submit", login);
+  $("logout-button").addEventListener("click", logout);
   wireCorrection();
   wireQueue();
-  loadTaxonomy()
-    .then(function () { loadQueue(); loadAgreement(); })
-    .catch(function (e) { showError("queue-error", "读取标签表失败：" + e.message); });
+  fetch("/v1/session", { credentials: "same-origin" }).then(function (resp) {
+    if (resp.status === 401) { showLogin(""); return; }
+    return resp.json().then(function (s) { useSession(s); start(); });
+  }).catch(function (e) { showError("queue-error", "连接服务失败：" + e.message); });
 })();

@@ -1,0 +1,49 @@
+"""The facts extractor skips a regex scan only where no match is possible: the same facts."""
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.handling import facts
+from pipeline.handling.facts import _patterns, _required_chars, _triggers, extract_facts
+
+
+@pytest.mark.parametrize("pattern, need", [
+    ("a|bc", {"a", "b"}),
+    (r"\d+年", {"年"}),
+    (r"\d+", None),
+    ("(?:x)?y", {"y"}),
+    ("[^a]b?", None),
+    ("(?=z)y", {"y"}),
+    ("[0-3]+", {"0", "1", "2", "3"}),
+    ("(?i)abc", None),
+    ("(?:号码|编号|号)", {"号", "编"}),
+])
+def test_the_characters_a_match_needs(pattern, need):
+    found = _required_chars(re.compile(pattern))
+    assert (None if found is None else set(found)) == need
+
+
+NOTES = st.text(alphabet=st.sampled_from(list("0123456789一二两三四五六七八九十百千万亿岁旬年月日号第次趟元块%％¥"
+                                              "人民币客户保单编合同内前周星期礼拜限天之以@.-:：“”《》买了花甲古稀 \n")),
+                max_size=80)
+
+
+@given(st.one_of(NOTES, st.text(max_size=80)))
+@settings(max_examples=400, deadline=None)
+def test_every_match_holds_one_of_its_needed_characters(s):
+    for name, need in _triggers().items():
+        if need is None:
+            continue
+        for m in _patterns()[name].finditer(s):
+            assert not need.isdisjoint(m.group()) or not m.group(), (name, m.group())
+
+
+def test_the_facts_are_the_same_with_every_scan_done(monkeypatch, small_corpus):
+    train, test = small_corpus
+    notes = list(train["text"][:300]) + list(test["text"][:100])
+    fast = [extract_facts(t) for t in notes]
+    monkeypatch.setattr(facts, "_triggers", lambda: dict.fromkeys(_patterns()))
+    assert [extract_facts(t) for t in notes] == fast
+    assert any(f.items for f in fast)

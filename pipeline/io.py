@@ -407,7 +407,8 @@ def validate_labels(df: pd.DataFrame, fmt: str = "jsonl") -> tuple[pd.DataFrame,
     problems: list[Problem] = []
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        return df, [Problem("header", c, "required column is missing") for c in missing]
+        there = ", ".join(map(str, df.columns)) or "none"
+        return df, [Problem("header", c, f"required column is missing (columns: {there})") for c in missing]
     out = df.copy()
     seen: dict[str, int] = {}
     for i, row in enumerate(df.itertuples(index=False)):

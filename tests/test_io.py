@@ -70,7 +70,7 @@ def test_jsonl_problems_name_the_line(tmp_path):
 
 def test_missing_required_column_is_named(tmp_path):
     p = _csv(tmp_path / "nolabels.csv", [{"id": "1", "text": "t"}])
-    with pytest.raises(LabelFileError, match="field 'cause': required column is missing"):
+    with pytest.raises(LabelFileError, match=r"field 'cause': required column is missing \(columns: id, text\)"):
         read_labelled(p)
 
 

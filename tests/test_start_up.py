@@ -1,4 +1,6 @@
 """What a command reads at start, read faster: the same data."""
+
+
 def test_the_playbook_and_markers_read_the_same_with_either_yaml_parser():
     """LibYAML's parser (used where installed, for start-up time) gives the pure-Python loader's data."""
     import yaml

@@ -14,6 +14,7 @@ Prediction is matrix algebra over the whole batch: no per-note model calls.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -32,6 +33,23 @@ from pipeline.model.features import build_features, evidence_map, find_markers, 
 from pipeline.text.normalisation import NormalisedText, normalise
 
 NO_MINDSET = "__none__"
+
+
+_WIDE: dict[int, np.ndarray] = {}  # id(float32 weights) -> their float64 copy, dropped with the weights
+
+
+def _wide(weights: np.ndarray, X) -> np.ndarray:
+    """The weights as the product with a float64 X uses them. scipy converts float32 weights to
+    float64 on every product (the whole matrix, about a millisecond per head for one note); the
+    copy is kept instead, so the result is the same bits at a fraction of the cost."""
+    if getattr(X, "dtype", None) != np.float64 or weights.dtype != np.float32:
+        return weights
+    wide = _WIDE.get(id(weights))
+    if wide is None:
+        wide = weights.astype(np.float64)
+        _WIDE[id(weights)] = wide
+        weakref.finalize(weights, _WIDE.pop, id(weights), None)
+    return wide
 
 
 @dataclass
@@ -57,7 +75,7 @@ class _Linear:
         return self.weights.T
 
     def scores(self, X) -> np.ndarray:
-        return np.asarray(X @ self.weights, dtype=np.float64) + self.intercept
+        return np.asarray(X @ _wide(self.weights, X), dtype=np.float64) + self.intercept
 
     def proba(self, X) -> np.ndarray:
         s = self.scores(X)
@@ -81,7 +99,7 @@ class _Binaries:
         return self.weights.T
 
     def proba(self, X) -> np.ndarray:
-        s = np.asarray(X @ self.weights, dtype=np.float64) + self.intercept
+        s = np.asarray(X @ _wide(self.weights, X), dtype=np.float64) + self.intercept
         return expit(self.platt[:, 0] * s + self.platt[:, 1])
 
 

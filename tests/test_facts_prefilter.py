@@ -47,3 +47,4 @@ def test_the_facts_are_the_same_with_every_scan_done(monkeypatch, small_corpus):
     monkeypatch.setattr(facts, "_triggers", lambda: dict.fromkeys(_patterns()))
     assert [extract_facts(t) for t in notes] == fast
     assert any(f.items for f in fast)
+

@@ -79,3 +79,24 @@ def test_cleaning_remembered_tokens_gives_what_cleaning_each_gives(texts):
         once = tk.clean(raw)
         assert once == [c for c in (tk._clean_one(r) for r in raw) if c]
         assert tk.clean(raw) == once  # the second time comes from the memo
+
+
+def test_the_heads_give_the_same_scores_with_their_weights_kept_wide(small_model, texts):
+    import gc
+
+    from pipeline.model import triager
+
+    _, X = small_model.transform(texts[:50] + texts[:1])
+    head = small_model.cause_head_
+    expected = np.asarray(X @ head.weights, dtype=np.float64) + head.intercept  # scipy's own float32 product
+    assert head.scores(X).tobytes() == expected.tobytes()
+    assert id(head.weights) in triager._WIDE
+    flags = small_model.flag_head_
+    assert flags.proba(X[:1]).tobytes() == flags.proba(X[:1]).tobytes()
+    one_off = triager._Linear.from_coef(["a", "b"], np.ones((2, X.shape[1])), np.zeros(2))
+    key = id(one_off.weights)
+    one_off.scores(X)
+    assert key in triager._WIDE
+    del one_off
+    gc.collect()
+    assert key not in triager._WIDE  # the copy goes with its weights

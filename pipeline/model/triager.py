@@ -23,6 +23,7 @@ rich result (top-3 causes, evidence, review heads) that the flow renders.
 from __future__ import annotations
 
 import numbers
+import weakref
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -48,6 +49,23 @@ NO_MINDSET = "__none__"
 RISK_POLICIES = ("flags", "max")
 
 
+_WIDE: dict[int, np.ndarray] = {}  # id(float32 weights) -> their float64 copy, dropped with the weights
+
+
+def _wide(weights: np.ndarray, X) -> np.ndarray:
+    """The weights as the product with a float64 X uses them. scipy converts float32 weights to
+    float64 on every product (the whole matrix, about a millisecond per head for one note); the
+    copy is kept instead, so the result is the same bits at a fraction of the cost."""
+    if getattr(X, "dtype", None) != np.float64 or weights.dtype != np.float32:
+        return weights
+    wide = _WIDE.get(id(weights))
+    if wide is None:
+        wide = weights.astype(np.float64)
+        _WIDE[id(weights)] = wide
+        weakref.finalize(weights, _WIDE.pop, id(weights), None)
+    return wide
+
+
 @dataclass
 class _Linear:
     """A fitted linear head reduced to what prediction needs: weights, bias, calibration.
@@ -71,7 +89,7 @@ class _Linear:
         return self.weights.T
 
     def scores(self, X) -> np.ndarray:
-        return np.asarray(X @ self.weights, dtype=np.float64) + self.intercept
+        return np.asarray(X @ _wide(self.weights, X), dtype=np.float64) + self.intercept
 
     def proba(self, X) -> np.ndarray:
         s = self.scores(X)
@@ -95,7 +113,7 @@ class _Binaries:
         return self.weights.T
 
     def proba(self, X) -> np.ndarray:
-        s = np.asarray(X @ self.weights, dtype=np.float64) + self.intercept
+        s = np.asarray(X @ _wide(self.weights, X), dtype=np.float64) + self.intercept
         return expit(self.platt[:, 0] * s + self.platt[:, 1])
 
 

@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -661,6 +662,25 @@ def write_workbook(df: pd.DataFrame, path) -> None:
         fields.freeze_panes = "A2"
 
 
+@contextmanager
+def replacing(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """A temporary file beside `path` to write into; on success it is fsynced and renamed over `path`,
+    on any failure removed. The one way tousu writes a file: a reader sees the old file or the new one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else f".tmp{path.suffix}",
+                               dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def atomic_write(path: str | Path, df: pd.DataFrame, fmt: str | None = None) -> None:
     """Write to a temporary file beside the target, fsync, then rename into place; a failed write
     (disk full, read-only folder) raises OutputError and leaves nothing behind."""
@@ -668,25 +688,14 @@ def atomic_write(path: str | Path, df: pd.DataFrame, fmt: str | None = None) -> 
     fmt = fmt or file_format(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        with replacing(path) as tmp:
+            if fmt in ("jsonl", "csv"):
+                with open(tmp, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") as fh:
+                    write_frame(df, fh, fmt)
+            else:
+                write_frame(df, tmp, fmt)
     except OSError as exc:
         raise output_error(path, exc) from None
-    try:
-        if fmt in ("jsonl", "csv"):
-            with os.fdopen(fd, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") as fh:
-                write_frame(df, fh, fmt)
-                fh.flush()
-                os.fsync(fh.fileno())
-        else:
-            os.close(fd)
-            write_frame(df, tmp, fmt)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise output_error(path, exc) from None
-        raise
 
 
 def to_jsonl_string(df: pd.DataFrame) -> str:

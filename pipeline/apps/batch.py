@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from pipeline.io import (
     iter_chunks,
     output_error,
     refuse_same_file,
+    replacing,
     require_column,
     write_frame,
 )
@@ -248,23 +248,9 @@ def _writing(output: Path, work: WorkFolder) -> Iterator[None]:
         raise output_error(output, exc) from None
 
 
-def _fsync(path: str | Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
 def _atomic_json(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with replacing(path, suffix="") as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=1)
 
 
 def input_fingerprint(path: str) -> dict:
@@ -367,27 +353,17 @@ def _write_chunk(work: WorkFolder, number: int, frame: pd.DataFrame) -> None:
     errors = int((frame[ERROR_COLUMN] != "").sum())
     name = (f"chunk-{number:08d}-r{len(frame)}-e{errors}-h{levels['high']}-m{levels['medium']}-l{levels['low']}"
             f".{work.kind}")
-    fd, tmp = tempfile.mkstemp(prefix=".chunk.", dir=work.path)
-    try:
+    with replacing(work.path / name, suffix="") as tmp:
         if work.kind == "parquet":
             import pyarrow.parquet as pq
 
-            os.close(fd)
             # Arrow's own list naming, so the joined file is the one a single write would give
             pq.write_table(_chunk_table(frame), tmp, use_compliant_nested_type=False)
-            _fsync(tmp)
         else:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
                 if work.fmt == "excel":  # the columns first, so a chunk of 0 rows keeps its header
                     fh.write(json.dumps({"columns": [str(c) for c in frame.columns]}, ensure_ascii=False) + "\n")
                 write_frame(frame, fh, work.kind, header=(number == 1))
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, work.path / name)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _excel_chunk(path: Path) -> pd.DataFrame:
@@ -399,21 +375,17 @@ def _excel_chunk(path: Path) -> pd.DataFrame:
 
 def _assemble(work: WorkFolder, chunks: list[ChunkFile], output: Path) -> None:
     """Join the chunk files into the output, atomically, one chunk in memory at a time."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=f".tmp{output.suffix}", dir=output.parent)
-    try:
+    with replacing(output) as tmp:
         if work.fmt in ("csv", "jsonl"):
-            with os.fdopen(fd, "wb") as out:
+            with open(tmp, "wb") as out:
                 if work.fmt == "csv":
                     out.write(codecs.BOM_UTF8)  # Excel opens a UTF-8 CSV with a BOM as UTF-8
                 for c in chunks:
                     with open(c.path, "rb") as fh:
                         shutil.copyfileobj(fh, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
         elif work.fmt == "parquet":
             import pyarrow.parquet as pq
 
-            os.close(fd)
             writer = None
             for c in chunks:
                 table = pq.read_table(c.path)
@@ -426,16 +398,9 @@ def _assemble(work: WorkFolder, chunks: list[ChunkFile], output: Path) -> None:
                 writer.write_table(table)
             if writer:
                 writer.close()
-            _fsync(tmp)
         else:  # Excel needs the whole sheet at once
-            os.close(fd)
             frame = pd.concat([_excel_chunk(c.path) for c in chunks], ignore_index=True)
             write_frame(frame, tmp, "excel")
-        os.replace(tmp, output)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Progress:

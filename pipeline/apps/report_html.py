@@ -8,7 +8,6 @@ masked again here (phone, ID-card, bank-card numbers, e-mail).
 from __future__ import annotations
 
 import os
-import tempfile
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Sequence
 from pipeline import charts
 from pipeline.apps.report import ALL, Alert, Report
 from pipeline.contract.taxonomy import taxonomy
+from pipeline.io import replacing
 
 __all__ = ["render_html", "write_html", "group_colours", "alert_line"]
 
@@ -280,16 +280,9 @@ def write_html(path: str | Path, html: str) -> Path:
     """Write the page atomically (a temporary file beside it, then a rename): a reader never sees half a report."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
+    with replacing(path, suffix=".tmp") as tmp:
+        tmp.write_text(html, encoding="utf-8")
         umask = os.umask(0o022)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a report is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

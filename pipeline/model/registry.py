@@ -78,12 +78,10 @@ def _check_version_name(name: Any, where: str = "version") -> str:
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    from pipeline.io import replacing
+
+    with replacing(path, suffix="") as tmp, open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, ensure_ascii=False, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -396,58 +396,14 @@ class _Compiler:
         self.check_keys(cond, {"flag", "min_proba", "max_proba"})
         ids = _ids(cond["flag"])
         self.check_ids("flag", ids, self.known.flags)
-        lo, hi = self.proba(cond, "min_proba"), self.proba(cond, "max_proba")
-        by_proba = lo is not None or hi is not None
-        wanted = frozenset(ids)
-
-        def test(ctx: Context) -> Hit | None:
-            if not by_proba and wanted.isdisjoint(ctx.flags):  # the common miss, without building anything
-                return None
-            out = []
-            for f in ids:
-                p = ctx.t.risk_flag_proba.get(f)
-                if by_proba:
-                    q = p if p is not None else (1.0 if f in ctx.flags else 0.0)
-                    if (lo is not None and q < lo) or (hi is not None and q >= hi):
-                        continue
-                elif f not in ctx.flags:
-                    continue
-                gate = lo if lo is not None else ctx.gates.get("flag", 0.0)
-                if gate and (p is None or p < gate):
-                    continue
-                out.append((f"flag {f}{_gate_text(p, gate)}", p))
-            return _strongest(out)
-
-        return test
+        return _labelled("flag", ids, self.proba(cond, "min_proba"), self.proba(cond, "max_proba"), main=False)
 
     def c_mindset(self, cond: dict) -> Test:
         self.check_keys(cond, {"mindset", "main", "min_proba", "max_proba"})
         ids = _ids(cond["mindset"])
         self.check_ids("mindset", ids, self.known.mindsets)
-        main = bool(cond.get("main", False))
-        lo, hi = self.proba(cond, "min_proba"), self.proba(cond, "max_proba")
-        by_proba = lo is not None or hi is not None
-        wanted = frozenset(ids)
-
-        def test(ctx: Context) -> Hit | None:
-            if not by_proba and wanted.isdisjoint(ctx.mindsets):  # the common miss, without building anything
-                return None
-            out = []
-            for m in ids:
-                p = ctx.t.mindset_proba.get(m)
-                if by_proba:
-                    q = p if p is not None else (1.0 if m in ctx.mindsets else 0.0)
-                    if (lo is not None and q < lo) or (hi is not None and q >= hi):
-                        continue
-                elif m not in ctx.mindsets or (main and ctx.mindsets[0] != m):
-                    continue
-                gate = lo if lo is not None else ctx.gates.get("mindset", 0.0)
-                if gate and (p is None or p < gate):
-                    continue
-                out.append((f"mindset {m}{_gate_text(p, gate)}", p))
-            return _strongest(out)
-
-        return test
+        return _labelled("mindset", ids, self.proba(cond, "min_proba"), self.proba(cond, "max_proba"),
+                         main=bool(cond.get("main", False)))
 
     def c_uncertain(self, cond: dict) -> Test:
         self.check_keys(cond, {"uncertain"})
@@ -518,6 +474,34 @@ class _Compiler:
             return (found, None) if found else None
 
         return test
+
+
+def _labelled(kind: str, ids: list, lo: float | None, hi: float | None, main: bool) -> Test:
+    """A flag or mindset atom: the label predicted (main first, if asked) or its probability within
+    [min_proba, max_proba), and past the kind's confidence gate."""
+    by_proba = lo is not None or hi is not None
+    wanted = frozenset(ids)
+
+    def test(ctx: Context) -> Hit | None:
+        present, probas = (ctx.flags, ctx.t.risk_flag_proba) if kind == "flag" else (ctx.mindsets, ctx.t.mindset_proba)
+        if not by_proba and wanted.isdisjoint(present):  # the common miss, without building anything
+            return None
+        out = []
+        for label in ids:
+            p = probas.get(label)
+            if by_proba:
+                q = p if p is not None else (1.0 if label in present else 0.0)
+                if (lo is not None and q < lo) or (hi is not None and q >= hi):
+                    continue
+            elif label not in present or (main and present[0] != label):
+                continue
+            gate = lo if lo is not None else ctx.gates.get(kind, 0.0)
+            if gate and (p is None or p < gate):
+                continue
+            out.append((f"{kind} {label}{_gate_text(p, gate)}", p))
+        return _strongest(out)
+
+    return test
 
 
 def _fact_test(kind: str, op: str | None, value: Any, agg: str) -> Test:

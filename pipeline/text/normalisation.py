@@ -11,7 +11,7 @@ import re
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -57,7 +57,7 @@ class NormalisedText:
     turns: list[tuple[str, str]] = field(default_factory=list)
     max_chars: int = MAX_MODEL_CHARS
 
-    @property
+    @cached_property
     def model_text(self) -> str:
         """What the classifiers read: the customer's words, capped, with personal numbers masked (same
         length), so the digits of a phone number never read as a hotline (12345) or any other marker."""

@@ -207,8 +207,10 @@ def evaluate(data_path: str | None, model_dir: str | None, as_json: bool, out_di
         from pipeline.model.triager import Triager
 
         params = {k: v for k, v in model.get_params().items() if k != "n_jobs"}
-        report["slice_heldout"] = slice_heldout(load_corpus(), lambda: Triager(**params), k=slice_folds,
-                                                log=lambda m: click.echo(m, err=True))
+        held = slice_heldout(load_corpus(), lambda: Triager(**params), k=slice_folds,
+                             log=lambda m: click.echo(m, err=True))
+        held.pop("predictions")
+        report["slice_heldout"] = held
     by_source = {}
     if "source" in gold.columns and gold["source"].nunique() > 1:
         from pipeline.model.evaluation import Prediction

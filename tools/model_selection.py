@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from pipeline.model.corpus import load_corpus
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("params", nargs="?", default="{}")
     ap.add_argument("--no-generated", action="store_true", help="train without the generated notes")
     ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--predictions", type=Path, help="also write each note's pooled prediction (JSONL) here")
     args = ap.parse_args(argv)
     params = json.loads(args.params)
     df = load_corpus()
@@ -35,8 +37,12 @@ def main(argv: list[str] | None = None) -> dict:
     result = slice_heldout(df, lambda: Triager(**params), k=args.k, train_filter=keep,
                            log=lambda m: print(m, file=sys.stderr, flush=True))
     row = {"name": args.name, "params": params, "generated": not args.no_generated,
-           "minutes": round((time.time() - start) / 60, 1), **{k: v for k, v in result.items() if k != "folds"},
-           "folds": result["folds"]}
+           "minutes": round((time.time() - start) / 60, 1),
+           **{k: v for k, v in result.items() if k not in ("folds", "predictions")}, "folds": result["folds"]}
+    if args.predictions:
+        with open(args.predictions, "w", encoding="utf-8") as fh:
+            for case_id, p in result["predictions"].items():
+                fh.write(json.dumps({"id": case_id, **asdict(p)}, ensure_ascii=False) + "\n")
     LOG.parent.mkdir(exist_ok=True)
     with open(LOG, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -57,7 +57,7 @@ def slice_heldout(df: pd.DataFrame, make_model: Callable[[], object], k: int = 5
                   train_filter: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
                   log: Callable[[str], None] = lambda m: None) -> dict:
     """Pooled headline metrics over k slice folds (each note predicted once, by a model that never saw its
-    writer), the per-fold spread, and the slices in each fold."""
+    writer), the per-fold spread, the slices in each fold, and each tested note's prediction by id."""
     from pipeline.flow import triage_notes
 
     df = df.reset_index(drop=True)
@@ -80,4 +80,4 @@ def slice_heldout(df: pd.DataFrame, make_model: Callable[[], object], k: int = 5
     pooled = score(df.iloc[tested].reset_index(drop=True), [preds[i] for i in tested])
     return {"n": len(tested), "k": k, **{h: round(pooled[h], 3) for h in HEADLINE},
             "spread": {h: round(float(np.std([f[h] for f in per_fold])), 3) for h in HEADLINE},
-            "folds": per_fold}
+            "folds": per_fold, "predictions": {str(df["id"].iat[i]): preds[i] for i in tested}}

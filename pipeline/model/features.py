@@ -65,6 +65,43 @@ class WordNgrams:
         return grams
 
 
+DEMAND_PATH = lexicon_file("demand.yaml")
+
+
+@lru_cache(maxsize=4)
+def _demand_patterns(path: str) -> tuple[re.Pattern, re.Pattern]:
+    with open(path, encoding="utf-8") as fh:
+        raw = _safe_load(fh)
+    return re.compile("|".join(f"(?:{c})" for c in raw["cues"])), re.compile(raw["clause_breaks"])
+
+
+def demand_clauses(text: str, path: str = str(DEMAND_PATH)) -> list[str]:
+    """The clauses that carry the customer's demand (a cue's clause and the one after it), in order."""
+    cue, breaks = _demand_patterns(path)
+    clauses = [c for c in breaks.split(text) if c.strip()]
+    keep: set[int] = set()
+    for i, clause in enumerate(clauses):
+        if cue.search(clause):
+            keep.update((i, i + 1))
+    return [clauses[i] for i in sorted(keep) if i < len(clauses)]
+
+
+class DemandWords(WordNgrams):
+    """Analyzer: word n-grams of the demand clauses only, marked `D:` so they are columns of their own.
+    The main cause is the dispute the customer wants settled, and the demand says which one it is."""
+
+    def __init__(self, tokenizer: Tokenizer | None = None, ngram_range: tuple[int, int] = (1, 2),
+                 path: str = str(DEMAND_PATH)):
+        super().__init__(tokenizer, ngram_range)
+        self.path = path
+
+    def __call__(self, text: str) -> list[str]:
+        grams: list[str] = []
+        for clause in demand_clauses(text, self.path):
+            grams += super().__call__(clause)
+        return ["D:" + g for g in grams]
+
+
 class MarkerCounts(BaseEstimator, TransformerMixin):
     """Counts of each marker lexicon in the text, log-scaled."""
 
@@ -256,7 +293,7 @@ def find_markers(text: str, name: str, path: str = str(MARKERS_PATH)) -> list[tu
 
 def build_features(word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] | None = (1, 3),
                    markers: bool = True, min_df: int = 2, tokenizer: Tokenizer | None = None,
-                   marker_weight: float = 1.0) -> FeatureUnion:
+                   marker_weight: float = 1.0, demand_weight: float = 0.0) -> FeatureUnion:
     """The feature union the heads share; the comparison in the evaluation report picks its settings."""
     # vocabularies are capped so that training time grows with the rows, not with every rare n-gram
     # of a large corpus (the default corpus has about 77k features in all, under both caps)
@@ -264,12 +301,46 @@ def build_features(word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int
                                       lowercase=False, max_features=60_000))]
     if char_ngrams:
         parts.append(("char", TfidfVectorizer(analyzer="char", ngram_range=tuple(char_ngrams), sublinear_tf=True, min_df=min_df, max_features=60_000)))
+    if demand_weight > 0:
+        parts.append(("demand", TfidfVectorizer(analyzer=DemandWords(tokenizer, word_ngrams), sublinear_tf=True,
+                                                min_df=min_df, lowercase=False, max_features=20_000)))
     weights = None
     if markers:
         parts.append(("marker", MarkerCounts()))
-        weights = {name: 1.0 for name, _ in parts}
-        weights["marker"] = marker_weight
+    if markers or demand_weight > 0:
+        set_weights = {"marker": marker_weight, "demand": demand_weight}
+        weights = {name: set_weights.get(name, 1.0) for name, _ in parts}
     return FeatureUnion(parts, transformer_weights=weights)
+
+
+@lru_cache(maxsize=4)
+def _explicit_threats(path: str) -> tuple[float, dict[str, re.Pattern], re.Pattern | None]:
+    with open(path, encoding="utf-8") as fh:
+        raw = _safe_load(fh).get("explicit_threats") or {}
+    if not raw:
+        return 1.0, {}, None
+    within = int(raw.get("within", 10))
+    patterns = {flag: re.compile(f"{raw['intent']}[^，。！？,!?]{{0,{within}}}?(?:{'|'.join(targets)})")
+                for flag, targets in raw.get("targets", {}).items()}
+    return float(raw.get("gate", 1.0)), patterns, re.compile(raw["not_after"]) if raw.get("not_after") else None
+
+
+def explicit_threat_gate(path: str = str(MARKERS_PATH)) -> float:
+    """The lowest probability at which an outright threat's flag fires (markers.yaml `explicit_threats`)."""
+    return _explicit_threats(path)[0]
+
+
+def explicit_threats(text: str, path: str = str(MARKERS_PATH)) -> dict[str, tuple[int, int, str]]:
+    """Flag -> the first span where the customer says the threat outright (not negated just before)."""
+    _, patterns, negated = _explicit_threats(path)
+    found: dict[str, tuple[int, int, str]] = {}
+    for flag, pattern in patterns.items():
+        for m in pattern.finditer(text):
+            if negated is not None and negated.search(text[max(0, m.start() - 8):m.start() + 4]):
+                continue
+            found[flag] = (m.start(), m.end(), m.group(0))
+            break
+    return found
 
 
 @lru_cache(maxsize=4)

@@ -39,7 +39,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from pipeline.contract.records import Evidence, Triage
 from pipeline.contract.taxonomy import HEADS, RISK_LEVELS, Taxonomy, taxonomy
-from pipeline.model.features import build_features, evidence_map, find_markers, transform_fast
+from pipeline.model.features import (build_features, evidence_map, explicit_threat_gate, explicit_threats,
+                                     find_markers, transform_fast)
 from pipeline.text.normalisation import NormalisedText, normalise
 
 __all__ = ["Triager", "NO_MINDSET", "RISK_POLICIES"]
@@ -242,7 +243,7 @@ class Triager(BaseEstimator):
                  flag_C: float = 10.0, secondary_weight: float = 0.3,
                  risk_policy: str = "flags", cv: int = 3, oof_max_rows: int = 6000, tol: float = 1e-3, n_jobs: int = -1,
                  random_state: int = 0, escalation_beta: float = 1.0, mindset_balance: float = 0.0,
-                 generated_weight: float = 1.0):
+                 generated_weight: float = 1.0, demand_weight: float = 0.0):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.markers = markers
@@ -264,6 +265,8 @@ class Triager(BaseEstimator):
         self.mindset_balance = mindset_balance
         # weight of generated notes (source == "generated") against hand-written ones
         self.generated_weight = generated_weight
+        # weight of the demand clauses' own word block (0: off); the demand names the main cause
+        self.demand_weight = demand_weight
 
     # ------------------------------------------------------------ fitting
 
@@ -350,7 +353,7 @@ class Triager(BaseEstimator):
             value = getattr(self, name)
             if not (_is_number(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}.")
-        for name in ("marker_weight", "secondary_weight", "generated_weight", "mindset_balance"):
+        for name in ("marker_weight", "secondary_weight", "generated_weight", "mindset_balance", "demand_weight"):
             value = getattr(self, name)
             if not (_is_number(value) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
@@ -376,7 +379,8 @@ class Triager(BaseEstimator):
         tax = taxonomy()
         _check_label_ids(df, tax)
         texts = [normalise(t).model_text for t in texts]
-        features = build_features(self.word_ngrams, self.char_ngrams, self.markers, self.min_df, marker_weight=self.marker_weight)
+        features = build_features(self.word_ngrams, self.char_ngrams, self.markers, self.min_df,
+                                  marker_weight=self.marker_weight, demand_weight=self.demand_weight)
         X = features.fit_transform(texts).tocsr()
         self.features_ = features
         # the label sets and the label rule are fitted state: prediction never reads the global taxonomy
@@ -540,7 +544,11 @@ class Triager(BaseEstimator):
         order = np.argsort(-p["cause"])[:3]
         cause = [self.cause_classes_[j] for j in order]
         flag_p = p["risk_flags"]
-        flags = tax.resolve_flags([f for f, pr, t in zip(self.flag_classes_, flag_p, self.flag_threshold_vec_) if pr >= t])
+        # a threat said outright lowers its flag's bar to the lexicon's gate
+        said = explicit_threats(doc.model_text)
+        gate = explicit_threat_gate()
+        flags = tax.resolve_flags([f for f, pr, t in zip(self.flag_classes_, flag_p, self.flag_threshold_vec_)
+                                   if pr >= t or (f in said and pr >= gate)])
         level, note = self._reconcile(p["risk_level"], flags)
         m_order = np.argsort(-p["mindset"])
         mindset: list[str] = []
@@ -565,7 +573,7 @@ class Triager(BaseEstimator):
             mindset=mindset,
             # shown to the handler: how likely each mindset is present at all (main or second)
             mindset_proba={c: round(float(v), 4) for c, v in zip(self.mindset_classes_[:-1], p["mindset_any"])},
-            flag_evidence={f: self._evidence(doc, f) for f in flags},
+            flag_evidence={f: self._evidence(doc, f, said.get(f)) for f in flags},
             uncertain=uncertain,
             head_top_proba={h: round(v, 4) for h, v in tops.items()},
             reconciliation=note,
@@ -573,13 +581,16 @@ class Triager(BaseEstimator):
             is_transcript=doc.is_transcript,
         )
 
-    def _evidence(self, doc: NormalisedText, flag: str) -> list[Evidence]:
-        """Lexicon spans in the customer's words; offsets refer to `NormalisedText.customer`."""
+    def _evidence(self, doc: NormalisedText, flag: str, said: tuple[int, int, str] | None = None) -> list[Evidence]:
+        """Lexicon spans in the customer's words; offsets refer to `NormalisedText.customer`.
+        A threat said outright comes first: it is the sentence a handler needs to see."""
         found: list[Evidence] = []
         for marker in evidence_map().get(flag, []):
             for start, end, text in find_markers(doc.model_text, marker):
                 found.append(Evidence(start, end, text, "lexicon"))
         found.sort(key=lambda e: e.start)
+        if said is not None:
+            found = [Evidence(*said, "lexicon")] + [e for e in found if not (said[0] <= e.start and e.end <= said[1])]
         return found[:5]
 
     # ------------------------------------------------------------ explaining
@@ -612,6 +623,11 @@ class Triager(BaseEstimator):
         if not hasattr(self, "_names"):
             self._names = self.features_.get_feature_names_out()
         return self._names
+
+    def __setstate__(self, state: dict) -> None:
+        # a model saved before an option existed was fitted without it: its neutral value
+        state.setdefault("demand_weight", 0.0)
+        self.__dict__.update(state)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -6,6 +6,7 @@ decision date (report.deadline_queue, which the deadline alerts are cut from).
 """
 from __future__ import annotations
 
+import threading
 from datetime import date
 from typing import Any
 
@@ -14,6 +15,8 @@ from fastapi import APIRouter, Query
 from pipeline.apps.service.deps import ScorerDep, StoreDep
 
 router = APIRouter(tags=["cases"])
+#: pyplot keeps global state: two requests drawing at once in the thread pool would draw on each other's figures
+_DRAWING = threading.Lock()
 
 
 def supervisor_view(store, *, since: date | None = None, until: date | None = None, as_of: date | None = None,
@@ -49,9 +52,10 @@ def _charts(report) -> dict[str, str]:
     from pipeline.apps.report_html import cause_chart, group_chart, group_colours, trend_chart
 
     colours = group_colours()
-    figures = {"groups": group_chart(report, colours), "causes": cause_chart(report, colours, top=10),
-               "trend": trend_chart(report, colours)}
-    return {name: charts.data_uri(fig) for name, fig in figures.items() if fig is not None}
+    with _DRAWING:
+        figures = {"groups": group_chart(report, colours), "causes": cause_chart(report, colours, top=10),
+                   "trend": trend_chart(report, colours)}
+        return {name: charts.data_uri(fig) for name, fig in figures.items() if fig is not None}
 
 
 @router.get("/v1/supervisor", summary="The report's alerts and charts over the case store, and open cases by deadline")
@@ -59,5 +63,6 @@ async def supervisor(store: StoreDep, scorer: ScorerDep, since: date | None = No
                      as_of: date | None = Query(default=None, description="as `tousu report --as-of`"),
                      limit: int = Query(default=100, ge=1, le=500, description="rows of the deadline queue"),
                      charts: bool = Query(default=True, description="false: counts and alerts only")) -> dict:
+    """What a supervisor checks first: what needs attention now, and what is late or nearly so."""
     return await scorer.in_thread(supervisor_view, store, since=since, until=until, as_of=as_of, queue_limit=limit,
                                   with_charts=charts)

@@ -318,3 +318,81 @@ def test_the_page_logs_in_with_a_token_and_corrects_under_the_tokens_name(token_
         case = store.get(case_id)
         assert case["status"] == "resolved" and case["corrections"][0]["author"] == "li"
         assert case["corrections"][0]["channel"] == "page"
+
+
+def _post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+LABEL_NOTES = ["请问犹豫期是多少天？想了解一下退保流程。",
+               "业务员当初说这是存款，现在才知道是保险，要求全额退保，不退就去法院起诉。",
+               "车险理赔定损金额太低，修理厂报价差了三千块，希望重新核定。",
+               "保单贷款利息怎么算的？客服说不清楚，态度也不好。"]
+
+
+def test_the_labelling_queue_takes_its_answers_from_the_keyboard(store_server, tmp_path):
+    """1-3 pick the main cause, H/M/L the level, Enter saves a correction, S skips, the left arrow goes back;
+    the supervisor's queue opens a case in the handler's view."""
+    sync_api = _need_browser()
+    from pipeline.apps.store import CaseStore
+
+    server, db_url = store_server
+    _post(server + "/v1/triage", {"text": SEED, "id": "OLD-1", "received": "2026-01-05"})
+    for i, text in enumerate(LABEL_NOTES):
+        _post(server + "/v1/triage", {"text": text, "id": f"L-{i}"})
+    ranked = _get(server + "/v1/labelling")["cases"]
+    with _browser_page(sync_api, tmp_path) as page:
+        external, js_errors = [], []
+        page.on("request", lambda rq: None if rq.url.startswith(server) else external.append(rq.url))
+        page.on("pageerror", lambda e: js_errors.append(str(e)))
+        page.goto(server + "/#labelling")
+        page.wait_for_selector("#lab-item:not([hidden])", timeout=60_000)
+        assert "Enter" in page.inner_text("#lab-keys") and "跳过" in page.inner_text("#lab-keys")
+        first = ranked[0]
+        assert page.inner_text("#lab-case") == first["case_id"]  # suggest's order: the most doubtful first
+        assert "5 件未标注" in page.inner_text("#lab-progress")
+        page.fill("#lab-author", "王丽")
+        page.keyboard.press("s")  # typed into the name box: not a shortcut
+        assert page.input_value("#lab-author") == "王丽s" and page.inner_text("#lab-case") == first["case_id"]
+        page.fill("#lab-author", "王丽")
+        page.click("#lab-text")
+
+        # 2: the model's second cause becomes the main one; M, then the model's own level back
+        second = first["causes"][1]["id"]
+        page.keyboard.press("2")
+        assert page.get_attribute("#lab-causes li.main", "data-cause") == second
+        page.keyboard.press("m")
+        assert page.get_attribute('input[name="lab-risk"]:checked', "value") == "medium"
+        page.keyboard.press({"high": "h", "medium": "m", "low": "l"}[first["labels"]["risk_level"]])
+        page.keyboard.press("Enter")
+        page.locator("#lab-result.saved", has_text="已保存").wait_for()
+        assert page.inner_text("#lab-case") == ranked[1]["case_id"]
+        assert "本次已标注 1 件" in page.inner_text("#lab-progress") and "4 件未标注" in page.inner_text("#lab-progress")
+
+        # S skips, the left arrow comes back to it
+        page.keyboard.press("s")
+        assert page.inner_text("#lab-case") == ranked[2]["case_id"] and "跳过 1 件" in page.inner_text("#lab-progress")
+        page.keyboard.press("ArrowLeft")
+        assert page.inner_text("#lab-case") == ranked[1]["case_id"]
+
+        # the supervisor's queue: the overdue case first; a click opens it in the handler's view
+        page.click('#tabs a[data-view="supervisor"]')
+        row = page.wait_for_selector("#sup-queue tbody tr[data-case]", timeout=60_000)
+        assert row.get_attribute("data-case") == "OLD-1" and "已逾期" in row.inner_text()
+        assert "OLD-1" in page.inner_text("#sup-alerts")
+        assert page.get_attribute("#sup-chart-groups", "src").startswith("data:image/png")
+        row.click()
+        page.wait_for_selector("#handler-view:not([hidden]) #case-panel:not([hidden])")
+        assert page.inner_text("#case-id") == "OLD-1"
+        assert external == [] and js_errors == [], (external, js_errors)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser_views.png"), full_page=True)
+
+    with CaseStore(db_url) as store:
+        rows = store.export_corrected()
+        assert [r["id"] for r in rows] == [first["case_id"]]
+        assert rows[0]["cause"][0] == second and rows[0]["risk_level"] == first["labels"]["risk_level"]
+        fix = store.get(first["case_id"])["corrections"][0]
+        assert (fix["author"], fix["channel"], fix["changed"]) == ("王丽", "page", ["cause"])

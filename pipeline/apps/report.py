@@ -48,7 +48,7 @@ from pipeline.io import ERROR_COLUMN, CaseFileError, as_list
 from pipeline.text.pii import mask_pii
 
 __all__ = ["AlertSettings", "Alert", "Report", "ReportUsageError", "NotTaggedError", "prepare", "build_report",
-           "spike_alerts", "repeat_alerts", "deadline_alerts", "store_frame", "parse_dates", "DATE_GUESSES"]
+           "spike_alerts", "repeat_alerts", "deadline_alerts", "deadline_queue", "store_frame", "parse_dates", "DATE_GUESSES"]
 
 #: date columns tried, in order, when --date-column is not given
 DATE_GUESSES = ("received", "received_on", "received_date", "date", "created_at", "受理日期", "投诉日期", "来电日期",
@@ -473,24 +473,39 @@ def repeat_alerts(cases: Cases, settings: AlertSettings, as_of: pd.Timestamp | N
     return alerts, source, notes
 
 
-def deadline_alerts(cases: Cases, settings: AlertSettings, today: date) -> list[Alert]:
-    """Open store cases due for a decision within `deadline_days` of today, or past it; soonest first."""
+def deadline_queue(cases: Cases, today: date) -> list[dict[str, Any]]:
+    """Every open store case with a decision date, overdue first, then the nearest; the higher level first on a tie.
+
+    The supervisor's queue on the page, and what the deadline alerts are cut from.
+    """
     f = cases.frame
     if "status" not in f.columns or "decision_due" not in f.columns:
         return []
-    alerts = []
+    rows = []
     for r in f.itertuples(index=False):
         if r.status != "open" or not r.decision_due:
             continue
         due = date.fromisoformat(str(r.decision_due)[:10])
         left = (due - today).days
-        if left > settings.deadline_days:
-            continue
         received = str(r.received)[:10] if getattr(r, "received", None) else None
-        window = {"start": received, "end": due.isoformat(), "days": (due - date.fromisoformat(received)).days if received else None}
-        alerts.append(Alert("deadline", "case_id", r.id, r.cause, 1, None, window,
-                            {"due": due.isoformat(), "days_left": left, "overdue": left < 0, "risk_level": r.level}))
-    alerts.sort(key=lambda a: (a.detail["days_left"], -_LEVEL_RANK.get(a.detail["risk_level"], 0), a.value))
+        rows.append({"case_id": r.id, "cause": r.cause, "risk_level": r.level, "received": received,
+                     "due": due.isoformat(), "days_left": left, "overdue": left < 0, "text": _excerpt(r.text, 80)})
+    rows.sort(key=lambda x: (x["days_left"], -_LEVEL_RANK.get(x["risk_level"], 0), x["case_id"]))
+    return rows
+
+
+def deadline_alerts(cases: Cases, settings: AlertSettings, today: date) -> list[Alert]:
+    """Open store cases due for a decision within `deadline_days` of today, or past it; soonest first."""
+    alerts = []
+    for q in deadline_queue(cases, today):
+        if q["days_left"] > settings.deadline_days:
+            break  # the queue is sorted by days left
+        received = q["received"]
+        window = {"start": received, "end": q["due"],
+                  "days": (date.fromisoformat(q["due"]) - date.fromisoformat(received)).days if received else None}
+        alerts.append(Alert("deadline", "case_id", q["case_id"], q["cause"], 1, None, window,
+                            {"due": q["due"], "days_left": q["days_left"], "overdue": q["overdue"],
+                             "risk_level": q["risk_level"]}))
     return alerts
 
 

@@ -18,7 +18,8 @@ from pipeline.apps.report import ALL, Alert, Report
 from pipeline.contract.taxonomy import taxonomy
 from pipeline.io import replacing
 
-__all__ = ["render_html", "write_html", "group_colours", "alert_line"]
+__all__ = ["render_html", "write_html", "group_colours", "alert_line", "group_chart", "cause_chart", "trend_chart",
+           "LEVEL_NAMES"]
 
 LEVEL_NAMES = {lvl: f"{taxonomy().name(lvl)}（{mark}）" for lvl, mark in (("high", "高"), ("medium", "中"), ("low", "低"))}
 LEVEL_COLOURS = {"high": "#c62828", "medium": "#ef6c00", "low": "#2e7d32"}
@@ -83,6 +84,41 @@ def _img(fig, alt: str) -> str:
 
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "–"
+
+
+# ------------------------------------------------------------------ charts (the page's supervisor view shows the same ones)
+
+def group_chart(r: Report, colours: dict[str, str] | None = None):
+    """Counts by cause group, one colour per group."""
+    colours = colours or group_colours()
+    groups = list(r.groups)
+    return charts.barh([_name(g) for g in groups], [r.groups[g] for g in groups], title="投诉原因类别",
+                       xlabel="件数", colors=[colours.get(g, "#9e9e9e") for g in groups], width=5.6)
+
+
+def cause_chart(r: Report, colours: dict[str, str] | None = None, top: int = 15):
+    """The `top` main causes, coloured by their group."""
+    tax = taxonomy()
+    colours = colours or group_colours()
+    shown = list(r.causes)[:top]
+    return charts.barh([_short(_name(c)) for c in shown], [r.causes[c] for c in shown],
+                       title=f"主要投诉原因（前 {len(shown)} 位，颜色为类别）", xlabel="件数",
+                       colors=[colours.get(tax.group_of(c), "#9e9e9e") for c in shown], width=7.4,
+                       legend={_name(g): colours[g] for g in tax.group_ids if any(tax.group_of(c) == g for c in shown)})
+
+
+def trend_chart(r: Report, colours: dict[str, str] | None = None):
+    """Complaints per 7-day period by cause group, and their total; None without dates."""
+    if r.weekly.empty:
+        return None
+    colours = colours or group_colours()
+    w = r.weekly
+    x = [d.date() for d in w.index]
+    series = {"合计": list(w.sum(axis=1))}
+    series.update({_name(g): list(w[g]) for g in w.columns})
+    cols = ["#333333"] + [colours.get(g, "#9e9e9e") for g in w.columns]
+    return charts.lines(x, series, title="每周投诉件数（按原因类别）", xlabel=f"每 7 天（截至 {r.as_of}）的起始日",
+                        ylabel="件数", colors=cols)
 
 
 # ------------------------------------------------------------------ sections
@@ -155,14 +191,7 @@ def _overview(r: Report, colours: dict[str, str]) -> str:
         f'<div class="card" style="border-left-color:{LEVEL_COLOURS[lvl]}"><span>{LEVEL_NAMES[lvl]}</span>'
         f"<b>{r.risk.get(lvl, 0):,}</b><span class=\"note\">{_pct(r.risk.get(lvl, 0), r.n)}</span></div>"
         for lvl in ("high", "medium", "low"))
-    groups = list(r.groups)
-    fig_groups = charts.barh([_name(g) for g in groups], [r.groups[g] for g in groups], title="投诉原因类别",
-                             xlabel="件数", colors=[colours.get(g, "#9e9e9e") for g in groups], width=5.6)
-    top = list(r.causes)[:15]
-    fig_causes = charts.barh([_short(_name(c)) for c in top], [r.causes[c] for c in top],
-                             title=f"主要投诉原因（前 {len(top)} 位，颜色为类别）", xlabel="件数",
-                             colors=[colours.get(tax.group_of(c), "#9e9e9e") for c in top], width=7.4,
-                             legend={_name(g): colours[g] for g in tax.group_ids if any(tax.group_of(c) == g for c in top)})
+    fig_groups, fig_causes = group_chart(r, colours), cause_chart(r, colours)
     flags = sorted(r.flags, key=lambda k: -r.flags[k])
     fig_flags = charts.barh([_name(f) for f in flags] or ["无"], [r.flags[f] for f in flags] or [0], title="风险标记",
                             xlabel="件数", width=5.6) if flags else None
@@ -189,14 +218,7 @@ def _short(name: str, limit: int = 18) -> str:
 def _trend(r: Report, colours: dict[str, str]) -> str:
     if r.weekly.empty:
         return "<h2>每周趋势</h2><p class=\"note\">没有可用的日期，无法画趋势。</p>"
-    w = r.weekly
-    x = [d.date() for d in w.index]
-    series = {"合计": list(w.sum(axis=1))}
-    series.update({_name(g): list(w[g]) for g in w.columns})
-    cols = ["#333333"] + [colours.get(g, "#9e9e9e") for g in w.columns]
-    fig = charts.lines(x, series, title="每周投诉件数（按原因类别）", xlabel=f"每 7 天（截至 {r.as_of}）的起始日",
-                       ylabel="件数", colors=cols)
-    return f"<h2>每周趋势</h2>{_img(fig, '每周趋势')}"
+    return f"<h2>每周趋势</h2>{_img(trend_chart(r, colours), '每周趋势')}"
 
 
 def _breakdowns(r: Report, colours: dict[str, str]) -> str:

@@ -616,6 +616,20 @@ class CaseStore:
         nxt = _make_cursor(rows[-1]["updated_at"], rows[-1]["case_id"]) if more and rows else None
         return CasePage(page, nxt)
 
+    def uncorrected(self, limit: int = 2000) -> tuple[list[dict[str, Any]], int]:
+        """The newest `limit` cases no handler has labelled yet, with their latest triage (masked text, prediction),
+        and how many there are in all: the labelling queue's pool."""
+        cases, triages = CaseRow.__table__, TriageRow.__table__
+        uncorrected = cases.c.corrected_at.is_(None)
+        q = (sa.select(cases.c.case_id, cases.c.status, cases.c.received_on, cases.c.created_at, cases.c.last_triage_id,
+                       triages.c.text_masked, triages.c.predicted, triages.c.result, triages.c.model_version)
+             .join(triages, triages.c.id == cases.c.last_triage_id)
+             .where(uncorrected).order_by(cases.c.created_at.desc(), cases.c.case_id.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            rows = [_jsonable(dict(r)) for r in conn.execute(q).mappings()]
+            total = int(conn.execute(sa.select(sa.func.count()).where(uncorrected)).scalar() or 0)
+        return rows, total
+
     def counts(self) -> dict[str, int]:
         cases, triages, corrections = CaseRow.__table__, TriageRow.__table__, CorrectionRow.__table__
         with self.engine.connect() as conn:

@@ -11,6 +11,8 @@ One module per concern:
     deps.py       FastAPI dependencies reading app.state (settings, model holder, scorer, store)
     triage.py     router: POST /v1/triage, /v1/triage/batch
     cases.py      router: the case store's routes
+    supervisor.py router: the supervisor's view (the report's alerts and charts over the store, the deadline queue)
+    labelling.py  router: the labelling queue (uncorrected cases in `suggest`'s order)
     admin.py      router: /healthz, /readyz, /v1/model, /metrics, /v1/admin/reload
     page.py       router: the handler's page, the docs page, the page's login (/v1/session)
     security.py   tokens, signed session cookies, CSRF, allowed hosts, throttling of wrong tokens
@@ -33,6 +35,10 @@ Routes
                             (UTF-8, percent-encoded: X-Tousu-User: %E7%8E%8B%E4%B8%BD)
   GET  /v1/stats/agreement  model vs handlers per head and period (?by=week&since=...)
   GET  /v1/taxonomy         the label ids with their Chinese names (for forms)
+  GET  /v1/supervisor       `tousu report --store` as JSON: alerts, counts, its charts (data: URIs), and the open
+                            cases by regulatory decision date, overdue first (?since=&until=&as_of=&limit=&charts=)
+  GET  /v1/labelling        uncorrected cases, the most useful to label first (`tousu suggest`'s ranking)
+                            (?limit=20&skip=ID...); answers go to POST /v1/cases/{id}/labels
   GET  /                    the handler's page (pipeline/apps/static), no external resources
   GET  /v1/session          who the caller is, and the page's CSRF token
   POST /v1/session          {"token": ...} -> an HttpOnly SameSite=Strict session cookie (the page's login)

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipeline.apps.service import admin, cases, page, triage
+from pipeline.apps.label_queue import LabelQueue
+from pipeline.apps.service import admin, cases, labelling, page, supervisor, triage
 from pipeline.apps.service.edge import Edge
 from pipeline.apps.service.holder import ModelHolder
 from pipeline.apps.service.logs import configure_logging, log, log_line, masked
@@ -52,10 +53,11 @@ def create_app(models_root: Path | str | None = None, settings: ServiceSettings 
     app.state.settings, app.state.holder, app.state.metrics = settings, holder, metrics
     app.state.store, app.state.store_error, app.state.scorer = store, store_error, scorer
     app.state.sessions = _sessions(settings)
+    app.state.label_queue = LabelQueue()
     app.state.failed_auth = FailedAuth(settings.auth_failures, settings.auth_window_s)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for module in (triage, admin, cases, page):
+    for module in (triage, admin, cases, supervisor, labelling, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.cors_origins:

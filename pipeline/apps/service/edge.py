@@ -33,8 +33,8 @@ OPEN_ROUTES = frozenset({"/healthz", "/readyz"})
 _PUBLIC = frozenset({("GET", "/"), ("GET", "/docs"), ("GET", "/redoc"), ("POST", "/v1/session")})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KNOWN_ROUTES = ("/v1/triage", "/v1/triage/batch", "/healthz", "/readyz", "/v1/model", "/metrics",
-                "/v1/admin/reload", "/v1/cases", "/v1/stats/agreement", "/v1/taxonomy", "/", "/openapi.json", "/docs",
-                "/redoc", "/v1/session", "/v1/session/logout")
+                "/v1/admin/reload", "/v1/cases", "/v1/stats/agreement", "/v1/taxonomy", "/v1/supervisor",
+                "/v1/labelling", "/", "/openapi.json", "/docs", "/redoc", "/v1/session", "/v1/session/logout")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _CASE_ROUTE = {False: "/v1/cases/{id}", True: "/v1/cases/{id}/labels"}
 _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),

@@ -180,6 +180,7 @@
 
   function showLogin(why) {
     $("workspace").hidden = true;
+    $("tabs").hidden = true;
     $("login").hidden = false;
     $("logout-button").hidden = true;
     $("session-user").hidden = true;
@@ -196,9 +197,9 @@
     $("session-user").textContent = named ? "已登录：" + s.user : "";
     $("session-user").hidden = !named;
     $("logout-button").hidden = !named;
+    $("tabs").hidden = false;
     if (named) {  // with tokens the author of a correction is the token's name, nothing else
-      $("fix-author").value = s.user;
-      $("fix-author").readOnly = true;
+      ["fix-author", "lab-author"].forEach(function (id) { $(id).value = s.user; $(id).readOnly = true; });
     }
   }
 
@@ -346,11 +347,12 @@
     var flags = clear($("fix-flags"));
     tax.risk_flags.forEach(function (f) { flags.appendChild(choice("checkbox", "fix-flag", f.id, f.name)); });
 
-    ["fix-main-mindset", "fix-second-mindset"].forEach(function (id) {
+    ["fix-main-mindset", "fix-second-mindset", "lab-main-mindset", "lab-second-mindset"].forEach(function (id) {
       var s = clear($(id));
       s.appendChild(option("", "无"));
       tax.mindsets.forEach(function (m) { s.appendChild(option(m.id, m.name)); });
     });
+    buildLabellingForm();
   }
 
   function checkedValues(container) {
@@ -383,8 +385,10 @@
   }
 
   // A second mindset only makes sense after a main one, and not the same one twice.
-  function syncMindset() {
-    var main = $("fix-main-mindset").value, second = $("fix-second-mindset");
+  function syncMindset() { syncMindsetPair("fix-main-mindset", "fix-second-mindset"); }
+
+  function syncMindsetPair(mainId, secondId) {
+    var main = $(mainId).value, second = $(secondId);
     if (!main || second.value === main) second.value = "";
     second.disabled = !main;
     Array.prototype.forEach.call(second.options, function (o) { o.disabled = !!o.value && o.value === main; });
@@ -470,6 +474,8 @@
 
   function rememberAuthor(name) {
     try { window.localStorage.setItem(AUTHOR_KEY, name); } catch (e) { /* private mode: just not remembered */ }
+    // one handler, one name: the correction form and the labelling queue show the same
+    ["fix-author", "lab-author"].forEach(function (id) { if ($(id).value.trim() !== name) $(id).value = name; });
   }
 
   function submitCorrection(ev) {
@@ -506,7 +512,9 @@
   }
 
   function wireCorrection() {
-    try { $("fix-author").value = window.localStorage.getItem(AUTHOR_KEY) || ""; } catch (e) { /* no storage */ }
+    try {
+      $("fix-author").value = $("lab-author").value = window.localStorage.getItem(AUTHOR_KEY) || "";
+    } catch (e) { /* no storage */ }
     $("fix-author").addEventListener("change", function () { rememberAuthor($("fix-author").value.trim()); });
     $("fix-main-cause").addEventListener("change", syncCauses);
     $("fix-other-causes").addEventListener("change", syncCauses);
@@ -684,9 +692,397 @@
     });
   }
 
+  // ---------------------------------------------------------------- views: handler, supervisor, labelling (#hash)
+
+  var VIEWS = ["handler", "supervisor", "labelling"];
+  var viewName = "handler";
+
+  function route() {
+    var want = (window.location.hash || "").replace("#", "");
+    viewName = VIEWS.indexOf(want) >= 0 ? want : "handler";
+    VIEWS.forEach(function (v) { $(v + "-view").hidden = v !== viewName; });
+    Array.prototype.forEach.call(document.querySelectorAll("#tabs a"), function (a) {
+      a.classList.toggle("active", a.dataset.view === viewName);
+      if (a.dataset.view === viewName) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+    });
+    if (!tax) return;  // start() routes again once the label names are in
+    if (viewName === "supervisor" && !sup.loaded) loadSupervisor();
+    if (viewName === "labelling" && !lab.loaded) loadLabelling();
+  }
+
+  // From the supervisor's queue or an alert to the case, in the handler's view.
+  function openInHandler(caseId) {
+    window.location.hash = "#handler";
+    openCase(caseId, true).then(function () { $("case-panel").scrollIntoView(); })
+      .catch(function (e) { showError("queue-error", "打开案件失败：" + e.message); });
+  }
+
+  // ---------------------------------------------------------------- supervisor (GET /v1/supervisor)
+
+  var sup = { loaded: false };
+
+  function dueText(days) {
+    if (days < 0) return { text: "已逾期 " + (-days) + " 天", cls: "late" };
+    if (days === 0) return { text: "今天到期", cls: "late" };
+    return { text: "还剩 " + days + " 天", cls: days <= 3 ? "soon" : "" };
+  }
+
+  function alertLine(a) {
+    var li = el("li");
+    if (a.kind === "spike") {
+      li.appendChild(el("span", "kind", "激增"));
+      var where = a.by ? a.by + "“" + a.value + "”" : "全中心";
+      li.appendChild(document.createTextNode(where + " · " + a.cause_name + "：近 " + a.window.days + " 天 " + a.count +
+        " 件，预期 " + a.baseline + " 件" + (a.ratio ? "（" + a.ratio + " 倍" : "（") + "，p = " + a.p_value + "）"));
+    } else {
+      li.appendChild(el("span", "kind", "重复投诉"));
+      li.appendChild(document.createTextNode(a.value + " · " + a.count + " 件" +
+        (a.first ? "（" + a.first + " 至 " + a.last + "）" : "") + "，主要原因：" + a.cause_name));
+    }
+    return li;
+  }
+
+  function caseChip(a) {
+    var b = el("button", "chip");
+    b.type = "button";
+    b.dataset.case = a.value;
+    var due = dueText(a.days_left);
+    b.appendChild(document.createTextNode(a.value + " "));
+    b.appendChild(el("span", due.cls, due.text));
+    b.addEventListener("click", function () { openInHandler(a.value); });
+    return b;
+  }
+
+  function drawAlerts(view) {
+    var box = clear($("sup-alerts"));
+    var alerts = view.alerts, deadlines = alerts.filter(function (a) { return a.kind === "deadline"; });
+    var others = alerts.filter(function (a) { return a.kind !== "deadline"; });
+    box.className = alerts.length ? "alerts" : "alerts none";
+    box.appendChild(el("h3", null, alerts.length ? "预警（" + alerts.length + " 条）" : "预警：本期没有预警"));
+    if (others.length) {
+      var list = el("ul");
+      others.forEach(function (a) { list.appendChild(alertLine(a)); });
+      box.appendChild(list);
+    }
+    if (deadlines.length) {
+      var late = deadlines.filter(function (a) { return a.overdue; }).length;
+      var head = el("div");
+      head.appendChild(el("span", "kind", "处理时限"));
+      head.appendChild(document.createTextNode((late ? late + " 件已逾期，" : "") + (deadlines.length - late) +
+        " 件 3 天内到期（未结案）"));
+      box.appendChild(head);
+      var chips = el("div", "chips");
+      deadlines.slice(0, 16).forEach(function (a) { chips.appendChild(caseChip(a)); });
+      if (deadlines.length > 16) chips.appendChild(el("span", "muted", "共 " + deadlines.length + " 件，其余见右侧队列"));
+      box.appendChild(chips);
+    }
+    (view.notes || []).forEach(function (n) { box.appendChild(el("div", "muted", n)); });
+  }
+
+  function stat(cls, label, value, note) {
+    var d = el("div", "stat " + cls);
+    d.appendChild(el("span", null, label));
+    d.appendChild(el("b", null, String(value)));
+    if (note) d.appendChild(el("span", "muted", note));
+    return d;
+  }
+
+  function drawCards(view) {
+    var box = clear($("sup-cards"));
+    box.appendChild(stat("", "案件", view.n));
+    ["high", "medium", "low"].forEach(function (lvl) {
+      var n = (view.risk || {})[lvl] || 0;
+      box.appendChild(stat(lvl, labelName("risk_level", lvl), n, view.n ? Math.round(100 * n / view.n) + "%" : ""));
+    });
+    box.appendChild(stat("late", "已逾期未结", view.queue.overdue));
+  }
+
+  function showChart(id, uri) {
+    var img = $(id);
+    if (uri) img.src = uri; else img.removeAttribute("src");
+    img.hidden = !uri;
+  }
+
+  function queueRow(q) {
+    var tr = el("tr");
+    tr.dataset.case = q.case_id;
+    tr.tabIndex = 0;
+    var due = dueText(q.days_left), cell = el("td", "due");
+    cell.appendChild(el("div", due.cls, due.text));
+    cell.appendChild(el("div", "muted", q.due));
+    tr.appendChild(cell);
+    var lvl = el("td");
+    lvl.appendChild(el("span", "badge " + q.risk_level, labelName("risk_level", q.risk_level)));
+    tr.appendChild(lvl);
+    tr.appendChild(el("td", null, q.cause_name));
+    var what = el("td");
+    what.appendChild(el("code", null, q.case_id));
+    what.appendChild(el("div", "snippet", q.text));
+    tr.appendChild(what);
+    tr.addEventListener("click", function () { openInHandler(q.case_id); });
+    tr.addEventListener("keydown", function (e) { if (e.key === "Enter") openInHandler(q.case_id); });
+    return tr;
+  }
+
+  function drawQueue(view) {
+    var body = clear($("sup-queue").tBodies[0]), q = view.queue;
+    if (!q.cases.length) {
+      var tr = el("tr"), td = el("td", "muted", "没有未结案件");
+      td.colSpan = 4;
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    q.cases.forEach(function (c) { body.appendChild(queueRow(c)); });
+    $("sup-queue-info").textContent = "未结 " + q.total + " 件" + (q.overdue ? "，其中已逾期 " + q.overdue + " 件" : "") +
+      (q.total > q.cases.length ? "；显示最急的 " + q.cases.length + " 件" : "");
+  }
+
+  function loadSupervisor() {
+    sup.loaded = true;
+    showError("sup-error", "");
+    $("sup-meta").textContent = "读取中…";
+    return api("GET", "/v1/supervisor").then(function (view) {
+      var p = view.period || {};
+      $("sup-meta").textContent = "案件库 " + view.n + " 件" + (p.start ? " · " + p.start + " 至 " + p.end : "") +
+        (view.as_of ? " · 预警截至 " + view.as_of : "") + " · 期限按 " + view.today + " 计";
+      drawAlerts(view);
+      drawCards(view);
+      showChart("sup-chart-groups", view.charts.groups);
+      showChart("sup-chart-trend", view.charts.trend);
+      showChart("sup-chart-causes", view.charts.causes);
+      $("sup-no-trend").hidden = !!view.charts.trend || !view.n;
+      drawQueue(view);
+    }).catch(function (e) {
+      sup.loaded = false;
+      $("sup-meta").textContent = "";
+      showError("sup-error", "读取主管视图失败：" + e.message);
+    });
+  }
+
+  // ---------------------------------------------------------------- labelling queue (GET /v1/labelling)
+
+  var RISK_KEYS = { high: "H", medium: "M", low: "L" };
+  // items: the batch being walked; pos: the one shown; form: its labels as the handler has them now
+  var lab = { loaded: false, items: [], pos: 0, skipped: [], saved: {}, done: 0, remaining: 0, busy: false,
+    form: null };
+
+  function buildLabellingForm() {
+    var other = clear($("lab-other-cause"));
+    other.appendChild(option("", "—"));
+    groupedCauseOptions(other);
+    var risk = clear($("lab-risk"));
+    tax.risk_levels.slice().reverse().forEach(function (r) {
+      var c = choice("radio", "lab-risk", r.id, r.name);
+      c.classList.add("risk-choice", r.id);
+      c.insertBefore(el("kbd", null, RISK_KEYS[r.id] || ""), c.firstChild.nextSibling);
+      risk.appendChild(c);
+    });
+    var flags = clear($("lab-flags"));
+    tax.risk_flags.forEach(function (f) { flags.appendChild(choice("checkbox", "lab-flag", f.id, f.name)); });
+  }
+
+  function labProgress() {
+    var total = lab.done + lab.remaining;
+    $("lab-progress").textContent = "本次已标注 " + lab.done + " 件 · 跳过 " + lab.skipped.length + " 件 · 库中还剩 " +
+      lab.remaining + " 件未标注";
+    $("lab-bar").style.width = (total ? Math.round(100 * lab.done / total) : 0) + "%";
+  }
+
+  function labResult(text, isError) {
+    var box = $("lab-result");
+    box.textContent = text;
+    box.className = isError ? "error" : "saved";
+    box.hidden = !text;
+  }
+
+  // The top causes as rows: the number key makes one the main cause, the tick makes it a secondary one.
+  function drawCandidates(item) {
+    var list = clear($("lab-causes")), f = lab.form;
+    item.causes.forEach(function (c, i) {
+      var li = el("li", "cand" + (c.id === f.main ? " main" : ""));
+      li.dataset.cause = c.id;
+      li.appendChild(el("kbd", null, String(i + 1)));
+      li.appendChild(el("span", "name", c.name || labelName("cause", c.id)));
+      var track = el("span", "track"), fill = el("span", "fill");
+      fill.style.width = Math.round(100 * (c.proba || 0)) + "%";
+      track.appendChild(fill);
+      li.appendChild(track);
+      li.appendChild(el("span", "p", pct(c.proba)));
+      var sec = el("label", "small"), box = el("input");
+      box.type = "checkbox";
+      box.checked = f.secondary.indexOf(c.id) >= 0;
+      box.disabled = c.id === f.main || (!box.checked && f.secondary.length >= 2);
+      box.addEventListener("click", function (e) { e.stopPropagation(); toggleSecondary(c.id); });
+      sec.appendChild(box);
+      sec.appendChild(document.createTextNode(c.id === f.main ? " 主要" : " 次要"));
+      sec.addEventListener("click", function (e) { e.stopPropagation(); });
+      li.appendChild(sec);
+      li.addEventListener("click", function () { setMainCause(c.id); });
+      list.appendChild(li);
+    });
+    var inTop = item.causes.some(function (c) { return c.id === f.main; });
+    $("lab-other-cause").value = inTop ? "" : f.main;
+  }
+
+  function setMainCause(id) {
+    var f = lab.form, item = lab.items[lab.pos];
+    if (!id || !item) return;
+    f.main = id;
+    f.secondary = f.secondary.filter(function (c) { return c !== id; });
+    drawCandidates(item);
+  }
+
+  function toggleSecondary(id) {
+    var f = lab.form, at = f.secondary.indexOf(id);
+    if (id === f.main) return;
+    if (at >= 0) f.secondary.splice(at, 1); else if (f.secondary.length < 2) f.secondary.push(id);
+    drawCandidates(lab.items[lab.pos]);
+  }
+
+  function setRisk(level) {
+    Array.prototype.forEach.call(document.querySelectorAll('input[name="lab-risk"]'), function (r) { r.checked = r.value === level; });
+  }
+
+  function showItem() {
+    var item = lab.items[lab.pos];
+    $("lab-empty").hidden = true;
+    $("lab-item").hidden = false;
+    var labels = item.labels || {};
+    lab.form = { main: (labels.cause || [])[0] || "", secondary: (labels.cause || []).slice(1),
+      flags: (labels.risk_flags || []).slice() };
+    $("lab-case").textContent = item.case_id;
+    $("lab-text").textContent = item.text;
+    $("lab-meta").textContent = "第 " + (lab.pos + 1) + " / " + lab.items.length + " 条 · 模型把握不足程度 " + item.uncertainty +
+      " · 受理 " + (item.received_on || when(item.created_at)) + " · " + (item.status === "resolved" ? "已解决" : "未解决");
+    drawCandidates(item);
+    setRisk(labels.risk_level);
+    $("lab-risk-reason").textContent = item.risk_reason ? "模型依据：" + item.risk_reason : "";
+    setChecked($("lab-flags"), lab.form.flags);
+    var mind = labels.mindset || [];
+    $("lab-main-mindset").value = mind[0] || "";
+    $("lab-second-mindset").value = mind[1] || "";
+    syncMindsetPair("lab-main-mindset", "lab-second-mindset");
+    labResult(lab.saved[item.case_id] ? "本条已保存；再保存会记为又一次纠正。" : "", false);
+    $("lab-prev").disabled = lab.pos === 0;
+  }
+
+  function showEmpty() {
+    $("lab-item").hidden = true;
+    $("lab-empty").hidden = false;
+    $("lab-empty-text").textContent = lab.skipped.length
+      ? "没有更多待标注的案件了（跳过了 " + lab.skipped.length + " 件）。" : "没有待标注的案件了：库中的案件都已有处理人标签。";
+    $("lab-unskip").hidden = !lab.skipped.length;
+  }
+
+  function fetchLabelling() {
+    var q = ["limit=20"].concat(lab.skipped.slice(-400).map(function (id) { return "skip=" + encodeURIComponent(id); }));
+    return api("GET", "/v1/labelling?" + q.join("&")).then(function (page) {
+      lab.items = page.cases.filter(function (c) { return !lab.saved[c.case_id]; });
+      lab.pos = 0;
+      lab.remaining = page.remaining;
+      labProgress();
+      if (lab.items.length) showItem(); else showEmpty();
+    });
+  }
+
+  function loadLabelling() {
+    lab.loaded = true;
+    showError("lab-error", "");
+    $("lab-progress").textContent = "排序中…";
+    return fetchLabelling().catch(function (e) {
+      lab.loaded = false;
+      showError("lab-error", "读取标注队列失败：" + e.message);
+    });
+  }
+
+  function nextItem() {
+    if (lab.pos + 1 < lab.items.length) { lab.pos += 1; showItem(); return Promise.resolve(); }
+    return fetchLabelling().catch(function (e) { showError("lab-error", "读取标注队列失败：" + e.message); });
+  }
+
+  function skipItem() {
+    var item = lab.items[lab.pos];
+    if (!item || lab.busy) return;
+    if (!lab.saved[item.case_id] && lab.skipped.indexOf(item.case_id) < 0) lab.skipped.push(item.case_id);
+    labProgress();
+    nextItem();
+  }
+
+  function prevItem() {
+    if (lab.pos > 0 && !lab.busy) { lab.pos -= 1; showItem(); }
+  }
+
+  function readLabelling() {
+    var risk = document.querySelector('input[name="lab-risk"]:checked'), f = lab.form;
+    var mindset = [$("lab-main-mindset").value, $("lab-second-mindset").value].filter(function (m, i, all) {
+      return m && all.indexOf(m) === i;
+    });
+    return { cause: [f.main].concat(f.secondary.filter(function (c) { return c !== f.main; })).slice(0, 3),
+      risk_level: risk ? risk.value : "", risk_flags: f.flags.slice(), mindset: mindset };
+  }
+
+  function saveItem() {
+    var item = lab.items[lab.pos];
+    if (!item || lab.busy) return;
+    var author = $("lab-author").value.trim();
+    if (!author) {
+      labResult("请先填写处理人姓名：每条标注都要记录是谁标的。", true);
+      $("lab-author").focus();
+      return;
+    }
+    rememberAuthor(author);
+    lab.busy = true;
+    $("lab-save").disabled = true;
+    labResult("保存中…", false);
+    api("POST", "/v1/cases/" + encodeURIComponent(item.case_id) + "/labels", readLabelling(),
+      { "X-Tousu-User": encodeURIComponent(author), "X-Tousu-Channel": "page" })
+      .then(function (done) {
+        if (!lab.saved[item.case_id]) { lab.done += 1; lab.remaining = Math.max(0, lab.remaining - 1); }
+        lab.saved[item.case_id] = true;
+        lab.skipped = lab.skipped.filter(function (id) { return id !== item.case_id; });
+        labProgress();
+        var what = done.changed.length ? "改动了 " + done.changed.map(function (h) { return HEAD_NAME[h] || h; }).join("、")
+          : "确认了模型的标签";
+        return nextItem().then(function () { labResult("已保存 " + item.case_id + "：" + what, false); });
+      })
+      .catch(function (e) { labResult("保存失败：" + e.message, true); })
+      .then(function () { lab.busy = false; $("lab-save").disabled = false; });
+  }
+
+  // Shortcuts work while the labelling view is shown, except while typing in a text box or a list.
+  function labellingKey(e) {
+    if (viewName !== "labelling" || $("lab-item").hidden || e.ctrlKey || e.metaKey || e.altKey) return;
+    var t = e.target, tag = t && t.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && t.type !== "checkbox" && t.type !== "radio")) return;
+    var item = lab.items[lab.pos], key = e.key.length === 1 ? e.key.toUpperCase() : e.key;
+    var n = "123".indexOf(key);
+    if (n >= 0 && item.causes[n]) setMainCause(item.causes[n].id);
+    else if (key === "H" || key === "M" || key === "L") setRisk({ H: "high", M: "medium", L: "low" }[key]);
+    else if (key === "Enter") saveItem();
+    else if (key === "S" || key === "ArrowRight") skipItem();
+    else if (key === "ArrowLeft") prevItem();
+    else return;
+    e.preventDefault();
+  }
+
+  function wireViews() {
+    window.addEventListener("hashchange", route);
+    $("sup-refresh").addEventListener("click", loadSupervisor);
+    $("lab-save").addEventListener("click", saveItem);
+    $("lab-skip").addEventListener("click", skipItem);
+    $("lab-prev").addEventListener("click", prevItem);
+    $("lab-unskip").addEventListener("click", function () { lab.skipped = []; loadLabelling(); });
+    $("lab-other-cause").addEventListener("change", function () { setMainCause($("lab-other-cause").value); });
+    $("lab-flags").addEventListener("change", function () { lab.form.flags = follow(lab.form.flags, $("lab-flags")); });
+    $("lab-main-mindset").addEventListener("change", function () { syncMindsetPair("lab-main-mindset", "lab-second-mindset"); });
+    $("lab-author").addEventListener("change", function () { rememberAuthor($("lab-author").value.trim()); });
+    document.addEventListener("keydown", labellingKey);
+    route();
+  }
+
   function start() {
     loadTaxonomy()
-      .then(function () { loadQueue(); loadAgreement(); })
+      .then(function () { loadQueue(); loadAgreement(); route(); })
       .catch(function (e) { showError("queue-error", "读取标签表失败：" + e.message); });
   }
 
@@ -696,6 +1092,7 @@
   $("logout-button").addEventListener("click", logout);
   wireCorrection();
   wireQueue();
+  wireViews();
   fetch("/v1/session", { credentials: "same-origin" }).then(function (resp) {
     if (resp.status === 401) { showLogin(""); return; }
     return resp.json().then(function (s) { useSession(s); start(); });

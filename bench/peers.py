@@ -80,12 +80,17 @@ def fasttext_peer(train: pd.DataFrame, test: pd.DataFrame) -> list[Prediction] |
     level = fit([[lv] for lv in train["risk_level"]])
     mind = fit([[m[0] if len(m) else NONE] for m in train["mindset"]])
     flag_model = fit([list(fs) or [NONE] for fs in train["risk_flags"]])  # one-vs-all style multi-label
+    def predict(model, text: str, k: int = 1, threshold: float = 0.0) -> list[str]:
+        # the wrapper's predict builds its array with np.array(copy=False), which NumPy 2 refuses;
+        # the compiled model's own predict gives the same (probability, label) pairs
+        return [label for _, label in model.f.predict(text, k, threshold, "strict")]
+
     out = []
     for t in ttoks:
-        c, _ = cause.predict(t, k=3)
-        lv, _ = level.predict(t)
-        md, _ = mind.predict(t)
-        fl, p = flag_model.predict(t, k=-1, threshold=0.5)
+        c = predict(cause, t, k=3)
+        lv = predict(level, t)
+        md = predict(mind, t)
+        fl = predict(flag_model, t, k=-1, threshold=0.5)
         strip = lambda x: x.replace("__label__", "")
         flags = [strip(x) for x in fl if strip(x) != NONE]
         out.append(Prediction([strip(x) for x in c], strip(lv[0]), flags,
@@ -124,9 +129,14 @@ def main() -> None:
         r = slice_heldout(df, Triager, k=args.k)
         rows["tousu"] = {h: r[h] for h in HEADLINE}
     else:
-        log = [json.loads(x) for x in (ROOT / "docs" / "model_selection.jsonl").read_text(encoding="utf-8").splitlines()]
+        path = ROOT / "docs" / "model_selection.jsonl"
+        log = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
         pick = [r for r in log if r["name"] == args.tousu] if args.tousu else log[-1:]
-        rows[f"tousu ({pick[-1]['name']})"] = {h: pick[-1][h] for h in HEADLINE}
+        if pick:
+            rows[f"tousu ({pick[-1]['name']})"] = {h: pick[-1][h] for h in HEADLINE}
+        else:
+            print("no tousu try recorded in docs/model_selection.jsonl: the peers alone (or use --run-tousu)",
+                  file=sys.stderr)
     for name, peer in (("LR recipe (jieba + TF-IDF 1-2 + LR per head)", lr_recipe), ("fastText (jieba tokens)", fasttext_peer)):
         start = time.time()
         got = run_peer(df, peer, args.k)
@@ -134,7 +144,7 @@ def main() -> None:
             print(f"{name}: skipped (fasttext does not import here)", file=sys.stderr)
             continue
         rows[name] = got
-        print(f"{name}: {time.time() - start:.0f} s", file=sys.stderr)
+        print(f"{name}: {time.time() - start:.0f} s {json.dumps(got)}", file=sys.stderr, flush=True)
     width = max(len(n) for n in rows)
     print(f"{'slice-held-out, ' + str(args.k) + ' folds':<{width}}  " + "  ".join(f"{h:>22}" for h in HEADLINE))
     for name, m in rows.items():

@@ -291,7 +291,7 @@ BEYOND_CASES = [
     Case("unsure_main_cause_is_reviewed", tri(("other",), cause_proba=[0.31]), review=True),
     Case("truncated_note_is_reviewed", tri(("contract_claims",), truncated=True), review=True),
     Case("level_hinging_on_a_borderline_flag_is_reviewed", tri(("contract_claims",), "medium", ["anger"],
-                                                              flag_proba={"anger": 0.55}),
+                                                              flag_proba={"anger": 0.53}),
          thresholds={"anger": 0.5}, review=True),
     Case("a_borderline_flag_that_does_not_move_the_level_is_not", tri(("contract_claims",), "high",
                                                                      ["self_harm_threat", "anger"],
@@ -465,6 +465,15 @@ def test_review_reasons_are_chinese_and_quote_the_probability() -> None:
     assert any(r.startswith("主要原因把握不足：其他") and "0.30" in r for r in p.review_reasons)
     assert any("情绪激动" in r and "0.52" in r and "0.50" in r for r in p.review_reasons)
     assert not any(re.search(r"[a-z]+_[a-z]+", r) for r in p.review_reasons), p.review_reasons
+
+
+def test_two_causes_too_close_to_tell_which_is_main_mark_review() -> None:
+    close = plan(tri(("contract_surrender", "sales_misrepresentation"), cause_proba=[0.55, 0.30]), Facts())
+    assert close.review
+    assert any(r.startswith("主要原因与次要原因难分：解除合同处理的争议") and "0.55" in r and "0.30" in r
+               for r in close.review_reasons), close.review_reasons
+    clear = plan(tri(("contract_surrender", "sales_misrepresentation"), cause_proba=[0.80, 0.15]), Facts())
+    assert not clear.review
 
 
 def test_a_mindset_alone_never_marks_review() -> None:
@@ -674,7 +683,7 @@ def test_bad_settings(tmp_path: Path) -> None:
 
 def seed_triage() -> Triage:
     return Triage(
-        cause=["contract_surrender", "sales_misrepresentation"], cause_proba=[0.86, 0.71],
+        cause=["contract_surrender", "sales_misrepresentation"], cause_proba=[0.86, 0.09],
         cause_group=["contract", "sales"], risk_level="high",
         risk_level_proba={"low": 0.04, "medium": 0.18, "high": 0.78},
         risk_flags=["media_threat", "anger"],

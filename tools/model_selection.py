@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from pipeline.model.corpus import load_corpus
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.predictions:
         with open(args.predictions, "w", encoding="utf-8") as fh:
             for case_id, p in result["predictions"].items():
-                fh.write(json.dumps({"id": case_id, **asdict(p)}, ensure_ascii=False) + "\n")
+                fh.write(json.dumps({"id": case_id, **p}, ensure_ascii=False) + "\n")
     LOG.parent.mkdir(exist_ok=True)
     with open(LOG, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(row, ensure_ascii=False) + "\n")

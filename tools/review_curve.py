@@ -1,58 +1,82 @@
 """The coverage/accuracy curve behind the review thresholds (playbook settings review_cause_below,
-review_flag_margin), on the corpus's held-out split: never the validation files.
+review_cause_margin, review_flag_margin): never the validation files.
 
-    python -m tools.review_curve [--model DIR]
+    python -m tools.review_curve --slices PRED.jsonl    # slice-held-out predictions (new writers)
+    python -m tools.review_curve [--model DIR]          # the fixed held-out split, one model
 
-For each pair of thresholds: the share of notes review marks, and main-cause top-1 and risk-level
-accuracy on the notes it leaves unmarked. The chosen point is the one with the most unmarked notes
-whose unmarked accuracy stays at or above the target on both heads; its row is printed last.
+PRED.jsonl is what `python -m tools.model_selection NAME --predictions PRED.jsonl` writes: each note
+predicted by a model that never saw its writer, which is what the independent files are like. For each
+setting: the share of notes review marks, main-cause top-1 and risk-level accuracy on the notes it
+leaves unmarked, and the share of wrong notes (main cause or level) it catches. The chosen point is
+the one that catches most within `--max-share`.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
+from types import SimpleNamespace
 
-from pipeline.flow import triage_notes
 from pipeline.handling.playbook import default_playbook
 from pipeline.handling.review import level_hinges_on
-from pipeline.model.corpus import train_test
-from pipeline.model.registry import load_model
+
+
+def _slice_rows(path: str) -> list[tuple[SimpleNamespace, dict, str, str]]:
+    from pipeline.model.corpus import load_corpus
+
+    gold = load_corpus().set_index("id")
+    rows = []
+    for line in open(path, encoding="utf-8"):
+        p = json.loads(line)
+        t = SimpleNamespace(**{k: p[k] for k in ("cause", "cause_proba", "risk_level", "risk_flags",
+                                                  "risk_flag_proba", "truncated")})
+        rows.append((t, p["thresholds"], gold.at[p["id"], "cause"][0], gold.at[p["id"], "risk_level"]))
+    return rows
+
+
+def _heldout_rows(model_dir: str | None) -> list[tuple[SimpleNamespace, dict, str, str]]:
+    from pipeline.flow import triage_notes
+    from pipeline.model.corpus import train_test
+    from pipeline.model.registry import load_model
+
+    model, _ = load_model(model_dir)
+    _, test = train_test()
+    results = triage_notes(model, list(test["text"]), with_plan=False)
+    return [(r.triage, model.flag_thresholds_, c[0], lv) for r, c, lv in zip(results, test["cause"], test["risk_level"])]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--slices", help="slice-held-out predictions (tools.model_selection --predictions)")
     ap.add_argument("--model")
-    ap.add_argument("--target", type=float, default=0.92)
-    ap.add_argument("--max-share", type=float, default=0.2)
+    ap.add_argument("--max-share", type=float, default=0.18)
     args = ap.parse_args()
-    model, manifest = load_model(args.model)
-    _, test = train_test()
-    results = triage_notes(model, list(test["text"]), with_plan=False)
-    thresholds = model.flag_thresholds_
-    cause_ok = [r.triage.cause[0] == g[0] for r, g in zip(results, test["cause"])]
-    level_ok = [r.triage.risk_level == g for r, g in zip(results, test["risk_level"])]
-    print(f"model {manifest['version']} on the held-out split, n={len(test)}; "
-          f"all notes: cause {sum(cause_ok) / len(test):.3f}, risk {sum(level_ok) / len(test):.3f}")
-    print(f"{'cause_below':>11} {'flag_margin':>11} {'review':>7} {'cause':>7} {'risk':>7}")
+    rows = _slice_rows(args.slices) if args.slices else _heldout_rows(args.model)
+    cause_ok = [t.cause[0] == c for t, _, c, _ in rows]
+    level_ok = [t.risk_level == lv for t, _, _, lv in rows]
+    wrong = [i for i in range(len(rows)) if not (cause_ok[i] and level_ok[i])]
+    print(f"{'slice-held-out' if args.slices else 'held-out split'}, n={len(rows)}; all notes: "
+          f"cause {sum(cause_ok) / len(rows):.3f}, risk {sum(level_ok) / len(rows):.3f}")
+    print(f"{'below':>6} {'margin':>6} {'flag':>6} {'review':>7} {'cause':>7} {'risk':>7} {'catches':>8}")
     best = None
-    for below in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6):
-        for margin in (0.0, 0.05, 0.1, 0.15, 0.2):
-            marked = [r.triage.cause_proba[0] < below or bool(level_hinges_on(r.triage, thresholds, margin))
-                      or r.triage.truncated for r in results]
-            rest = [i for i, m in enumerate(marked) if not m]
-            share = sum(marked) / len(marked)
-            c = sum(cause_ok[i] for i in rest) / len(rest)
-            lv = sum(level_ok[i] for i in rest) / len(rest)
-            print(f"{below:>11.2f} {margin:>11.2f} {share:>7.3f} {c:>7.3f} {lv:>7.3f}")
-            if share <= args.max_share and c >= args.target and lv >= args.target and (best is None or share < best[2]):
-                best = (below, margin, share, c, lv)
-    current = default_playbook().settings
-    print(f"current playbook: review_cause_below={current.review_cause_below}, "
-          f"review_flag_margin={current.review_flag_margin}")
+    for below, margin, flag in itertools.product((0.0, 0.4, 0.5), (0.0, 0.2, 0.3, 0.4, 0.5), (0.0, 0.05, 0.08, 0.1)):
+        marked = [t.cause_proba[0] < below or (len(t.cause_proba) > 1 and t.cause_proba[0] - t.cause_proba[1] < margin)
+                  or bool(level_hinges_on(t, thr, flag)) or t.truncated for t, thr, _, _ in rows]
+        rest = [i for i, m in enumerate(marked) if not m]
+        share = sum(marked) / len(marked)
+        c = sum(cause_ok[i] for i in rest) / len(rest)
+        lv = sum(level_ok[i] for i in rest) / len(rest)
+        caught = sum(marked[i] for i in wrong) / len(wrong)
+        print(f"{below:>6.2f} {margin:>6.2f} {flag:>6.2f} {share:>7.3f} {c:>7.3f} {lv:>7.3f} {caught:>8.3f}")
+        if share <= args.max_share and (best is None or caught > best[-1]):
+            best = (below, margin, flag, share, c, lv, caught)
+    s = default_playbook().settings
+    print(f"current playbook: review_cause_below={s.review_cause_below}, review_cause_margin={s.review_cause_margin}, "
+          f"review_flag_margin={s.review_flag_margin}")
     if best:
-        print(f"chosen: review_cause_below={best[0]}, review_flag_margin={best[1]} "
-              f"(review {best[2]:.3f}, unmarked cause {best[3]:.3f}, risk {best[4]:.3f})")
-    else:
-        print(f"no point reaches {args.target} on both heads with review <= {args.max_share}")
+        print(f"most caught within {args.max_share:.0%} marked: review_cause_below={best[0]}, review_cause_margin={best[1]}, "
+              f"review_flag_margin={best[2]} (review {best[3]:.3f}, unmarked cause {best[4]:.3f}, risk {best[5]:.3f}, "
+              f"catches {best[6]:.3f})")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ figures mean what `tousu tag` output would score.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from typing import Callable
 
 import numpy as np
@@ -57,11 +58,13 @@ def slice_heldout(df: pd.DataFrame, make_model: Callable[[], object], k: int = 5
                   train_filter: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
                   log: Callable[[str], None] = lambda m: None) -> dict:
     """Pooled headline metrics over k slice folds (each note predicted once, by a model that never saw its
-    writer), the per-fold spread, the slices in each fold, and each tested note's prediction by id."""
+    writer), the per-fold spread, the slices in each fold, and each tested note's prediction (labels, probabilities, the flags'
+    thresholds) by id."""
     from pipeline.flow import triage_notes
 
     df = df.reset_index(drop=True)
     preds: list[Prediction | None] = [None] * len(df)
+    details: list[dict] = [{}] * len(df)
     per_fold = []
     for f, (tr, te) in enumerate(slice_folds(df, k, seed)):
         train = df.iloc[tr]
@@ -70,9 +73,13 @@ def slice_heldout(df: pd.DataFrame, make_model: Callable[[], object], k: int = 5
         log(f"slice fold {f + 1}/{k}: training on {len(train)} notes, testing {len(te)}")
         model = make_model().fit(train)
         test = df.iloc[te].reset_index(drop=True)
-        fold_preds = [Prediction.of(r.triage) for r in triage_notes(model, list(test["text"]), with_plan=False)]
-        for i, p in zip(te, fold_preds):
+        triages = [r.triage for r in triage_notes(model, list(test["text"]), with_plan=False)]
+        fold_preds = [Prediction.of(t) for t in triages]
+        for i, p, t in zip(te, fold_preds, triages):
             preds[i] = p
+            # what the review curve needs (tools/review_curve.py --slices)
+            details[i] = {"cause_proba": t.cause_proba, "risk_flag_proba": t.risk_flag_proba,
+                          "thresholds": dict(getattr(model, "flag_thresholds_", {})), "truncated": t.truncated}
         m = score(test, fold_preds)
         per_fold.append({"slices": sorted({slice_of(i, s) for i, s in zip(test["id"], test["source"])}),
                          "n": len(test), **{h: round(m[h], 3) for h in HEADLINE}})
@@ -80,4 +87,4 @@ def slice_heldout(df: pd.DataFrame, make_model: Callable[[], object], k: int = 5
     pooled = score(df.iloc[tested].reset_index(drop=True), [preds[i] for i in tested])
     return {"n": len(tested), "k": k, **{h: round(pooled[h], 3) for h in HEADLINE},
             "spread": {h: round(float(np.std([f[h] for f in per_fold])), 3) for h in HEADLINE},
-            "folds": per_fold, "predictions": {str(df["id"].iat[i]): preds[i] for i in tested}}
+            "folds": per_fold, "predictions": {str(df["id"].iat[i]): {**asdict(preds[i]), **details[i]} for i in tested}}

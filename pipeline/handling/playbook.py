@@ -125,8 +125,10 @@ class PlaybookSettings:
     max_now: int = 5
     max_then: int = 7
     max_avoid: int = 4
-    # review: main cause below this probability; a flag this close to its threshold that would change the level
+    # review: main cause below this probability, or the top two causes closer than this margin (which one
+    # is the dispute to settle?); a flag this close to its threshold that would change the level
     review_cause_below: float = 0.4
+    review_cause_margin: float = 0.0
     review_flag_margin: float = 0.1
 
 
@@ -699,7 +701,7 @@ def _load_settings(raw: Any, fname: str, problems: list[str]) -> PlaybookSetting
             problems.append(f"{fname}: settings.gates.{kind} must be a number in [0, 1], got {p!r}")
     gates = {**default.gates, **{k: float(v) for k, v in gates.items() if isinstance(v, (int, float))}}
     floats = {}
-    for key in ("review_cause_below", "review_flag_margin"):
+    for key in ("review_cause_below", "review_cause_margin", "review_flag_margin"):
         v = raw.get(key, getattr(default, key))
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
             problems.append(f"{fname}: settings.{key} must be a number in [0, 1], got {v!r}")

@@ -61,6 +61,9 @@ def review_reasons(triage: Triage, settings: "PlaybookSettings", thresholds: dic
     if triage.cause_proba and triage.cause_proba[0] < settings.review_cause_below:
         reasons.append(f"主要原因把握不足：{tax.name(triage.cause[0])} 概率 {triage.cause_proba[0]:.2f}"
                        f"（低于 {settings.review_cause_below:.2f}），请核对")
+    elif len(triage.cause_proba) > 1 and triage.cause_proba[0] - triage.cause_proba[1] < settings.review_cause_margin:
+        reasons.append(f"主要原因与次要原因难分：{tax.name(triage.cause[0])} {triage.cause_proba[0]:.2f}，"
+                       f"{tax.name(triage.cause[1])} {triage.cause_proba[1]:.2f}；请确认客户要解决的是哪一项")
     for flag, p, thr in level_hinges_on(triage, thresholds, settings.review_flag_margin):
         state = "已计入" if flag in triage.risk_flags else "未计入"
         reasons.append(f"风险等级取决于把握不足的信号：{tax.name(flag)}（{state}，概率 {p:.2f}，阈值 {thr:.2f}），请确认")

@@ -25,8 +25,9 @@ def test_reading_about_a_product_online_is_no_threat():
     assert explicit_threats("我在网上看到你们的产品介绍") == {}
 
 
-def test_the_gate_sits_far_under_every_tuned_threshold():
-    assert 0 < explicit_threat_gate() <= 0.1
+def test_the_gate_sits_under_the_threat_flags_tuned_thresholds(small_model):
+    gate = explicit_threat_gate()
+    assert 0 < gate < min(small_model.flag_thresholds_[f] for f in ("media_threat", "regulator_threat", "legal_threat"))
 
 
 def test_a_low_model_probability_fires_the_flag_only_when_the_threat_is_said(small_model):

@@ -66,12 +66,15 @@ def _guard(fn):
     return wrapper
 
 
-def get_model(model_dir: str | None):
-    """The named model, the promoted one, or (first run) the default model trained from data/corpus."""
+def get_model(model_dir: str | None, predict_only: bool = False):
+    """The named model, the promoted one, or (first run) the default model trained from data/corpus.
+
+    `predict_only`: the array model where the version has one (triage only, no scikit-learn import:
+    what makes `score` start fast); the commands that refit, explain or read parameters leave it off."""
     from pipeline.model.registry import load_model, models_dir, read_registry
 
     if model_dir:
-        return load_model(model_dir)
+        return load_model(model_dir, predict_only=predict_only)
     if not read_registry().get("promoted"):
         from pipeline.model.training import train_default
 
@@ -80,7 +83,7 @@ def get_model(model_dir: str | None):
         path, metrics = train_default()
         click.echo(f"tousu: trained and promoted {path.name}; held-out cause top-1 "
                    f"{metrics['heldout']['cause_top1']:.3f}", err=True)
-    return load_model()
+    return load_model(predict_only=predict_only)
 
 
 def _open_store(database_url: str | None):
@@ -397,7 +400,7 @@ def tag(input_path, output, text_column, id_column, received_column, channel_col
         raise click.UsageError("--store works with --engine local only.")
     if jobs is None:
         jobs = 1 if sys.platform == "win32" else 0
-    model, manifest = get_model(model_dir)
+    model, manifest = get_model(model_dir, predict_only=engine == "local")
     if engine == "dask":
         from pipeline.apps.dask_engine import tag_with_dask
 
@@ -482,7 +485,7 @@ def score(text, as_json, interactive, received, model_dir, store, case_id, datab
       tousu score --interactive
       tousu score --store --id C-20261125-001 "理赔拖了两个月还没结果"
     """
-    model, manifest = get_model(model_dir)
+    model, manifest = get_model(model_dir, predict_only=True)
     day = received.date() if received else date.today()
     case_store = _open_store(database_url) if store else None
 

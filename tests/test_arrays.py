@@ -136,3 +136,11 @@ def test_scoring_with_the_array_model_imports_no_scikit_learn_pandas_or_joblib(r
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout, out.stdout
     assert '"risk_level"' in out.stdout
+
+
+def test_a_tampered_pickle_refuses_the_version_even_for_a_prediction_only_load(root, small_model, small_corpus):
+    path = save_model(small_model, small_corpus[0], {}, root=root, version="v1")
+    with open(path / MODEL_FILE, "ab") as fh:
+        fh.write(b"tampered")
+    with pytest.raises(ModelError, match="sha256"):
+        load_model("v1", root, predict_only=True)

@@ -26,8 +26,8 @@ which never lives in the models folder. A model is unpickled only when
   opened again).
 
 Anything else is a ModelError (exit 4), raised before unpickling. A
-prediction-only load (`load_model(predict_only=True)`) reads and checks the
-array files instead of the pickle, under the same signature; a version saved
+prediction-only load (`load_model(predict_only=True)`) checks every file the
+same way but builds the model from the array files, never unpickling; a version saved
 before the array format, or whose model the format does not reproduce, loads
 from its pickle. The
 registry pointer is replaced atomically; it holds the promotion history,
@@ -280,8 +280,9 @@ def _parse_manifest(data: bytes, path: Path) -> dict:
 
 def _checked(model_dir: Path | str, root: Path | None = None, only: tuple[str, ...] | None = None
              ) -> tuple[Path, dict, dict[str, bytes]]:
-    """The directory, its verified manifest and the verified bytes of every file it lists
-    (or of the files in `only`, when the manifest lists them all: a prediction-only load)."""
+    """The directory, its verified manifest and the verified bytes of every file it lists (or only of
+    the files in `only`, when the manifest lists them all: a prediction-only load; the others are
+    still read and checked, so a changed file refuses the version whichever files a command uses)."""
     path = model_path(model_dir, root)
     manifest_path = path / MANIFEST
     if not manifest_path.exists():
@@ -300,13 +301,14 @@ def _checked(model_dir: Path | str, root: Path | None = None, only: tuple[str, .
     for name in files:
         if not (isinstance(name, str) and _FILE_RE.fullmatch(name)):
             raise ModelError(f"{path}: the manifest lists {name!r}, which is not a file name inside the version folder.")
-    wanted = files if only is None or not all(n in files for n in only) else {n: files[n] for n in only}
+    keep = set(files) if only is None or not all(n in files for n in only) else set(only)
     contents: dict[str, bytes] = {}
-    for name, digest in wanted.items():
+    for name, digest in files.items():  # every file is checked, even one this load does not use
         data = _read_bytes(path / name)
         if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), str(digest)):
             raise ModelError(f"{path / name}: sha256 does not match {MANIFEST}; the file was changed after training. Refusing to load it; retrain or roll back.")
-        contents[name] = data
+        if name in keep:
+            contents[name] = data
     return path, manifest, contents
 
 

@@ -47,3 +47,27 @@ def test_a_model_pickled_before_multiclass_cv_reads_as_cv(small_model):
     old = small_model.__class__.__new__(small_model.__class__)
     old.__dict__.update({k: v for k, v in small_model.__dict__.items() if k != "multiclass_cv"})
     assert old.get_params()["multiclass_cv"] is None
+
+
+def _in_a_daemon(q):
+    from pipeline.model.forked import Forked
+
+    f = Forked(lambda: 41 + 1)
+    q.put((f.proc is None, f.result()))
+
+
+def test_forked_gives_the_result_raises_the_error_and_runs_inline_where_it_cannot_fork():
+    import multiprocessing as mp
+
+    from pipeline.model.forked import Forked
+
+    assert Forked(lambda: 6 * 7).result() == 42
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        Forked(lambda: 1 / 0).result()
+    assert Forked(lambda: "here", use_fork=False).result() == "here"
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_in_a_daemon, args=(q,), daemon=True)  # daemonic: may not start children
+    p.start()
+    assert q.get(timeout=60) == (True, 42)
+    p.join()

@@ -25,7 +25,11 @@ class Forked:
             ctx = mp.get_context("fork")
             self.conn, child = ctx.Pipe(duplex=False)
             self.proc = ctx.Process(target=self._child, args=(child,), daemon=True)
-            self.proc.start()
+            try:
+                self.proc.start()
+            except (AssertionError, OSError):  # inside a daemonic worker (no children allowed), or no memory to fork
+                self.proc = None
+                self.conn.close()
             child.close()
 
     def _child(self, conn) -> None:

@@ -63,3 +63,13 @@ def test_rows_without_figures_are_left_out():
     from pipeline.apps.bench import issue_table
 
     assert [row["goal"] for row in issue_table({"cold_start": _figures()["cold_start"]})] == ["<= 2.0x"]
+
+
+def test_the_training_row_brings_its_peak_memory_judged_against_one_gigabyte():
+    from pipeline.apps.bench import issue_table
+
+    training = {**_figures()["training"], "peak_pss_mb": 1463.0}
+    rows = {row["goal"]: row for row in issue_table(_figures(training=training))}
+    assert rows["< 1 GB"]["met"] is False and rows["< 1 GB"]["figure"] == 1463.0
+    lean = {row["goal"]: row for row in issue_table(_figures(training={**training, "peak_pss_mb": 900.0}))}
+    assert lean["< 1 GB"]["met"] is True

@@ -1,7 +1,6 @@
 """A threat said outright is not left to the model's doubt; the demand clause is a feature of its own."""
 from __future__ import annotations
 
-import numpy as np
 
 from pipeline.model.features import DemandWords, demand_clauses, explicit_threat_gate, explicit_threats
 

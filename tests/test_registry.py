@@ -56,9 +56,10 @@ def test_manifest_records_what_a_reviewer_needs_and_is_signed(saved):
     for key in ("version", "created", "label_schema_hash", "training_data_hash", "feature_config", "metrics",
                 "thresholds", "libraries", "files", "signature"):
         assert key in m
-    assert set(m["files"]) == {"model.joblib"}
+    assert set(m["files"]) == {"model.joblib", "arrays.json", "arrays.bin"}  # the array model is signed too
     assert m["signature"]["alg"] == "HMAC-SHA256" and len(m["signature"]["value"]) == 64
-    assert m["files"]["model.joblib"] == hashlib.sha256((path / "model.joblib").read_bytes()).hexdigest()
+    for name, digest in m["files"].items():
+        assert digest == hashlib.sha256((path / name).read_bytes()).hexdigest()
 
 
 def test_thresholds_come_back_from_the_artefact(saved, small_model):

@@ -477,7 +477,7 @@ def _worker_init(model_dir: str) -> None:
     global _WORKER_MODEL
     from pipeline.model.registry import load_model
 
-    _WORKER_MODEL, _ = load_model(model_dir)
+    _WORKER_MODEL, _ = load_model(model_dir, predict_only=True)
 
 
 def _worker_tag(args):

@@ -9,6 +9,7 @@ inside the installed package; the replacement passes the same schema check.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -19,8 +20,10 @@ PLAYBOOK_ENV = "TOUSU_PLAYBOOK"
 LEXICON_ENV = "TOUSU_LEXICON"
 
 
+@lru_cache(maxsize=256)
 def bundled(*parts: str) -> Path:
-    """A path inside the packaged knowledge folder (a real file on every normal install)."""
+    """A path inside the packaged knowledge folder (a real file on every normal install); remembered,
+    since the package does not move and the channel and facts lexicons are looked up once per note."""
     return Path(str(files(__name__).joinpath(*parts)))
 
 

@@ -7,99 +7,34 @@ union composes with sklearn's tools and pickles.
 """
 from __future__ import annotations
 
-import re
 import weakref
-from collections import Counter
-from functools import lru_cache
-from itertools import pairwise, repeat
 
 import numpy as np
-import yaml
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
-from pipeline.knowledge import lexicon_file
+# the analyzer, the marker lexicon and the counting live in a scikit-learn-free module (the array
+# model counts with the same code); they are named here too, where pickles and callers find them
+from pipeline.model.lexical import (  # noqa: F401 (re-exported)
+    MARKERS_PATH,
+    DemandWords,
+    WordNgrams,
+    demand_clauses,
+    explicit_threat_gate,
+    explicit_threats,
+    _evidence_map,
+    _safe_load,
+    char_counts,
+    char_keys,
+    evidence_map,
+    find_markers,
+    generic_counts,
+    load_markers,
+    marker_rows,
+)
 from pipeline.text.tokenise import Tokenizer
-
-
-def _safe_load(fh):
-    """yaml.safe_load, with LibYAML's parser where installed: the same constructors, so the same data,
-    several times faster (part of every command's start)."""
-    return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (a safe loader)
-
-
-MARKERS_PATH = lexicon_file("markers.yaml")
-
-
-@lru_cache(maxsize=4)
-def load_markers(path: str = str(MARKERS_PATH)) -> dict[str, re.Pattern]:
-    """Marker name -> one compiled alternation; a bad pattern names its marker."""
-    with open(path, encoding="utf-8") as fh:
-        raw = _safe_load(fh)
-    out: dict[str, re.Pattern] = {}
-    for name, patterns in raw["markers"].items():
-        try:
-            out[name] = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
-        except re.error as exc:
-            raise ValueError(f"{path}: marker '{name}' has a bad pattern: {exc}") from None
-    return out
-
-
-class WordNgrams:
-    """Analyzer for TfidfVectorizer: jieba tokens, then n-grams joined by a space."""
-
-    def __init__(self, tokenizer: Tokenizer | None = None, ngram_range: tuple[int, int] = (1, 2)):
-        self.tokenizer = tokenizer or Tokenizer()
-        self.ngram_range = tuple(ngram_range)
-
-    def __call__(self, text: str) -> list[str]:
-        tokens = self.tokenizer(text)
-        lo, hi = self.ngram_range
-        grams = list(tokens) if lo == 1 else []
-        if lo <= 2 <= hi:
-            grams += map(" ".join, pairwise(tokens))
-        for n in range(max(3, lo), hi + 1):
-            grams.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
-        return grams
-
-
-DEMAND_PATH = lexicon_file("demand.yaml")
-
-
-@lru_cache(maxsize=4)
-def _demand_patterns(path: str) -> tuple[re.Pattern, re.Pattern]:
-    with open(path, encoding="utf-8") as fh:
-        raw = _safe_load(fh)
-    return re.compile("|".join(f"(?:{c})" for c in raw["cues"])), re.compile(raw["clause_breaks"])
-
-
-def demand_clauses(text: str, path: str = str(DEMAND_PATH)) -> list[str]:
-    """The clauses that carry the customer's demand (a cue's clause and the one after it), in order."""
-    cue, breaks = _demand_patterns(path)
-    clauses = [c for c in breaks.split(text) if c.strip()]
-    keep: set[int] = set()
-    for i, clause in enumerate(clauses):
-        if cue.search(clause):
-            keep.update((i, i + 1))
-    return [clauses[i] for i in sorted(keep) if i < len(clauses)]
-
-
-class DemandWords(WordNgrams):
-    """Analyzer: word n-grams of the demand clauses only, marked `D:` so they are columns of their own.
-    The main cause is the dispute the customer wants settled, and the demand says which one it is."""
-
-    def __init__(self, tokenizer: Tokenizer | None = None, ngram_range: tuple[int, int] = (1, 2),
-                 path: str = str(DEMAND_PATH)):
-        super().__init__(tokenizer, ngram_range)
-        self.path = path
-
-    def __call__(self, text: str) -> list[str]:
-        grams: list[str] = []
-        for clause in demand_clauses(text, self.path):
-            grams += super().__call__(clause)
-        return ["D:" + g for g in grams]
 
 
 class MarkerCounts(BaseEstimator, TransformerMixin):
@@ -113,23 +48,13 @@ class MarkerCounts(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X) -> sparse.csr_matrix:
-        markers = load_markers(self.path)
-        rows = np.zeros((len(X), len(self.names_)), dtype=np.float64)
-        for i, text in enumerate(X):
-            for j, name in enumerate(self.names_):
-                n = len(markers[name].findall(text))
-                if n:
-                    rows[i, j] = np.log1p(n)
-        return sparse.csr_matrix(rows)
+        return sparse.csr_matrix(marker_rows(self.path, self.names_, X))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.array([f"marker:{n}" for n in self.names_], dtype=object)
 
 
 # ------------------------------------------------------------------ prediction, faster
-
-_WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's own (VectorizerMixin._white_spaces)
-_CODE_BITS = 21  # every Unicode code point (+1) fits in 21 bits, so three fit in one uint64
 
 
 def _plain_char(vec) -> bool:
@@ -149,18 +74,9 @@ def _char_keys(vec) -> tuple[np.ndarray, np.ndarray] | None:
     column; computed once per fitted vectorizer. None if a term is longer than three characters."""
     found = _CHAR_KEYS.get(vec)
     if found is None:
-        keys, cols = [], []
-        for term, col in vec.vocabulary_.items():
-            if not 1 <= len(term) <= 3:
-                return None
-            key = 0
-            for k, ch in enumerate(term):
-                key |= (ord(ch) + 1) << (_CODE_BITS * k)
-            keys.append(key)
-            cols.append(col)
-        keys_arr = np.array(keys, dtype=np.uint64)
-        order = np.argsort(keys_arr, kind="stable")
-        found = (keys_arr[order], np.array(cols, dtype=np.int64)[order])
+        found = char_keys(vec.vocabulary_)
+        if found is None:
+            return None
         _CHAR_KEYS[vec] = found
     return found
 
@@ -172,57 +88,13 @@ def _char_counts(vec, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if found is None:
         return None
     vkeys, vcols = found
-    lo, hi = vec.ngram_range
-    texts = [_WHITE_SPACES.sub(" ", d.lower() if vec.lowercase else d) for d in docs]
-    try:
-        codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64) + 1
-    except UnicodeEncodeError:  # a lone surrogate: let the per-n-gram path handle it
-        return None
-    lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    if codes.size != lens.sum():
-        return None
-    total = codes.size
-    row_of = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
-    left = (np.cumsum(lens)[row_of] - np.arange(total)) if total else np.zeros(0, dtype=np.int64)  # chars to the end
-    rows_parts, cols_parts = [], []
-    key = None
-    for k in range(1, hi + 1):
-        if k == 1:
-            key = codes
-        else:
-            key = key[:-1] | (codes[k - 1:] << np.uint64(_CODE_BITS * (k - 1)))
-        if k < lo:
-            continue
-        fits = left[:key.size] >= k
-        at = np.searchsorted(vkeys, key)
-        np.minimum(at, len(vkeys) - 1, out=at)
-        hit = fits & (vkeys[at] == key) if len(vkeys) else np.zeros(key.size, dtype=bool)
-        rows_parts.append(row_of[:key.size][hit])
-        cols_parts.append(vcols[at[hit]])
-    rows = np.concatenate(rows_parts) if rows_parts else np.zeros(0, dtype=np.int64)
-    cols = np.concatenate(cols_parts) if cols_parts else np.zeros(0, dtype=np.int64)
-    width = max(len(vec.vocabulary_), 1)
-    cells, counts = np.unique(rows * width + cols, return_counts=True)
-    return cells // width, cells % width, counts
+    return char_counts(vkeys, vcols, len(vec.vocabulary_), vec.ngram_range, vec.lowercase, docs)
 
 
 def _generic_counts(vec, analyze, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row, column, count) per document with C-level counting (Counter, dict.get over the
     distinct n-grams); columns unsorted within a row."""
-    get = vec.vocabulary_.get
-    cols: list[int] = []
-    vals: list[int] = []
-    sizes: list[int] = []
-    for doc in docs:
-        counted = Counter(analyze(doc))
-        cols += map(get, counted, repeat(-1))
-        vals += counted.values()
-        sizes.append(len(counted))
-    j = np.array(cols, dtype=np.int64)
-    v = np.array(vals, dtype=np.int64)
-    row = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
-    keep = j >= 0
-    return row[keep], j[keep], v[keep]
+    return generic_counts(vec.vocabulary_.get, analyze, docs)
 
 
 def _counts(vec, docs: list[str]):
@@ -286,11 +158,6 @@ def _as_configured(X):
     return _align_api_if_sparse(X)
 
 
-def find_markers(text: str, name: str, path: str = str(MARKERS_PATH)) -> list[tuple[int, int, str]]:
-    """Spans of one marker in a text, for evidence."""
-    return [(m.start(), m.end(), m.group(0)) for m in load_markers(path)[name].finditer(text)]
-
-
 def build_features(word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] | None = (1, 3),
                    markers: bool = True, min_df: int = 2, tokenizer: Tokenizer | None = None,
                    marker_weight: float = 1.0, demand_weight: float = 0.0) -> FeatureUnion:
@@ -311,45 +178,3 @@ def build_features(word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int
         set_weights = {"marker": marker_weight, "demand": demand_weight}
         weights = {name: set_weights.get(name, 1.0) for name, _ in parts}
     return FeatureUnion(parts, transformer_weights=weights)
-
-
-@lru_cache(maxsize=4)
-def _explicit_threats(path: str) -> tuple[float, dict[str, re.Pattern], re.Pattern | None]:
-    with open(path, encoding="utf-8") as fh:
-        raw = _safe_load(fh).get("explicit_threats") or {}
-    if not raw:
-        return 1.0, {}, None
-    within = int(raw.get("within", 10))
-    patterns = {flag: re.compile(f"{raw['intent']}[^，。！？,!?]{{0,{within}}}?(?:{'|'.join(targets)})")
-                for flag, targets in raw.get("targets", {}).items()}
-    return float(raw.get("gate", 1.0)), patterns, re.compile(raw["not_after"]) if raw.get("not_after") else None
-
-
-def explicit_threat_gate(path: str = str(MARKERS_PATH)) -> float:
-    """The lowest probability at which an outright threat's flag fires (markers.yaml `explicit_threats`)."""
-    return _explicit_threats(path)[0]
-
-
-def explicit_threats(text: str, path: str = str(MARKERS_PATH)) -> dict[str, tuple[int, int, str]]:
-    """Flag -> the first span where the customer says the threat outright (not negated just before)."""
-    _, patterns, negated = _explicit_threats(path)
-    found: dict[str, tuple[int, int, str]] = {}
-    for flag, pattern in patterns.items():
-        for m in pattern.finditer(text):
-            if negated is not None and negated.search(text[max(0, m.start() - 8):m.start() + 4]):
-                continue
-            found[flag] = (m.start(), m.end(), m.group(0))
-            break
-    return found
-
-
-@lru_cache(maxsize=4)
-def _evidence_map(path: str) -> dict[str, tuple[str, ...]]:
-    with open(path, encoding="utf-8") as fh:
-        raw = _safe_load(fh)
-    return {flag: tuple(names) for flag, names in raw.get("evidence", {}).items()}
-
-
-def evidence_map(path: str = str(MARKERS_PATH)) -> dict[str, tuple[str, ...]]:
-    """Flag -> marker lists that show its evidence."""
-    return _evidence_map(path)

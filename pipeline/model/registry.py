@@ -4,6 +4,8 @@ models/
   registry.json          {"promoted": "20261125-101500-123", "history": [...]}
   20261125-101500-123/
     model.joblib         the fitted Triager (a pickle)
+    arrays.json          its prediction state as plain arrays (pipeline.model.arrays): what
+    arrays.bin           `tousu score`, `tag` and `serve` load, without scikit-learn
     model.json           version, schema hash, data hash, config, metrics,
                          thresholds, library versions, sha256 of every file,
                          and an HMAC-SHA256 signature over all of it
@@ -23,7 +25,11 @@ which never lives in the models folder. A model is unpickled only when
   read once, are what is unpickled (a file swapped after the check is never
   opened again).
 
-Anything else is a ModelError (exit 4), raised before unpickling. The
+Anything else is a ModelError (exit 4), raised before unpickling. A
+prediction-only load (`load_model(predict_only=True)`) checks every file the
+same way but builds the model from the array files, never unpickling; a version saved
+before the array format, or whose model the format does not reproduce, loads
+from its pickle. The
 registry pointer is replaced atomically; it holds the promotion history,
 which rollback walks back one promotion at a time.
 """
@@ -44,13 +50,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import joblib
-
 from pipeline.contract.taxonomy import taxonomy
 from pipeline.paths import models_dir
 from pipeline.secret import SecretError, derived_key
 
 MODEL_FILE = "model.joblib"
+ARRAY_FILES = ("arrays.json", "arrays.bin")  # pipeline.model.arrays.META_FILE, BLOB_FILE
 MANIFEST = "model.json"
 REGISTRY = "registry.json"
 #: what a version name may be: the timestamps `save_model` makes (20261125-101500-123) and names
@@ -183,7 +188,12 @@ def save_model(model, train_df, metrics: dict, root: Path | None = None, version
         raise ModelError(f"{final}: a model with this version already exists.")
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=root))
     try:
+        import joblib
+
         joblib.dump(model, tmp / MODEL_FILE, compress=0)
+        files = {MODEL_FILE: hashlib.sha256(_read_bytes(tmp / MODEL_FILE)).hexdigest()}
+        arrays = _write_arrays(model, train_df, tmp)
+        files.update(arrays.pop("files", {}))
         manifest = sign({
             "version": version,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -195,7 +205,8 @@ def save_model(model, train_df, metrics: dict, root: Path | None = None, version
             "thresholds": {"risk_flags": model.flag_thresholds_, "review": model.review_thresholds_},
             "libraries": library_versions(),
             "note": note,
-            "files": {MODEL_FILE: hashlib.sha256(_read_bytes(tmp / MODEL_FILE)).hexdigest()},
+            "array_format": arrays,
+            "files": files,
         })
         _write_json_atomic(tmp / MANIFEST, manifest)
         os.replace(tmp, final)
@@ -203,6 +214,34 @@ def save_model(model, train_df, metrics: dict, root: Path | None = None, version
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+#: notes the array model must triage exactly as the fitted model before it is written (with the
+#: first training notes): empty, white space, Latin, emoji, a lone surrogate, a repeated word
+_CHECK_NOTES = ["", " ", "ab  \n\t c", "😀😀x", "\ud800退保", "退保\n\n\n退保", "1.5万元 3,000元",
+                "客户称再不退保就去找记者曝光，已向银保监会投诉"]
+
+
+def _write_arrays(model, train_df, folder: Path) -> dict:
+    """The array files beside the pickle, when the array model gives the fitted model's predictions on a
+    sample of notes bit for bit; else none, with the reason (the version then loads from its pickle)."""
+    from pipeline.model import arrays
+
+    try:
+        meta, blob = arrays.to_arrays(model)
+        meta_bytes, blob_bytes = arrays.dump(meta, blob)
+        fast = arrays.ArrayTriager.from_bytes(meta_bytes, blob_bytes)
+        texts = [str(t) for t in list(train_df["text"])[:64]] + _CHECK_NOTES
+        problem = arrays.same_predictions(model, fast, texts)
+    except arrays.Unsupported as exc:
+        return {"written": False, "why": str(exc)}
+    if problem:
+        return {"written": False, "why": f"the array model does not reproduce the fitted one: {problem}"}
+    files = {}
+    for name, data in zip(ARRAY_FILES, (meta_bytes, blob_bytes)):
+        (folder / name).write_bytes(data)
+        files[name] = hashlib.sha256(_read_bytes(folder / name)).hexdigest()
+    return {"written": True, "format": arrays.FORMAT, "files": files}
 
 
 def model_path(model_dir: Path | str, root: Path | None = None) -> Path:
@@ -239,8 +278,11 @@ def _parse_manifest(data: bytes, path: Path) -> dict:
     return manifest
 
 
-def _checked(model_dir: Path | str, root: Path | None = None) -> tuple[Path, dict, dict[str, bytes]]:
-    """The directory, its verified manifest and the verified bytes of every file it lists."""
+def _checked(model_dir: Path | str, root: Path | None = None, only: tuple[str, ...] | None = None
+             ) -> tuple[Path, dict, dict[str, bytes]]:
+    """The directory, its verified manifest and the verified bytes of every file it lists (or only of
+    the files in `only`, when the manifest lists them all: a prediction-only load; the others are
+    still read and checked, so a changed file refuses the version whichever files a command uses)."""
     path = model_path(model_dir, root)
     manifest_path = path / MANIFEST
     if not manifest_path.exists():
@@ -256,14 +298,17 @@ def _checked(model_dir: Path | str, root: Path | None = None) -> tuple[Path, dic
     files = manifest.get("files") or {}
     if not isinstance(files, dict) or MODEL_FILE not in files:
         raise ModelError(f"{path}: the manifest lists no {MODEL_FILE}; refusing to load.")
-    contents: dict[str, bytes] = {}
-    for name, digest in files.items():
+    for name in files:
         if not (isinstance(name, str) and _FILE_RE.fullmatch(name)):
             raise ModelError(f"{path}: the manifest lists {name!r}, which is not a file name inside the version folder.")
+    keep = set(files) if only is None or not all(n in files for n in only) else set(only)
+    contents: dict[str, bytes] = {}
+    for name, digest in files.items():  # every file is checked, even one this load does not use
         data = _read_bytes(path / name)
         if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), str(digest)):
             raise ModelError(f"{path / name}: sha256 does not match {MANIFEST}; the file was changed after training. Refusing to load it; retrain or roll back.")
-        contents[name] = data
+        if name in keep:
+            contents[name] = data
     return path, manifest, contents
 
 
@@ -272,16 +317,29 @@ def verify(model_dir: Path | str, root: Path | None = None) -> dict:
     return _checked(model_dir, root)[1]
 
 
-def load_model(model_dir: Path | str | None = None, root: Path | None = None):
+def load_model(model_dir: Path | str | None = None, root: Path | None = None, *, predict_only: bool = False):
     """The verified model of a version (name or path inside the models folder), or the promoted one.
 
-    The bytes that are hashed are the bytes that are unpickled: the file is read once."""
+    The bytes that are hashed are the bytes that are unpickled: the file is read once.
+    `predict_only`: the array model (pipeline.model.arrays.ArrayTriager: triage and probabilities,
+    no scikit-learn import, a fraction of the start) where the version has one, else the Triager."""
     root = Path(root or models_dir())
-    path, manifest, contents = _checked(model_dir if model_dir else promoted_dir(root), root)
-    try:
-        model = joblib.load(io.BytesIO(contents[MODEL_FILE]))
-    except (AttributeError, ImportError) as exc:  # saved by another layout of the package
-        raise ModelError(f"{path}: saved by another version of tousu ({exc}); run `tousu train`.") from exc
+    path, manifest, contents = _checked(model_dir if model_dir else promoted_dir(root), root,
+                                        only=ARRAY_FILES if predict_only else None)
+    if all(name in contents for name in ARRAY_FILES) and MODEL_FILE not in contents:
+        from pipeline.model.arrays import ArrayTriager
+
+        try:
+            model = ArrayTriager.from_bytes(*(contents[name] for name in ARRAY_FILES))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path}: the array files cannot be read ({exc}); run `tousu train`.") from exc
+    else:
+        import joblib
+
+        try:
+            model = joblib.load(io.BytesIO(contents[MODEL_FILE]))
+        except (AttributeError, ImportError) as exc:  # saved by another layout of the package
+            raise ModelError(f"{path}: saved by another version of tousu ({exc}); run `tousu train`.") from exc
     model.version_ = manifest["version"]
     return model, manifest
 

@@ -8,6 +8,7 @@ replace a good model.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 from pipeline.model.corpus import load_corpus, train_test
 from pipeline.model.evaluation import HEADLINE, Prediction, score
 from pipeline.model.registry import load_model, promote, read_registry, save_model
-from pipeline.model.triager import Triager
+from pipeline.model.triager import Triager, progress
 from pipeline.text.normalisation import clean
 
 
@@ -27,8 +28,12 @@ def heldout_metrics(model, test: pd.DataFrame) -> dict:
 def train_and_save(train: pd.DataFrame, test: pd.DataFrame, root: Path | None = None, promote_it: bool = True,
                    note: str = "", **params) -> tuple[Path, dict]:
     model = Triager(**params).fit(train["text"], train)
+    start = time.perf_counter()
     metrics = {"heldout": heldout_metrics(model, test), "n_test": int(len(test))}
+    progress.info("held-out evaluation: %d notes (%.1fs)", len(test), time.perf_counter() - start)
+    start = time.perf_counter()
     path = save_model(model, train, metrics, root=root, note=note)
+    progress.info("saved and signed %s (%.1fs)", path.name, time.perf_counter() - start)
     if promote_it:
         promote(path.name, root, reason=note or "trained")
     return path, metrics
@@ -109,8 +114,11 @@ def retrain(new: pd.DataFrame, tolerance: float = 0.02, force: bool = False, roo
     leaked = [i for i in new_train["id"] if i in test_ids]
     merged = merge.merged[~merge.merged["id"].isin(test_ids)]
     champion, manifest = load_model(root=root)
+    progress.info("champion %s loaded; fitting the challenger on %d notes", manifest["version"], len(merged))
     challenger = Triager(**champion.get_params()).fit(merged["text"], merged)
+    start = time.perf_counter()
     table = compare(champion, challenger, {"heldout": test, "new_heldout": new_test})
+    progress.info("champion and challenger compared on the held-out sets (%.1fs)", time.perf_counter() - start)
     # a drop counts only beyond the tolerance and beyond one standard error of the slice:
     # on a slice of 70 new notes one note is 0.014, and noise must not block a good model
     worse = [f"{k} on {s}: {v['champion']:.3f} -> {v['challenger']:.3f}" for k, sets in table.items()

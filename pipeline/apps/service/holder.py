@@ -25,7 +25,7 @@ class ModelHolder:
     def _load(self) -> tuple[Any, dict]:
         from pipeline.model.registry import load_model, promoted_dir
 
-        return load_model(promoted_dir(self.root))
+        return load_model(promoted_dir(self.root), predict_only=True)
 
     def load_initial(self) -> None:
         """Load the promoted model; without one the service still starts (readyz says why)."""

@@ -1,0 +1,98 @@
+"""How a fitted model's probabilities become a triage: top causes, flags by threshold (or by an outright
+threat at the lexicon's gate), the rule's floor for the level, mindsets, evidence, review heads.
+
+One mixin for the two model forms (the fitted `Triager` and the `ArrayTriager` that `tousu score` and
+`tousu tag` load), so the decision is written once. It reads only fitted state (`taxonomy_`, the label
+sets, thresholds) and imports no scikit-learn.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.contract.records import Evidence, Triage
+from pipeline.model.lexical import evidence_map, explicit_threat_gate, explicit_threats, find_markers
+from pipeline.text.normalisation import NormalisedText
+
+__all__ = ["NO_MINDSET", "TriageDecision"]
+
+NO_MINDSET = "__none__"
+
+
+class TriageDecision:
+    """The decision step shared by the model forms; the class provides `taxonomy_`, `classes_`,
+    `flag_thresholds_`/`flag_threshold_vec_`, `mindset_second_threshold_`, `review_thresholds_`
+    and `risk_policy`."""
+
+    def _reconcile(self, level_p: np.ndarray, flags: list[str]) -> tuple[str, str | None]:
+        """The spec's rule decides the floor; the learned model may lift medium to high
+        (a dated media or regulator action, which flags alone cannot show)."""
+        tax = self.taxonomy_
+        learned = self.level_classes_[int(level_p.argmax())]
+        floor = tax.risk_floor(flags)
+        order = {lvl: i for i, lvl in enumerate(self.level_classes_)}
+        if self.risk_policy == "max":
+            final = max(learned, floor, key=order.get)
+            if final == "medium" and floor == "low":
+                final = "low"
+        else:
+            final = floor
+            if floor == "medium" and learned == "high":
+                final = "high"
+        note = None
+        if final != learned:
+            note = f"learned {learned} ({level_p.max():.2f}) -> {final}: flags {sorted(flags) or 'none'} give at least {floor}"
+        return final, note
+
+    def _triage(self, doc: NormalisedText, p: dict[str, np.ndarray]) -> Triage:
+        tax = self.taxonomy_
+        order = np.argsort(-p["cause"])[:3]
+        cause = [self.cause_classes_[j] for j in order]
+        flag_p = p["risk_flags"]
+        # a threat said outright lowers its flag's bar to the lexicon's gate
+        said = explicit_threats(doc.model_text)
+        gate = explicit_threat_gate()
+        flags = tax.resolve_flags([f for f, pr, t in zip(self.flag_classes_, flag_p, self.flag_threshold_vec_)
+                                   if pr >= t or (f in said and pr >= gate)])
+        level, note = self._reconcile(p["risk_level"], flags)
+        m_order = np.argsort(-p["mindset"])
+        mindset: list[str] = []
+        first = self.mindset_classes_[m_order[0]]
+        if first != NO_MINDSET:
+            mindset.append(first)
+            any_p = p["mindset_any"]
+            ranked = [j for j in np.argsort(-any_p) if self.mindset_classes_[j] != first]
+            j = ranked[0]
+            if any_p[j] >= self.mindset_second_threshold_:
+                mindset.append(self.mindset_classes_[j])
+        tops = {"cause": float(p["cause"].max()), "mindset": float(p["mindset"].max()), "risk_level": float(p["risk_level"].max())}
+        uncertain = [head for head, top in tops.items() if top < self.review_thresholds_.get(head, 0.0)]
+        return Triage(
+            cause=cause,
+            cause_proba=[round(float(p["cause"][j]), 4) for j in order],
+            cause_group=[tax.group_of(c) for c in cause],
+            risk_level=level,
+            risk_level_proba={c: round(float(v), 4) for c, v in zip(self.level_classes_, p["risk_level"])},
+            risk_flags=flags,
+            risk_flag_proba={f: round(float(v), 4) for f, v in zip(self.flag_classes_, flag_p)},
+            mindset=mindset,
+            # shown to the handler: how likely each mindset is present at all (main or second)
+            mindset_proba={c: round(float(v), 4) for c, v in zip(self.mindset_classes_[:-1], p["mindset_any"])},
+            flag_evidence={f: self._evidence(doc, f, said.get(f)) for f in flags},
+            uncertain=uncertain,
+            head_top_proba={h: round(v, 4) for h, v in tops.items()},
+            reconciliation=note,
+            truncated=doc.truncated,
+            is_transcript=doc.is_transcript,
+        )
+
+    def _evidence(self, doc: NormalisedText, flag: str, said: tuple[int, int, str] | None = None) -> list[Evidence]:
+        """Lexicon spans in the customer's words; offsets refer to `NormalisedText.customer`.
+        A threat said outright comes first: it is the sentence a handler needs to see."""
+        found: list[Evidence] = []
+        for marker in evidence_map().get(flag, []):
+            for start, end, text in find_markers(doc.model_text, marker):
+                found.append(Evidence(start, end, text, "lexicon"))
+        found.sort(key=lambda e: e.start)
+        if said is not None:
+            found = [Evidence(*said, "lexicon")] + [e for e in found if not (said[0] <= e.start and e.end <= said[1])]
+        return found[:5]

@@ -1,0 +1,239 @@
+"""What turns a note into feature counts, without scikit-learn: the word analyzer, the marker
+lexicon and the counting of character n-grams over a fitted vocabulary.
+
+Both the fitted model (pipeline.model.features, scikit-learn's vectorizers) and the array model
+(pipeline.model.arrays, what `tousu score` and `tousu tag` load) count with this code, so the
+two give the same numbers; keeping scikit-learn out of this module keeps it out of their start.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import lru_cache
+from itertools import pairwise, repeat
+from typing import Callable, Iterable
+
+import numpy as np
+import yaml
+
+from pipeline.knowledge import lexicon_file
+from pipeline.text.tokenise import Tokenizer
+
+
+def _safe_load(fh):
+    """yaml.safe_load, with LibYAML's parser where installed: the same constructors, so the same data,
+    several times faster (part of every command's start)."""
+    return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (a safe loader)
+
+
+MARKERS_PATH = lexicon_file("markers.yaml")
+
+
+@lru_cache(maxsize=4)
+def load_markers(path: str = str(MARKERS_PATH)) -> dict[str, re.Pattern]:
+    """Marker name -> one compiled alternation; a bad pattern names its marker."""
+    with open(path, encoding="utf-8") as fh:
+        raw = _safe_load(fh)
+    out: dict[str, re.Pattern] = {}
+    for name, patterns in raw["markers"].items():
+        try:
+            out[name] = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+        except re.error as exc:
+            raise ValueError(f"{path}: marker '{name}' has a bad pattern: {exc}") from None
+    return out
+
+
+def marker_rows(path: str, names: list[str], texts: Iterable[str]) -> np.ndarray:
+    """log(1 + count) of each named marker in each text (notes x markers), the marker feature block."""
+    texts = list(texts)
+    markers = load_markers(path)
+    rows = np.zeros((len(texts), len(names)), dtype=np.float64)
+    for i, text in enumerate(texts):
+        for j, name in enumerate(names):
+            n = len(markers[name].findall(text))
+            if n:
+                rows[i, j] = np.log1p(n)
+    return rows
+
+
+def find_markers(text: str, name: str, path: str = str(MARKERS_PATH)) -> list[tuple[int, int, str]]:
+    """Spans of one marker in a text, for evidence."""
+    return [(m.start(), m.end(), m.group(0)) for m in load_markers(path)[name].finditer(text)]
+
+
+@lru_cache(maxsize=4)
+def _evidence_map(path: str) -> dict[str, tuple[str, ...]]:
+    with open(path, encoding="utf-8") as fh:
+        raw = _safe_load(fh)
+    return {flag: tuple(names) for flag, names in raw.get("evidence", {}).items()}
+
+
+def evidence_map(path: str = str(MARKERS_PATH)) -> dict[str, tuple[str, ...]]:
+    """Flag -> marker lists that show its evidence."""
+    return _evidence_map(path)
+
+
+class WordNgrams:
+    """Analyzer for TfidfVectorizer: jieba tokens, then n-grams joined by a space."""
+
+    def __init__(self, tokenizer: Tokenizer | None = None, ngram_range: tuple[int, int] = (1, 2)):
+        self.tokenizer = tokenizer or Tokenizer()
+        self.ngram_range = tuple(ngram_range)
+
+    def __call__(self, text: str) -> list[str]:
+        tokens = self.tokenizer(text)
+        lo, hi = self.ngram_range
+        grams = list(tokens) if lo == 1 else []
+        if lo <= 2 <= hi:
+            grams += map(" ".join, pairwise(tokens))
+        for n in range(max(3, lo), hi + 1):
+            grams.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+        return grams
+
+
+# ------------------------------------------------------------------ counting over a fitted vocabulary
+
+WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's own (VectorizerMixin._white_spaces)
+_CODE_BITS = 21  # every Unicode code point (+1) fits in 21 bits, so three fit in one uint64
+
+
+def char_keys(vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each vocabulary n-gram as one integer (its code points + 1, 21 bits apart), sorted, with its
+    column: the whole character vocabulary as two arrays. None if a term is longer than three characters."""
+    keys, cols = [], []
+    for term, col in vocabulary.items():
+        if not 1 <= len(term) <= 3:
+            return None
+        key = 0
+        for k, ch in enumerate(term):
+            key |= (ord(ch) + 1) << (_CODE_BITS * k)
+        keys.append(key)
+        cols.append(col)
+    keys_arr = np.array(keys, dtype=np.uint64)
+    order = np.argsort(keys_arr, kind="stable")
+    return keys_arr[order], np.array(cols, dtype=np.int64)[order]
+
+
+def char_counts(vkeys: np.ndarray, vcols: np.ndarray, width: int, ngram_range: tuple[int, int], lowercase: bool,
+                docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(row, column, count) of every in-vocabulary character n-gram, sorted by row then column,
+    computed over the whole batch with array operations instead of one dictionary step per n-gram.
+    None when a text cannot be counted this way (a lone surrogate)."""
+    lo, hi = ngram_range
+    texts = [WHITE_SPACES.sub(" ", d.lower() if lowercase else d) for d in docs]
+    try:
+        codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64) + 1
+    except UnicodeEncodeError:  # a lone surrogate: let the per-n-gram path handle it
+        return None
+    lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    if codes.size != lens.sum():
+        return None
+    total = codes.size
+    row_of = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
+    left = (np.cumsum(lens)[row_of] - np.arange(total)) if total else np.zeros(0, dtype=np.int64)  # chars to the end
+    rows_parts, cols_parts = [], []
+    key = None
+    for k in range(1, hi + 1):
+        if k == 1:
+            key = codes
+        else:
+            key = key[:-1] | (codes[k - 1:] << np.uint64(_CODE_BITS * (k - 1)))
+        if k < lo:
+            continue
+        fits = left[:key.size] >= k
+        at = np.searchsorted(vkeys, key)
+        np.minimum(at, len(vkeys) - 1, out=at)
+        hit = fits & (vkeys[at] == key) if len(vkeys) else np.zeros(key.size, dtype=bool)
+        rows_parts.append(row_of[:key.size][hit])
+        cols_parts.append(vcols[at[hit]])
+    rows = np.concatenate(rows_parts) if rows_parts else np.zeros(0, dtype=np.int64)
+    cols = np.concatenate(cols_parts) if cols_parts else np.zeros(0, dtype=np.int64)
+    width = max(width, 1)
+    cells, counts = np.unique(rows * width + cols, return_counts=True)
+    return cells // width, cells % width, counts
+
+
+def generic_counts(get: Callable, analyze: Callable[[str], list[str]], docs: list[str]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, count) per document with C-level counting (Counter, `get` over the distinct
+    n-grams, -1 for an unknown one); columns unsorted within a row."""
+    cols: list[int] = []
+    vals: list[int] = []
+    sizes: list[int] = []
+    for doc in docs:
+        counted = Counter(analyze(doc))
+        cols += map(get, counted, repeat(-1))
+        vals += counted.values()
+        sizes.append(len(counted))
+    j = np.array(cols, dtype=np.int64)
+    v = np.array(vals, dtype=np.int64)
+    row = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
+    keep = j >= 0
+    return row[keep], j[keep], v[keep]
+
+
+DEMAND_PATH = lexicon_file("demand.yaml")
+
+
+@lru_cache(maxsize=4)
+def _demand_patterns(path: str) -> tuple[re.Pattern, re.Pattern]:
+    with open(path, encoding="utf-8") as fh:
+        raw = _safe_load(fh)
+    return re.compile("|".join(f"(?:{c})" for c in raw["cues"])), re.compile(raw["clause_breaks"])
+
+
+def demand_clauses(text: str, path: str = str(DEMAND_PATH)) -> list[str]:
+    """The clauses that carry the customer's demand (a cue's clause and the one after it), in order."""
+    cue, breaks = _demand_patterns(path)
+    clauses = [c for c in breaks.split(text) if c.strip()]
+    keep: set[int] = set()
+    for i, clause in enumerate(clauses):
+        if cue.search(clause):
+            keep.update((i, i + 1))
+    return [clauses[i] for i in sorted(keep) if i < len(clauses)]
+
+
+class DemandWords(WordNgrams):
+    """Analyzer: word n-grams of the demand clauses only, marked `D:` so they are columns of their own.
+    The main cause is the dispute the customer wants settled, and the demand says which one it is."""
+
+    def __init__(self, tokenizer: Tokenizer | None = None, ngram_range: tuple[int, int] = (1, 2),
+                 path: str = str(DEMAND_PATH)):
+        super().__init__(tokenizer, ngram_range)
+        self.path = path
+
+    def __call__(self, text: str) -> list[str]:
+        grams: list[str] = []
+        for clause in demand_clauses(text, self.path):
+            grams += super().__call__(clause)
+        return ["D:" + g for g in grams]
+
+
+@lru_cache(maxsize=4)
+def _explicit_threats(path: str) -> tuple[float, dict[str, re.Pattern], re.Pattern | None]:
+    with open(path, encoding="utf-8") as fh:
+        raw = _safe_load(fh).get("explicit_threats") or {}
+    if not raw:
+        return 1.0, {}, None
+    within = int(raw.get("within", 10))
+    patterns = {flag: re.compile(f"{raw['intent']}[^，。！？,!?]{{0,{within}}}?(?:{'|'.join(targets)})")
+                for flag, targets in raw.get("targets", {}).items()}
+    return float(raw.get("gate", 1.0)), patterns, re.compile(raw["not_after"]) if raw.get("not_after") else None
+
+
+def explicit_threat_gate(path: str = str(MARKERS_PATH)) -> float:
+    """The lowest probability at which an outright threat's flag fires (markers.yaml `explicit_threats`)."""
+    return _explicit_threats(path)[0]
+
+
+def explicit_threats(text: str, path: str = str(MARKERS_PATH)) -> dict[str, tuple[int, int, str]]:
+    """Flag -> the first span where the customer says the threat outright (not negated just before)."""
+    _, patterns, negated = _explicit_threats(path)
+    found: dict[str, tuple[int, int, str]] = {}
+    for flag, pattern in patterns.items():
+        for m in pattern.finditer(text):
+            if negated is not None and negated.search(text[max(0, m.start() - 8):m.start() + 4]):
+                continue
+            found[flag] = (m.start(), m.end(), m.group(0))
+            break
+    return found

@@ -1,0 +1,73 @@
+"""Training made cheaper (issue 19) without changing what it fits."""
+import logging
+
+import numpy as np
+import pytest
+
+from pipeline.model.triager import Triager
+
+
+@pytest.fixture(scope="module")
+def pair(small_corpus):
+    """The same small model fitted in one process and with a forked second process."""
+    train, _ = small_corpus
+    one = Triager(char_ngrams=None, cv=2, n_jobs=1).fit(train["text"], train)
+    two = Triager(char_ngrams=None, cv=2, n_jobs=-1).fit(train["text"], train)
+    return one, two
+
+
+def test_a_second_process_fits_exactly_what_one_process_fits(pair):
+    one, two = pair
+    for head in ("cause_head_", "mindset_head_", "level_head_", "flag_head_", "mindset_any_head_"):
+        a, b = getattr(one, head), getattr(two, head)
+        assert a.weights.tobytes() == b.weights.tobytes() and a.intercept.tobytes() == b.intercept.tobytes(), head
+    assert one.cause_head_.temperature == two.cause_head_.temperature
+    assert one.flag_thresholds_ == two.flag_thresholds_ and one.review_thresholds_ == two.review_thresholds_
+    assert one.mindset_second_threshold_ == two.mindset_second_threshold_
+
+
+def test_training_reports_each_stage(small_corpus, caplog):
+    train, _ = small_corpus
+    with caplog.at_level(logging.INFO, logger="tousu.train"):
+        Triager(char_ngrams=None, cv=2, n_jobs=1).fit(train["text"][:400], train[:400])
+    stages = [r.getMessage() for r in caplog.records if r.name == "tousu.train"]
+    assert [s.split(":")[0].split(" (")[0] for s in stages] == [
+        "features", "cause", "risk flags", "mindset presence", "mindset and risk level"]
+    assert all("s in all)" in s for s in stages)
+
+
+def test_multiclass_folds_are_checked_and_default_to_cv(small_corpus):
+    train, _ = small_corpus
+    with pytest.raises(ValueError, match="multiclass_cv"):
+        Triager(multiclass_cv=1).fit(train["text"], train)
+    assert Triager().multiclass_cv is None  # 3 folds like every head: calibration unchanged
+
+
+def test_a_model_pickled_before_multiclass_cv_reads_as_cv(small_model):
+    old = small_model.__class__.__new__(small_model.__class__)
+    old.__dict__.update({k: v for k, v in small_model.__dict__.items() if k != "multiclass_cv"})
+    assert old.get_params()["multiclass_cv"] is None
+
+
+def _in_a_daemon(q):
+    from pipeline.model.forked import Forked
+
+    f = Forked(lambda: 41 + 1)
+    q.put((f.proc is None, f.result()))
+
+
+def test_forked_gives_the_result_raises_the_error_and_runs_inline_where_it_cannot_fork():
+    import multiprocessing as mp
+
+    from pipeline.model.forked import Forked
+
+    assert Forked(lambda: 6 * 7).result() == 42
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        Forked(lambda: 1 / 0).result()
+    assert Forked(lambda: "here", use_fork=False).result() == "here"
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_in_a_daemon, args=(q,), daemon=True)  # daemonic: may not start children
+    p.start()
+    assert q.get(timeout=60) == (True, 42)
+    p.join()

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from pipeline.handling.facts import extract_facts
 from pipeline.text.pii import mask_pii
-from pipeline.handling.plan import plan
 from pipeline.text.normalisation import clean, normalise
 from pipeline.text.tokenise import Tokenizer
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 

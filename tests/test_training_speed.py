@@ -1,7 +1,6 @@
 """Training made cheaper (issue 19) without changing what it fits."""
 import logging
 
-import numpy as np
 import pytest
 
 from pipeline.model.triager import Triager

@@ -253,7 +253,7 @@ def issue_table(r: dict) -> list[dict]:
                          f"{tr['rows']:,} notes", f"{tr['tousu_s']:.1f} s", f"{tr['recipe_s']:.1f} s", tr["ratio"],
                          f"<= {GOALS['training']}x", tr["ratio"] <= GOALS["training"]))
     if tr and "peak_pss_mb" in tr:
-        rows.append(_row(f"peak memory (PSS) of that `tousu train`", f"{tr['peak_pss_mb']:,.0f} MB", "", tr["peak_pss_mb"],
+        rows.append(_row("peak memory (PSS) of that `tousu train`", f"{tr['peak_pss_mb']:,.0f} MB", "", tr["peak_pss_mb"],
                          "< 1 GB", tr["peak_pss_mb"] < GOALS["training_peak_mb"]))
     lat = r.get("latency_ms")
     if lat:

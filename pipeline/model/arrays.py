@@ -30,8 +30,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from scipy import sparse
 
-from pipeline.contract.records import Triage
-from pipeline.contract.taxonomy import HEADS, Taxonomy
+from pipeline.contract.taxonomy import Taxonomy
 from pipeline.model.decide import NO_MINDSET, TriageDecision
 from pipeline.model.lexical import WHITE_SPACES, char_counts, generic_counts, marker_rows
 from pipeline.model.lexical import WordNgrams, char_keys
@@ -338,22 +337,6 @@ class ArrayTriager(TriageDecision):
     def from_bytes(cls, meta_bytes: bytes, blob: bytes) -> "ArrayTriager":
         return cls(json.loads(meta_bytes.decode("utf-8")), blob)
 
-    @property
-    def cause_classes_(self) -> list[str]:
-        return self.classes_["cause"]
-
-    @property
-    def level_classes_(self) -> list[str]:
-        return self.classes_["risk_level"]
-
-    @property
-    def flag_classes_(self) -> list[str]:
-        return self.classes_["risk_flags"]
-
-    @property
-    def mindset_classes_(self) -> list[str]:
-        return self.classes_["mindset"]
-
     # ---------------------------------------------------------- the Triager's prediction, step for step
 
     def transform(self, texts: Sequence[str | NormalisedText]):
@@ -361,33 +344,6 @@ class ArrayTriager(TriageDecision):
         model_texts = [d.model_text for d in docs]
         blocks = [p.transform(model_texts) for p in self.parts_]
         return docs, sparse.hstack(blocks).tocsr()
-
-    def _proba_from_X(self, X) -> dict[str, np.ndarray]:
-        flags = self.flag_head_.proba(X)
-        return {"mindset_any": self.mindset_any_head_.proba(X), "cause": self.cause_head_.proba(X),
-                "risk_level": self.level_head_.proba(X), "risk_flags": flags, "mindset": self.mindset_head_.proba(X)}
-
-    @staticmethod
-    def _heads_only(proba: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {head: proba[head] for head in HEADS}
-
-    def predict_proba(self, texts: Sequence[str | NormalisedText]) -> dict[str, np.ndarray]:
-        """Head -> probability matrix (notes x classes), as `Triager.predict_proba`."""
-        return self._heads_only(self._proba_from_X(self.transform(texts)[1]))
-
-    def mindset_presence_proba(self, texts: Sequence[str | NormalisedText]) -> np.ndarray:
-        """Notes x mindsets: how likely each is present at all, as `Triager.mindset_presence_proba`."""
-        return self.mindset_any_head_.proba(self.transform(texts)[1])
-
-    def triage(self, texts: Sequence[str | NormalisedText]) -> list[Triage]:
-        """The rich result per note, as `Triager.triage`."""
-        return self.predict_with_proba(texts)[0]
-
-    def predict_with_proba(self, texts: Sequence[str | NormalisedText]) -> tuple[list[Triage], dict[str, np.ndarray]]:
-        docs, X = self.transform(texts)
-        proba = self._proba_from_X(X)
-        triages = [self._triage(docs[i], {k: v[i] for k, v in proba.items()}) for i in range(len(docs))]
-        return triages, self._heads_only(proba)
 
 
 def same_predictions(model, fast: ArrayTriager, texts: Iterable[str]) -> str | None:

@@ -7,9 +7,12 @@ sets, thresholds) and imports no scikit-learn.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from pipeline.contract.records import Evidence, Triage
+from pipeline.contract.taxonomy import HEADS
 from pipeline.model.lexical import evidence_map, explicit_threat_gate, explicit_threats, find_markers
 from pipeline.text.normalisation import NormalisedText
 
@@ -19,9 +22,66 @@ NO_MINDSET = "__none__"
 
 
 class TriageDecision:
-    """The decision step shared by the model forms; the class provides `taxonomy_`, `classes_`,
-    `flag_thresholds_`/`flag_threshold_vec_`, `mindset_second_threshold_`, `review_thresholds_`
-    and `risk_policy`."""
+    """Prediction shared by the model forms: the class provides `transform(texts) -> (docs, X)`, the
+    fitted heads (`cause_head_`, `level_head_`, `flag_head_`, `mindset_head_`, `mindset_any_head_`),
+    `taxonomy_`, `classes_`, `flag_thresholds_`/`flag_threshold_vec_`, `mindset_second_threshold_`,
+    `review_thresholds_` and `risk_policy`."""
+
+    @property
+    def cause_classes_(self) -> list[str]:
+        return self.classes_["cause"]
+
+    @property
+    def level_classes_(self) -> list[str]:
+        return self.classes_["risk_level"]
+
+    @property
+    def flag_classes_(self) -> list[str]:
+        return self.classes_["risk_flags"]
+
+    @property
+    def mindset_classes_(self) -> list[str]:
+        """Mindset ids plus `NO_MINDSET`, the class of a note with no mindset."""
+        return self.classes_["mindset"]
+
+    def _proba_from_X(self, X) -> dict[str, np.ndarray]:
+        """The four heads, plus `mindset_any` (each mindset present at all), which only triage reads."""
+        flags = self.flag_head_.proba(X)
+        return {
+            "mindset_any": self.mindset_any_head_.proba(X),
+            "cause": self.cause_head_.proba(X),
+            "risk_level": self.level_head_.proba(X),
+            "risk_flags": flags,
+            "mindset": self.mindset_head_.proba(X),
+        }
+
+    @staticmethod
+    def _heads_only(proba: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {head: proba[head] for head in HEADS}
+
+    def predict_proba(self, texts: Sequence[str | NormalisedText]) -> dict[str, np.ndarray]:
+        """Head -> probability matrix (notes x classes), columns in `classes_[head]` order:
+        cause, risk_level and mindset (last column `NO_MINDSET`) sum to 1 per note;
+        risk_flags are independent, one probability per flag."""
+        _, X = self.transform(texts)
+        return self._heads_only(self._proba_from_X(X))
+
+    def mindset_presence_proba(self, texts: Sequence[str | NormalisedText]) -> np.ndarray:
+        """Notes x mindsets (`classes_['mindset']` without `NO_MINDSET`): how likely each mindset is
+        present at all, main or second; what picks the second mindset and what the handler sees."""
+        _, X = self.transform(texts)
+        return self.mindset_any_head_.proba(X)
+
+    def triage(self, texts: Sequence[str | NormalisedText]) -> list[Triage]:
+        """The rich result per note: top-3 causes, level, flags with evidence, mindsets, review heads."""
+        return self.predict_with_proba(texts)[0]
+
+    def predict_with_proba(self, texts: Sequence[str | NormalisedText]) -> tuple[list[Triage], dict[str, np.ndarray]]:
+        """Triages and the four heads' probability matrices behind them, from one pass over the features."""
+        docs, X = self.transform(texts)
+        proba = self._proba_from_X(X)
+        triages = [self._triage(docs[i], {k: v[i] for k, v in proba.items()}) for i in range(len(docs))]
+        return triages, self._heads_only(proba)
 
     def _reconcile(self, level_p: np.ndarray, flags: list[str]) -> tuple[str, str | None]:
         """The spec's rule decides the floor; the learned model may lift medium to high

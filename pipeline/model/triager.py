@@ -39,7 +39,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.contract.records import Triage
 from pipeline.contract.taxonomy import HEADS, RISK_LEVELS, Taxonomy, taxonomy
 from pipeline.model.decide import NO_MINDSET, TriageDecision
 from pipeline.model.features import build_features, transform_fast
@@ -475,23 +474,6 @@ class Triager(TriageDecision, BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "flag_head_")
 
-    @property
-    def cause_classes_(self) -> list[str]:
-        return self.classes_["cause"]
-
-    @property
-    def level_classes_(self) -> list[str]:
-        return self.classes_["risk_level"]
-
-    @property
-    def flag_classes_(self) -> list[str]:
-        return self.classes_["risk_flags"]
-
-    @property
-    def mindset_classes_(self) -> list[str]:
-        """Mindset ids plus `NO_MINDSET`, the class of a note with no mindset."""
-        return self.classes_["mindset"]
-
     # ------------------------------------------------------------ predicting
 
     def _normalised(self, texts: Iterable[str]) -> list[NormalisedText]:
@@ -501,34 +483,6 @@ class Triager(TriageDecision, BaseEstimator):
         check_is_fitted(self)
         docs = self._normalised(texts)
         return docs, transform_fast(self.features_, [d.model_text for d in docs])
-
-    def _proba_from_X(self, X) -> dict[str, np.ndarray]:
-        """The four heads, plus `mindset_any` (each mindset present at all), which only triage reads."""
-        flags = self.flag_head_.proba(X)
-        return {
-            "mindset_any": self.mindset_any_head_.proba(X),
-            "cause": self.cause_head_.proba(X),
-            "risk_level": self.level_head_.proba(X),
-            "risk_flags": flags,
-            "mindset": self.mindset_head_.proba(X),
-        }
-
-    @staticmethod
-    def _heads_only(proba: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {head: proba[head] for head in HEADS}
-
-    def predict_proba(self, texts: Sequence[str | NormalisedText]) -> dict[str, np.ndarray]:
-        """Head -> probability matrix (notes x classes), columns in `classes_[head]` order:
-        cause, risk_level and mindset (last column `NO_MINDSET`) sum to 1 per note;
-        risk_flags are independent, one probability per flag."""
-        _, X = self.transform(texts)
-        return self._heads_only(self._proba_from_X(X))
-
-    def mindset_presence_proba(self, texts: Sequence[str | NormalisedText]) -> np.ndarray:
-        """Notes x mindsets (`classes_['mindset']` without `NO_MINDSET`): how likely each mindset is
-        present at all, main or second; what picks the second mindset and what the handler sees."""
-        _, X = self.transform(texts)
-        return self.mindset_any_head_.proba(X)
 
     def predict(self, texts: Sequence[str | NormalisedText]) -> pd.DataFrame:
         """One row per note, one column per head: cause (the main cause id), risk_level,
@@ -551,17 +505,6 @@ class Triager(TriageDecision, BaseEstimator):
         texts, gold = _label_frame(texts, labels)
         metrics = score_set(gold, [Prediction.of(t) for t in self.triage(texts)])
         return float(np.mean([metrics[k] for k in HEADLINE]))
-
-    def triage(self, texts: Sequence[str | NormalisedText]) -> list[Triage]:
-        """The rich result per note: top-3 causes, level, flags with evidence, mindsets, review heads."""
-        return self.predict_with_proba(texts)[0]
-
-    def predict_with_proba(self, texts: Sequence[str | NormalisedText]) -> tuple[list[Triage], dict[str, np.ndarray]]:
-        """Triages and the four heads' probability matrices behind them, from one pass over the features."""
-        docs, X = self.transform(texts)
-        proba = self._proba_from_X(X)
-        triages = [self._triage(docs[i], {k: v[i] for k, v in proba.items()}) for i in range(len(docs))]
-        return triages, self._heads_only(proba)
 
     # ------------------------------------------------------------ explaining
 

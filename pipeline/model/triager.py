@@ -260,7 +260,8 @@ class Triager(TriageDecision, BaseEstimator):
                  flag_C: float = 10.0, secondary_weight: float = 0.3,
                  risk_policy: str = "flags", cv: int = 3, oof_max_rows: int = 6000, tol: float = 1e-3, n_jobs: int = -1,
                  random_state: int = 0, escalation_beta: float = 1.0, mindset_balance: float = 0.6,
-                 generated_weight: float = 1.0, multiclass_cv: int | None = None, demand_weight: float = 0.0):
+                 generated_weight: float = 1.0, multiclass_cv: int | None = None, demand_weight: float = 0.0,
+                 cause_secondary_weight: float = 0.1):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.markers = markers
@@ -285,6 +286,10 @@ class Triager(TriageDecision, BaseEstimator):
         self.generated_weight = generated_weight
         # weight of the demand clauses' own word block (0: off); the demand names the main cause
         self.demand_weight = demand_weight
+        # weight of a note's secondary causes as extra rows of the cause head (`secondary_weight` is the
+        # second mindset's): low, so the main cause (the dispute to settle) outranks the cause behind it;
+        # 0.1 chosen on slice-held-out figures (cause top-1 0.812 -> 0.821 against 0.3; model_selection.md)
+        self.cause_secondary_weight = cause_secondary_weight
         # folds for the multiclass heads' out-of-fold scores (temperature, review thresholds); None: cv.
         # Each fold is a whole L-BFGS fit; 2 instead of 3 trains in 0.7x the time with the same held-out
         # figures, but a worse calibration (cause ECE 0.041 -> 0.046) and other review cuts (issue 19)
@@ -300,9 +305,11 @@ class Triager(TriageDecision, BaseEstimator):
         return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for fn, *args in tasks)
 
     def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float, sub: np.ndarray,
-                        row_weight: np.ndarray | None = None, balance: float = 0.0):
-        """Main label rows at weight 1, secondary labels as extra rows at a lower weight.
-        Out-of-fold scores come from the rows in `sub`; the final fit uses every row."""
+                        row_weight: np.ndarray | None = None, balance: float = 0.0, secondary: float | None = None):
+        """Main label rows at weight 1, secondary labels as extra rows at a lower weight (`secondary`,
+        default `secondary_weight`). Out-of-fold scores come from the rows in `sub`; the final fit uses
+        every row."""
+        secondary = self.secondary_weight if secondary is None else secondary
         index = {c: i for i, c in enumerate(classes)}
         counts = pd.Series(main).value_counts()
         class_w = {c: (len(main) / (len(counts) * counts[c])) ** balance for c in counts.index}
@@ -311,7 +318,7 @@ class Triager(TriageDecision, BaseEstimator):
         for i, (m, more) in enumerate(zip(main, extra)):
             rows.append(i); ys.append(index[m]); ws.append(rw[i] * class_w[m])
             for s in more:
-                rows.append(i); ys.append(index[s]); ws.append(rw[i] * self.secondary_weight)
+                rows.append(i); ys.append(index[s]); ws.append(rw[i] * secondary)
         rows, ys, ws = np.array(rows), np.array(ys), np.array(ws)
         y_main = np.array([index[m] for m in main])
         # out-of-fold logits on the main label, for calibration and review thresholds
@@ -385,7 +392,8 @@ class Triager(TriageDecision, BaseEstimator):
             value = getattr(self, name)
             if not (_is_number(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}.")
-        for name in ("marker_weight", "secondary_weight", "generated_weight", "mindset_balance", "demand_weight"):
+        for name in ("marker_weight", "secondary_weight", "cause_secondary_weight", "generated_weight", "mindset_balance",
+                     "demand_weight"):
             value = getattr(self, name)
             if not (_is_number(value) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
@@ -439,7 +447,8 @@ class Triager(TriageDecision, BaseEstimator):
             self._fit_multiclass(X, list(df["risk_level"]), [[] for _ in range(len(df))], self.level_classes_,
                                  self.C, sub, rw)), use_fork=self.n_jobs not in (None, 1))
         self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
-            X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub, rw)
+            X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub, rw,
+            secondary=self.cause_secondary_weight)
         stages.done(f"cause: {self.multiclass_cv or self.cv} folds and the final fit")
         flag_sets = [set(f) for f in df["risk_flags"]]
         Y = np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int)
@@ -540,6 +549,7 @@ class Triager(TriageDecision, BaseEstimator):
     def __setstate__(self, state: dict) -> None:
         # a model saved before an option existed was fitted without it: its neutral value
         state.setdefault("demand_weight", 0.0)
+        state.setdefault("cause_secondary_weight", state.get("secondary_weight", 0.3))  # one weight for both, then
         self.__dict__.update(state)
 
     def __getstate__(self) -> dict:

@@ -158,6 +158,8 @@ def test_the_page_corrects_and_resolves_a_stored_case(store_server, tmp_path):
         page.on("pageerror", lambda e: js_errors.append(str(e)))
         page.goto(server + "/")
         page.wait_for_selector("#fix-main-cause optgroup", state="attached")
+        # the agreement box is filled by its own request, which may answer after the taxonomy's
+        page.wait_for_function("document.querySelector('#agreement-chart').innerText.trim() !== ''")
         assert page.inner_text("#agreement-chart").strip() == "暂无纠正记录"
 
         page.fill("#note", SEED)

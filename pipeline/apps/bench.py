@@ -98,11 +98,10 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def peak_memory_mb(path: Path, rows: int, jobs: int) -> dict:
-    """Peak memory (PSS) of a `tousu tag` process tree, all workers summed, polled every 0.1 s."""
-    out = path.with_suffix(".mem.parquet")
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "tag", str(path), "-o", str(out), "-q", "--jobs", str(jobs),
-                             "--plan", "summary"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _watched(cmd: list[str], env: dict | None = None) -> tuple[float, int]:
+    """Run a command to its end: its wall seconds and the peak PSS (kB) of its process tree, polled every
+    0.1 s; a failing command raises with the end of its stderr."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     peak = 0
     start = time.perf_counter()
     while proc.poll() is None:
@@ -111,6 +110,14 @@ def peak_memory_mb(path: Path, rows: int, jobs: int) -> dict:
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.read().decode()[-500:])
+    return elapsed, peak
+
+
+def peak_memory_mb(path: Path, rows: int, jobs: int) -> dict:
+    """Peak memory (PSS) of a `tousu tag` process tree, all workers summed, polled every 0.1 s."""
+    out = path.with_suffix(".mem.parquet")
+    elapsed, peak = _watched([sys.executable, "-m", "cli", "tag", str(path), "-o", str(out), "-q", "--jobs", str(jobs),
+                              "--plan", "summary"])
     out.unlink(missing_ok=True)
     return {"rows": rows, "jobs": jobs, "peak_pss_mb": round(peak / 1024, 1), "seconds": round(elapsed, 1),
             "rows_per_second": round(rows / elapsed, 1)}
@@ -204,16 +211,8 @@ def tousu_train_s() -> tuple[float, float]:
     """A whole `tousu train --no-promote` process into a throwaway models folder (the real one is untouched):
     its wall seconds and its peak memory (PSS in MB, polled every 0.1 s)."""
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "train", "--no-promote"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env={**os.environ, "TOUSU_MODELS_DIR": tmp})
-        peak = 0
-        while proc.poll() is None:
-            peak = max(peak, _tree_rss_kb(proc.pid))
-            time.sleep(0.1)
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise RuntimeError(proc.stderr.read().decode()[-500:])
+        wall, peak = _watched([sys.executable, "-m", "cli", "train", "--no-promote"],
+                              env={**os.environ, "TOUSU_MODELS_DIR": tmp})
         return wall, round(peak / 1024, 1)
 
 

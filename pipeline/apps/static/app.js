@@ -337,15 +337,7 @@
       box.appendChild(choice("checkbox", "fix-other-cause", c.id, c.name));
     });
 
-    var risk = clear($("fix-risk"));
-    tax.risk_levels.forEach(function (r) {
-      var c = choice("radio", "fix-risk", r.id, r.name);
-      c.classList.add("risk-choice", r.id);
-      risk.appendChild(c);
-    });
-
-    var flags = clear($("fix-flags"));
-    tax.risk_flags.forEach(function (f) { flags.appendChild(choice("checkbox", "fix-flag", f.id, f.name)); });
+    riskAndFlagChoices("fix", tax.risk_levels, null);
 
     ["fix-main-mindset", "fix-second-mindset", "lab-main-mindset", "lab-second-mindset"].forEach(function (id) {
       var s = clear($(id));
@@ -457,12 +449,15 @@
     });
   }
 
-  function showResult(text, isError) {
-    var box = $("fix-result");
+  // The one line under a form that says what saving did (or why it could not).
+  function showMessage(id, text, isError) {
+    var box = $(id);
     box.textContent = text;
     box.className = isError ? "error" : "saved";
     box.hidden = !text;
   }
+
+  function showResult(text, isError) { showMessage("fix-result", text, isError); }
 
   function savedMessage(done) {
     var msg = done.changed.length
@@ -870,15 +865,21 @@
     var other = clear($("lab-other-cause"));
     other.appendChild(option("", "—"));
     groupedCauseOptions(other);
-    var risk = clear($("lab-risk"));
-    tax.risk_levels.slice().reverse().forEach(function (r) {
-      var c = choice("radio", "lab-risk", r.id, r.name);
+    riskAndFlagChoices("lab", tax.risk_levels.slice().reverse(), RISK_KEYS);
+  }
+
+  // The risk-level radios and flag boxes of a correction form (`fix` or `lab`); with `keys`, each level
+  // shows its keyboard shortcut.
+  function riskAndFlagChoices(prefix, levels, keys) {
+    var risk = clear($(prefix + "-risk"));
+    levels.forEach(function (r) {
+      var c = choice("radio", prefix + "-risk", r.id, r.name);
       c.classList.add("risk-choice", r.id);
-      c.insertBefore(el("kbd", null, RISK_KEYS[r.id] || ""), c.firstChild.nextSibling);
+      if (keys) { c.insertBefore(el("kbd", null, keys[r.id] || ""), c.firstChild.nextSibling); }
       risk.appendChild(c);
     });
-    var flags = clear($("lab-flags"));
-    tax.risk_flags.forEach(function (f) { flags.appendChild(choice("checkbox", "lab-flag", f.id, f.name)); });
+    var flags = clear($(prefix + "-flags"));
+    tax.risk_flags.forEach(function (f) { flags.appendChild(choice("checkbox", prefix + "-flag", f.id, f.name)); });
   }
 
   function labProgress() {
@@ -888,12 +889,7 @@
     $("lab-bar").style.width = (total ? Math.round(100 * lab.done / total) : 0) + "%";
   }
 
-  function labResult(text, isError) {
-    var box = $("lab-result");
-    box.textContent = text;
-    box.className = isError ? "error" : "saved";
-    box.hidden = !text;
-  }
+  function labResult(text, isError) { showMessage("lab-result", text, isError); }
 
   // The top causes as rows: the number key makes one the main cause, the tick makes it a secondary one.
   function drawCandidates(item) {

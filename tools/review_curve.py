@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 from pipeline.handling.playbook import default_playbook
-from pipeline.handling.review import level_hinges_on
+from pipeline.handling.review import review_reasons
 
 
 def _slice_rows(path: str) -> list[tuple[SimpleNamespace, dict, str, str]]:
@@ -59,9 +60,11 @@ def main() -> None:
           f"cause {sum(cause_ok) / len(rows):.3f}, risk {sum(level_ok) / len(rows):.3f}")
     print(f"{'below':>6} {'margin':>6} {'flag':>6} {'review':>7} {'cause':>7} {'risk':>7} {'catches':>8}")
     best = None
+    current = default_playbook().settings
     for below, margin, flag in itertools.product((0.0, 0.4, 0.5), (0.0, 0.2, 0.3, 0.4, 0.5), (0.0, 0.05, 0.08, 0.1)):
-        marked = [t.cause_proba[0] < below or (len(t.cause_proba) > 1 and t.cause_proba[0] - t.cause_proba[1] < margin)
-                  or bool(level_hinges_on(t, thr, flag)) or t.truncated for t, thr, _, _ in rows]
+        settings = replace(current, review_cause_below=below, review_cause_margin=margin, review_flag_margin=flag)
+        # the playbook's own review rule (the rules that ask for a person are left out: they are not tuned here)
+        marked = [bool(review_reasons(t, settings, thr, [], {})) for t, thr, _, _ in rows]
         rest = [i for i, m in enumerate(marked) if not m]
         share = sum(marked) / len(marked)
         c = sum(cause_ok[i] for i in rest) / len(rest)
@@ -70,9 +73,8 @@ def main() -> None:
         print(f"{below:>6.2f} {margin:>6.2f} {flag:>6.2f} {share:>7.3f} {c:>7.3f} {lv:>7.3f} {caught:>8.3f}")
         if share <= args.max_share and (best is None or caught > best[-1]):
             best = (below, margin, flag, share, c, lv, caught)
-    s = default_playbook().settings
-    print(f"current playbook: review_cause_below={s.review_cause_below}, review_cause_margin={s.review_cause_margin}, "
-          f"review_flag_margin={s.review_flag_margin}")
+    print(f"current playbook: review_cause_below={current.review_cause_below}, "
+          f"review_cause_margin={current.review_cause_margin}, review_flag_margin={current.review_flag_margin}")
     if best:
         print(f"most caught within {args.max_share:.0%} marked: review_cause_below={best[0]}, review_cause_margin={best[1]}, "
               f"review_flag_margin={best[2]} (review {best[3]:.3f}, unmarked cause {best[4]:.3f}, risk {best[5]:.3f}, "

@@ -38,17 +38,21 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from pipeline.contract.taxonomy import HEADS, RISK_LEVELS, Taxonomy, taxonomy
 from pipeline.model.decide import NO_MINDSET, TriageDecision
 from pipeline.model.features import build_features, transform_fast
 from pipeline.model.forked import Forked
+from pipeline.model.softmax import SoftmaxRegression
 from pipeline.text.normalisation import NormalisedText, normalise
 
 __all__ = ["Triager", "NO_MINDSET", "RISK_POLICIES"]
 
 #: one line per training stage (`tousu train` and `retrain` print them on stderr)
 progress = logging.getLogger("tousu.train")
+#: L-BFGS correction pairs kept by the multiclass heads (scikit-learn keeps 10; see pipeline/model/softmax.py)
+LBFGS_MEMORY = 10
 #: how the learned risk level and the flags' floor are reconciled (see `Triager._reconcile`)
 RISK_POLICIES = ("flags", "max")
 
@@ -258,7 +262,7 @@ class Triager(TriageDecision, BaseEstimator):
     def __init__(self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] | None = (1, 3),
                  markers: bool = True, marker_weight: float = 0.3, min_df: int = 2, C: float = 10.0,
                  flag_C: float = 10.0, secondary_weight: float = 0.3,
-                 risk_policy: str = "flags", cv: int = 3, oof_max_rows: int = 6000, tol: float = 1e-3, n_jobs: int = -1,
+                 risk_policy: str = "flags", cv: int = 3, oof_max_rows: int = 6000, tol: float = 3e-4, n_jobs: int = -1,
                  random_state: int = 0, escalation_beta: float = 1.0, mindset_balance: float = 0.6,
                  generated_weight: float = 1.0, multiclass_cv: int | None = None, demand_weight: float = 0.0,
                  cause_secondary_weight: float = 0.1):
@@ -297,8 +301,8 @@ class Triager(TriageDecision, BaseEstimator):
 
     # ------------------------------------------------------------ fitting
 
-    def _lr(self, C: float) -> LogisticRegression:
-        return LogisticRegression(C=C, max_iter=3000, solver="lbfgs", tol=self.tol)
+    def _lr(self, C: float) -> SoftmaxRegression:
+        return SoftmaxRegression(C=C, max_iter=3000, tol=self.tol, memory=LBFGS_MEMORY)
 
     def _parallel(self, tasks):
         """Fold fits and the final fit at once; threads, since the solvers release the GIL in numpy."""
@@ -326,19 +330,20 @@ class Triager(TriageDecision, BaseEstimator):
                  StratifiedKFold(self.multiclass_cv or self.cv, shuffle=True, random_state=self.random_state)
                  .split(np.zeros(len(sub)), y_main[sub])]
 
-        def fit(keep: np.ndarray) -> LogisticRegression:
+        def fit(keep: np.ndarray) -> SoftmaxRegression:
             return self._lr(C).fit(X[rows[keep]], ys[keep], sample_weight=ws[keep])
 
-        # one fit after another: L-BFGS holds the GIL (threads would not overlap) and each fit of the
-        # cause head holds most of a gigabyte of L-BFGS memory (two at once took training past 2 GB)
-        fitted = [fit(np.isin(rows, tr)) for tr, _ in folds] + [fit(np.ones(len(rows), dtype=bool))]
+        # one fit after another, each fold's model dropped once it has scored its rows: each fit of the
+        # cause head holds a few hundred megabytes of L-BFGS memory (two at once took training past 2 GB)
         oof = np.zeros((X.shape[0], len(classes)))
-        for (_, te), lr in zip(folds, fitted[:-1]):
+        for tr, te in folds:
+            lr = fit(np.isin(rows, tr))
             part = np.full((len(te), len(classes)), -30.0)
             part[:, lr.classes_] = lr.decision_function(X[te])
             oof[te] = part
+            del lr
+        lr = fit(np.ones(len(rows), dtype=bool))
         temperature = _fit_temperature(oof[sub], y_main[sub])
-        lr = fitted[-1]
         coef = np.zeros((len(classes), X.shape[1]))
         intercept = np.full(len(classes), -30.0)
         coef[lr.classes_] = lr.coef_
@@ -417,6 +422,13 @@ class Triager(TriageDecision, BaseEstimator):
         `fit(frame)` with one frame holding a `text` column as well is accepted, for older callers.
         """
         self._check_params()
+        # one BLAS thread per process: the solver's vector work is memory-bound, and the forked second
+        # process with two BLAS threads each put four busy threads on a 2-core machine (training took
+        # 57 s instead of 39 s, the same fits; issue 19)
+        with threadpool_limits(limits=1):
+            return self._fit(texts, labels)
+
+    def _fit(self, texts, labels) -> "Triager":
         texts, df = _label_frame(texts, labels)
         tax = taxonomy()
         _check_label_ids(df, tax)

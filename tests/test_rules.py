@@ -467,12 +467,26 @@ def test_review_reasons_are_chinese_and_quote_the_probability() -> None:
 
 
 def test_two_causes_too_close_to_tell_which_is_main_mark_review() -> None:
-    close = plan(tri(("contract_surrender", "sales_misrepresentation"), cause_proba=[0.55, 0.30]), Facts())
+    margin = default_playbook().settings.review_cause_margin
+    second = round(0.55 - margin + 0.05, 2)  # the top two closer than the playbook's margin
+    close = plan(tri(("contract_surrender", "sales_misrepresentation"), cause_proba=[0.55, second]), Facts())
     assert close.review
-    assert any(r.startswith("主要原因与次要原因难分：解除合同处理的争议") and "0.55" in r and "0.30" in r
+    assert any(r.startswith("主要原因与次要原因难分：解除合同处理的争议") and "0.55" in r and f"{second:.2f}" in r
                for r in close.review_reasons), close.review_reasons
     clear = plan(tri(("contract_surrender", "sales_misrepresentation"), cause_proba=[0.80, 0.15]), Facts())
     assert not clear.review
+
+
+def test_a_level_the_learned_model_doubts_marks_review_with_both_figures() -> None:
+    cut = default_playbook().settings.review_level_below
+    assert 0 < cut < 1  # chosen on the slice-held-out curve (docs/model_selection.md)
+    doubted = plan(tri(("contract_claims",), "medium", ["anger"],
+                       level_proba={"low": 0.9, "medium": round(cut / 2, 2), "high": 0.9 - cut / 2}), Facts())
+    reasons = [r for r in doubted.review_reasons if r.startswith("风险等级存疑")]
+    assert reasons and f"「{taxonomy().name('medium')}」" in reasons[0] and f"{cut / 2:.2f}" in reasons[0] and f"{cut:.2f}" in reasons[0], doubted.review_reasons
+    agreed = plan(tri(("contract_claims",), "medium", ["anger"],
+                      level_proba={"low": 0.1, "medium": 0.8, "high": 0.1}), Facts())
+    assert not any(r.startswith("风险等级存疑") for r in agreed.review_reasons)
 
 
 def test_a_mindset_alone_never_marks_review() -> None:

@@ -1,6 +1,8 @@
 """Training made cheaper (issue 19) without changing what it fits."""
 import logging
 
+import numpy as np
+
 import pytest
 
 from pipeline.model.triager import Triager
@@ -70,3 +72,23 @@ def test_forked_gives_the_result_raises_the_error_and_runs_inline_where_it_canno
     p.start()
     assert q.get(timeout=60) == (True, 42)
     p.join()
+
+
+def test_nb_scaling_changes_the_flag_heads_except_the_excepted_ones(small_corpus):
+    train, _ = small_corpus
+    kw = dict(char_ngrams=None, cv=2, n_jobs=1)
+    plain = Triager(flag_nb=0.0, **kw).fit(train["text"], train)
+    nb = Triager(flag_nb=1.0, flag_nb_except=("anger",), **kw).fit(train["text"], train)
+    j = plain.flag_classes_.index("anger")
+    assert np.array_equal(plain.flag_head_.weights[:, j], nb.flag_head_.weights[:, j])
+    other = plain.flag_classes_.index("media_threat")
+    assert not np.array_equal(plain.flag_head_.weights[:, other], nb.flag_head_.weights[:, other])
+    # the scaling lives in the weights: prediction is the same product as without it
+    assert nb.predict_proba(list(train["text"][:3]))["risk_flags"].shape == (3, len(nb.flag_classes_))
+
+
+@pytest.mark.parametrize("bad, message", [(("angr",), "unknown flag"), ("anger", "tuple of flag ids")])
+def test_a_mistyped_nb_exception_is_refused(small_corpus, bad, message):
+    train, _ = small_corpus
+    with pytest.raises(ValueError, match=message):
+        Triager(flag_nb_except=bad, char_ngrams=None, cv=2, n_jobs=1).fit(train["text"], train)

@@ -1,5 +1,5 @@
 """The coverage/accuracy curve behind the review thresholds (playbook settings review_cause_below,
-review_cause_margin, review_flag_margin): never the validation files.
+review_cause_margin, review_flag_margin, review_level_below): never the validation files.
 
     python -m tools.review_curve --slices PRED.jsonl    # slice-held-out predictions (new writers)
     python -m tools.review_curve [--model DIR]          # the fixed held-out split, one model
@@ -30,7 +30,8 @@ def _slice_rows(path: str) -> list[tuple[SimpleNamespace, dict, str, str]]:
     for line in open(path, encoding="utf-8"):
         p = json.loads(line)
         t = SimpleNamespace(**{k: p[k] for k in ("cause", "cause_proba", "risk_level", "risk_flags",
-                                                  "risk_flag_proba", "truncated")})
+                                                  "risk_flag_proba", "truncated")},
+                            risk_level_proba=p.get("risk_level_proba", {}))  # written since session 5
         rows.append((t, p["thresholds"], gold.at[p["id"], "cause"][0], gold.at[p["id"], "risk_level"]))
     return rows
 
@@ -58,11 +59,13 @@ def main() -> None:
     wrong = [i for i in range(len(rows)) if not (cause_ok[i] and level_ok[i])]
     print(f"{'slice-held-out' if args.slices else 'held-out split'}, n={len(rows)}; all notes: "
           f"cause {sum(cause_ok) / len(rows):.3f}, risk {sum(level_ok) / len(rows):.3f}")
-    print(f"{'below':>6} {'margin':>6} {'flag':>6} {'review':>7} {'cause':>7} {'risk':>7} {'catches':>8}")
+    print(f"{'below':>6} {'margin':>6} {'flag':>6} {'level':>6} {'review':>7} {'cause':>7} {'risk':>7} {'catches':>8}")
     best = None
     current = default_playbook().settings
-    for below, margin, flag in itertools.product((0.0, 0.4, 0.5), (0.0, 0.2, 0.3, 0.4, 0.5), (0.0, 0.05, 0.08, 0.1)):
-        settings = replace(current, review_cause_below=below, review_cause_margin=margin, review_flag_margin=flag)
+    for below, margin, flag, level in itertools.product((0.0, 0.4, 0.5), (0.0, 0.2, 0.3, 0.4, 0.5), (0.0, 0.05, 0.08, 0.1),
+                                                        (0.0, 0.1, 0.2, 0.3, 0.4)):
+        settings = replace(current, review_cause_below=below, review_cause_margin=margin, review_flag_margin=flag,
+                           review_level_below=level)
         # the playbook's own review rule (the rules that ask for a person are left out: they are not tuned here)
         marked = [bool(review_reasons(t, settings, thr, [], {})) for t, thr, _, _ in rows]
         rest = [i for i, m in enumerate(marked) if not m]
@@ -70,15 +73,16 @@ def main() -> None:
         c = sum(cause_ok[i] for i in rest) / len(rest)
         lv = sum(level_ok[i] for i in rest) / len(rest)
         caught = sum(marked[i] for i in wrong) / len(wrong)
-        print(f"{below:>6.2f} {margin:>6.2f} {flag:>6.2f} {share:>7.3f} {c:>7.3f} {lv:>7.3f} {caught:>8.3f}")
+        print(f"{below:>6.2f} {margin:>6.2f} {flag:>6.2f} {level:>6.2f} {share:>7.3f} {c:>7.3f} {lv:>7.3f} {caught:>8.3f}")
         if share <= args.max_share and (best is None or caught > best[-1]):
-            best = (below, margin, flag, share, c, lv, caught)
+            best = (below, margin, flag, level, share, c, lv, caught)
     print(f"current playbook: review_cause_below={current.review_cause_below}, "
-          f"review_cause_margin={current.review_cause_margin}, review_flag_margin={current.review_flag_margin}")
+          f"review_cause_margin={current.review_cause_margin}, review_flag_margin={current.review_flag_margin}, "
+          f"review_level_below={current.review_level_below}")
     if best:
         print(f"most caught within {args.max_share:.0%} marked: review_cause_below={best[0]}, review_cause_margin={best[1]}, "
-              f"review_flag_margin={best[2]} (review {best[3]:.3f}, unmarked cause {best[4]:.3f}, risk {best[5]:.3f}, "
-              f"catches {best[6]:.3f})")
+              f"review_flag_margin={best[2]}, review_level_below={best[3]} (review {best[4]:.3f}, unmarked cause "
+              f"{best[5]:.3f}, risk {best[6]:.3f}, catches {best[7]:.3f})")
 
 
 if __name__ == "__main__":

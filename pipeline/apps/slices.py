@@ -79,7 +79,8 @@ def slice_heldout(df: pd.DataFrame, make_model: Callable[[], object], k: int = 5
             preds[i] = p
             # what the review curve needs (tools/review_curve.py --slices)
             details[i] = {"cause_proba": t.cause_proba, "risk_flag_proba": t.risk_flag_proba,
-                          "thresholds": dict(getattr(model, "flag_thresholds_", {})), "truncated": t.truncated}
+                          "thresholds": dict(getattr(model, "flag_thresholds_", {})), "truncated": t.truncated,
+                          "risk_level_proba": t.risk_level_proba}
         m = score(test, fold_preds)
         per_fold.append({"slices": sorted({slice_of(i, s) for i, s in zip(test["id"], test["source"])}),
                          "n": len(test), **{h: round(m[h], 3) for h in HEADLINE}})

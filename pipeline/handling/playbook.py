@@ -130,6 +130,9 @@ class PlaybookSettings:
     review_cause_below: float = 0.4
     review_cause_margin: float = 0.0
     review_flag_margin: float = 0.1
+    # review: the learned level model gives the rule's level (from the flags) less than this probability:
+    # the flags and the note's overall tone disagree, the commonest sign of a missed or a false flag
+    review_level_below: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -701,7 +704,7 @@ def _load_settings(raw: Any, fname: str, problems: list[str]) -> PlaybookSetting
             problems.append(f"{fname}: settings.gates.{kind} must be a number in [0, 1], got {p!r}")
     gates = {**default.gates, **{k: float(v) for k, v in gates.items() if isinstance(v, (int, float))}}
     floats = {}
-    for key in ("review_cause_below", "review_cause_margin", "review_flag_margin"):
+    for key in ("review_cause_below", "review_cause_margin", "review_flag_margin", "review_level_below"):
         v = raw.get(key, getattr(default, key))
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
             problems.append(f"{fname}: settings.{key} must be a number in [0, 1], got {v!r}")

@@ -199,6 +199,26 @@ def _review_threshold(top_proba: np.ndarray, correct: np.ndarray, floor_accuracy
     return round(best, 3)
 
 
+def _nb_ratio(present, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """|log-count ratio| of each feature between the positive and the negative rows (smoothed):
+    how much a feature's presence tells the two apart, whichever way."""
+    pos = np.asarray(present[y == 1].sum(0)).ravel() + alpha
+    neg = np.asarray(present[y == 0].sum(0)).ravel() + alpha
+    return np.abs(np.log((pos / pos.sum()) / (neg / neg.sum())))
+
+
+def _nb_ratios(X, y: np.ndarray, w: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """(features, classes present in y): each class's |log-count ratio| against the other classes,
+    from weighted feature presence: the multinomial form of NB-SVM's scaling."""
+    present = (X > 0).astype(np.float64).tocsr()
+    classes = np.unique(y)
+    onehot = np.zeros((len(y), len(classes)))
+    onehot[np.arange(len(y)), np.searchsorted(classes, y)] = w
+    pos = np.asarray(present.T @ onehot) + alpha  # (features, classes)
+    neg = pos.sum(1, keepdims=True) - pos + alpha
+    return np.abs(np.log((pos / pos.sum(0)) / (neg / neg.sum(0))))
+
+
 def _is_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
@@ -265,7 +285,8 @@ class Triager(TriageDecision, BaseEstimator):
                  risk_policy: str = "flags", cv: int = 3, oof_max_rows: int = 6000, tol: float = 3e-4, n_jobs: int = -1,
                  random_state: int = 0, escalation_beta: float = 1.0, mindset_balance: float = 0.6,
                  generated_weight: float = 1.0, multiclass_cv: int | None = None, demand_weight: float = 0.0,
-                 cause_secondary_weight: float = 0.1):
+                 cause_secondary_weight: float = 0.1, flag_nb: float = 1.0,
+                 flag_nb_except: tuple[str, ...] = ("self_harm_threat", "excessive_demand"), cause_nb: float = 0.0):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.markers = markers
@@ -298,6 +319,13 @@ class Triager(TriageDecision, BaseEstimator):
         # Each fold is a whole L-BFGS fit; 2 instead of 3 trains in 0.7x the time with the same held-out
         # figures, but a worse calibration (cause ECE 0.041 -> 0.046) and other review cuts (issue 19)
         self.multiclass_cv = multiclass_cv
+        # NB-SVM scaling of the flag heads' features (0: off; see _fit_flags), except for the flags in
+        # `flag_nb_except`: on slice-held-out figures it lifts flag micro-F1 0.862 -> 0.877 but costs
+        # self-harm (F1 0.92 -> 0.83) and excessive demand (0.85 -> 0.78) (docs/model_selection.md)
+        self.flag_nb = flag_nb
+        self.flag_nb_except = flag_nb_except
+        # the same scaling for the cause head, per class (0: off)
+        self.cause_nb = cause_nb
 
     # ------------------------------------------------------------ fitting
 
@@ -309,7 +337,8 @@ class Triager(TriageDecision, BaseEstimator):
         return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for fn, *args in tasks)
 
     def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float, sub: np.ndarray,
-                        row_weight: np.ndarray | None = None, balance: float = 0.0, secondary: float | None = None):
+                        row_weight: np.ndarray | None = None, balance: float = 0.0, secondary: float | None = None,
+                        nb: float = 0.0):
         """Main label rows at weight 1, secondary labels as extra rows at a lower weight (`secondary`,
         default `secondary_weight`). Out-of-fold scores come from the rows in `sub`; the final fit uses
         every row."""
@@ -331,7 +360,9 @@ class Triager(TriageDecision, BaseEstimator):
                  .split(np.zeros(len(sub)), y_main[sub])]
 
         def fit(keep: np.ndarray) -> SoftmaxRegression:
-            return self._lr(C).fit(X[rows[keep]], ys[keep], sample_weight=ws[keep])
+            Xk, yk = X[rows[keep]], ys[keep]
+            scale = _nb_ratios(Xk, yk, ws[keep]) ** nb if nb > 0 else None
+            return self._lr(C).fit(Xk, yk, sample_weight=ws[keep], feature_scale=scale)
 
         # one fit after another, each fold's model dropped once it has scored its rows: each fit of the
         # cause head holds a few hundred megabytes of L-BFGS memory (two at once took training past 2 GB)
@@ -359,14 +390,28 @@ class Triager(TriageDecision, BaseEstimator):
         return LogisticRegression(C=C, max_iter=3000, class_weight="balanced", solver="liblinear", dual=True,
                                   random_state=self.random_state)
 
-    def _fit_flags(self, X, Y: np.ndarray, C: float, sub: np.ndarray) -> tuple[list[_Linear], np.ndarray]:
+    def _fit_flags(self, X, Y: np.ndarray, C: float, sub: np.ndarray,
+                   nb: Sequence[float] | None = None) -> tuple[list[_Linear], np.ndarray]:
         """Independent binary heads (flags; mindset present anywhere): out-of-fold scores on the
-        rows in `sub` for Platt scaling and thresholds, then the final fits on every row."""
+        rows in `sub` for Platt scaling and thresholds, then the final fits on every row.
+
+        `nb[j]` > 0: head j sees its features scaled by their naive-Bayes log-count ratio (NB-SVM,
+        Wang & Manning 2012) raised to `nb[j]`, counted on that fit's own rows; the scaling folds into
+        the weights, so prediction is the same matrix product."""
         n, k = Y.shape
         strata = Y.argmax(1) + Y.sum(1)
         folds = [(sub[tr], sub[te]) for tr, te in
                  StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(np.zeros(len(sub)), strata[sub])]
-        fit = lambda rows, j: self._binary_lr(C).fit(X[rows], Y[rows, j])
+        nb = [0.0] * k if nb is None else list(nb)
+        present = (X > 0).astype(np.float64).tocsr() if any(nb) else None
+
+        def fit(rows, j):
+            scale = _nb_ratio(present[rows], Y[rows, j]) ** nb[j] if nb[j] > 0 else None
+            lr = self._binary_lr(C).fit(X[rows] if scale is None else X[rows].multiply(scale).tocsr(), Y[rows, j])
+            if scale is not None:
+                lr.coef_ = lr.coef_ * scale
+            return lr
+
         everything = np.arange(n)
         tasks = [(fit, tr, j) for j in range(k) for tr, _ in folds] + [(fit, everything, j) for j in range(k)]
         fitted = [fn(*args) for fn, *args in tasks]  # in order: see _binary_lr
@@ -390,6 +435,8 @@ class Triager(TriageDecision, BaseEstimator):
             _check_ngram_range("char_ngrams", self.char_ngrams)
         if not isinstance(self.markers, (bool, np.bool_)):
             raise ValueError(f"markers must be True or False, got {self.markers!r}.")
+        if isinstance(self.flag_nb_except, str) or not all(isinstance(f, str) for f in self.flag_nb_except):
+            raise ValueError(f"flag_nb_except must be a tuple of flag ids, got {self.flag_nb_except!r}.")
         if not ((_is_int(self.min_df) and self.min_df >= 1)
                 or (_is_number(self.min_df) and not _is_int(self.min_df) and 0 < self.min_df <= 1)):
             raise ValueError(f"min_df must be a whole number >= 1 or a share in (0, 1], got {self.min_df!r}.")
@@ -398,7 +445,7 @@ class Triager(TriageDecision, BaseEstimator):
             if not (_is_number(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}.")
         for name in ("marker_weight", "secondary_weight", "cause_secondary_weight", "generated_weight", "mindset_balance",
-                     "demand_weight"):
+                     "demand_weight", "flag_nb", "cause_nb"):
             value = getattr(self, name)
             if not (_is_number(value) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
@@ -432,6 +479,9 @@ class Triager(TriageDecision, BaseEstimator):
         texts, df = _label_frame(texts, labels)
         tax = taxonomy()
         _check_label_ids(df, tax)
+        unknown = sorted(set(self.flag_nb_except) - set(tax.flag_ids))
+        if unknown:
+            raise ValueError(f"flag_nb_except names unknown flag(s) {unknown}; the flags are {tax.flag_ids}.")
         stages = _Stages()
         texts = [normalise(t).model_text for t in texts]
         features = build_features(self.word_ngrams, self.char_ngrams, self.markers, self.min_df,
@@ -460,11 +510,12 @@ class Triager(TriageDecision, BaseEstimator):
                                  self.C, sub, rw)), use_fork=self.n_jobs not in (None, 1))
         self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
             X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub, rw,
-            secondary=self.cause_secondary_weight)
+            secondary=self.cause_secondary_weight, nb=self.cause_nb)
         stages.done(f"cause: {self.multiclass_cv or self.cv} folds and the final fit")
         flag_sets = [set(f) for f in df["risk_flags"]]
         Y = np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int)
-        heads, flag_oof_m = self._fit_flags(X, Y, self.flag_C, sub)
+        nb = [0.0 if f in self.flag_nb_except else self.flag_nb for f in self.flag_classes_]
+        heads, flag_oof_m = self._fit_flags(X, Y, self.flag_C, sub, nb=nb)
         stages.done(f"risk flags: {len(self.flag_classes_)} binary heads")
         self.flag_head_ = _stack(self.flag_classes_, heads)
         escalation = set(tax.high_flags) | set(tax.threat_flags)
@@ -561,6 +612,9 @@ class Triager(TriageDecision, BaseEstimator):
     def __setstate__(self, state: dict) -> None:
         # a model saved before an option existed was fitted without it: its neutral value
         state.setdefault("demand_weight", 0.0)
+        state.setdefault("flag_nb", 0.0)
+        state.setdefault("flag_nb_except", ())
+        state.setdefault("cause_nb", 0.0)
         state.setdefault("cause_secondary_weight", state.get("secondary_weight", 0.3))  # one weight for both, then
         self.__dict__.update(state)
 

@@ -70,15 +70,3 @@ def test_the_minimiser_finds_a_quadratics_minimum_and_says_how_many_steps():
     x, steps = minimise_lbfgs(lambda x: (0.5 * x @ A @ x - b @ x, A @ x - b), np.zeros(40), tol=1e-9, max_iter=3)
     assert steps == 3
 
-
-def test_a_feature_scale_of_ones_changes_nothing_and_of_two_is_a_weaker_penalty():
-    X, y, _ = _problem(seed=4, n=300, d=60, k=4)
-    plain = SoftmaxRegression(C=10, tol=1e-8, max_iter=5000).fit(X, y)
-    ones = SoftmaxRegression(C=10, tol=1e-8, max_iter=5000).fit(X, y, feature_scale=np.ones((60, 4)))
-    assert np.array_equal(plain.coef_, ones.coef_)
-    # every feature doubled with the penalty on the unscaled weights: the same model as C four times larger
-    doubled = SoftmaxRegression(C=10, tol=1e-9, max_iter=5000).fit(X, y, feature_scale=np.full((60, 4), 2.0))
-    looser = SoftmaxRegression(C=40, tol=1e-9, max_iter=5000).fit(X, y)
-    assert np.abs(doubled.coef_ - looser.coef_).max() < 1e-3 * np.abs(looser.coef_).max()
-    with pytest.raises(ValueError, match="feature_scale"):
-        SoftmaxRegression().fit(X, y, feature_scale=np.ones((60, 3)))

@@ -80,11 +80,7 @@ class SoftmaxRegression:
     max_iter: int = 100
     memory: int = 10  # L-BFGS correction pairs (float32): 8 * memory bytes per coefficient
 
-    def fit(self, X, y: np.ndarray, sample_weight: np.ndarray | None = None,
-            feature_scale: np.ndarray | None = None) -> "SoftmaxRegression":
-        """`feature_scale` (features, classes of `y`): class c sees feature j multiplied by
-        feature_scale[j, c] (NB-SVM's log-count ratios for a multinomial head); the penalty is on the
-        unscaled weights, and `coef_` holds the scaled ones, so prediction is a plain product."""
+    def fit(self, X, y: np.ndarray, sample_weight: np.ndarray | None = None) -> "SoftmaxRegression":
         X = X.tocsr() if hasattr(X, "tocsr") else np.asarray(X, dtype=np.float64)
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
         n, d = X.shape
@@ -96,13 +92,10 @@ class SoftmaxRegression:
         l2 = 1.0 / (self.C * w.sum())
         XT = X.T.tocsr() if hasattr(X, "tocsr") else X.T
         rows = np.arange(n)
-        R = None if feature_scale is None else np.asarray(feature_scale, dtype=np.float64)
-        if R is not None and R.shape != (d, k):
-            raise ValueError(f"feature_scale must be (features, classes) = {(d, k)}, got {R.shape}.")
 
         def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
             W = theta[: d * k].reshape(d, k)
-            z = X @ (W if R is None else W * R) + theta[d * k:]
+            z = X @ W + theta[d * k:]
             lse = logsumexp(z, axis=1)
             loss = float(share @ (lse - z[rows, codes])) + 0.5 * l2 * float(np.dot(theta[: d * k], theta[: d * k]))
             g = np.exp(z - lse[:, None])
@@ -111,13 +104,12 @@ class SoftmaxRegression:
             grad = np.empty_like(theta)
             grad_W = grad[: d * k].reshape(d, k)  # written in place: no coefficient-sized temporaries
             np.multiply(W, l2, out=grad_W)
-            grad_W += XT @ g if R is None else (XT @ g) * R
+            grad_W += XT @ g
             grad[d * k:] = g.sum(axis=0)
             return loss, grad
 
         theta, n_iter = minimise_lbfgs(loss_and_gradient, np.zeros(d * k + k), self.tol, self.max_iter, self.memory)
-        W = theta[: d * k].reshape(d, k)
-        self.coef_ = np.ascontiguousarray((W if R is None else W * R).T)
+        self.coef_ = np.ascontiguousarray(theta[: d * k].reshape(d, k).T)
         self.intercept_ = theta[d * k:].copy()
         self.n_iter_ = np.array([n_iter])
         return self

@@ -207,18 +207,6 @@ def _nb_ratio(present, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
     return np.abs(np.log((pos / pos.sum()) / (neg / neg.sum())))
 
 
-def _nb_ratios(X, y: np.ndarray, w: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    """(features, classes present in y): each class's |log-count ratio| against the other classes,
-    from weighted feature presence: the multinomial form of NB-SVM's scaling."""
-    present = (X > 0).astype(np.float64).tocsr()
-    classes = np.unique(y)
-    onehot = np.zeros((len(y), len(classes)))
-    onehot[np.arange(len(y)), np.searchsorted(classes, y)] = w
-    pos = np.asarray(present.T @ onehot) + alpha  # (features, classes)
-    neg = pos.sum(1, keepdims=True) - pos + alpha
-    return np.abs(np.log((pos / pos.sum(0)) / (neg / neg.sum(0))))
-
-
 def _is_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
@@ -286,7 +274,7 @@ class Triager(TriageDecision, BaseEstimator):
                  random_state: int = 0, escalation_beta: float = 1.0, mindset_balance: float = 0.6,
                  generated_weight: float = 1.0, multiclass_cv: int | None = None, demand_weight: float = 0.0,
                  cause_secondary_weight: float = 0.1, flag_nb: float = 1.0,
-                 flag_nb_except: tuple[str, ...] = ("self_harm_threat", "excessive_demand"), cause_nb: float = 0.0):
+                 flag_nb_except: tuple[str, ...] = ("self_harm_threat", "excessive_demand")):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.markers = markers
@@ -320,12 +308,10 @@ class Triager(TriageDecision, BaseEstimator):
         # figures, but a worse calibration (cause ECE 0.041 -> 0.046) and other review cuts (issue 19)
         self.multiclass_cv = multiclass_cv
         # NB-SVM scaling of the flag heads' features (0: off; see _fit_flags), except for the flags in
-        # `flag_nb_except`: on slice-held-out figures it lifts flag micro-F1 0.862 -> 0.877 but costs
+        # `flag_nb_except`: on slice-held-out figures it lifts flag micro-F1 0.862 -> 0.877, but costs
         # self-harm (F1 0.92 -> 0.83) and excessive demand (0.85 -> 0.78) (docs/model_selection.md)
         self.flag_nb = flag_nb
         self.flag_nb_except = flag_nb_except
-        # the same scaling for the cause head, per class (0: off)
-        self.cause_nb = cause_nb
 
     # ------------------------------------------------------------ fitting
 
@@ -337,8 +323,7 @@ class Triager(TriageDecision, BaseEstimator):
         return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for fn, *args in tasks)
 
     def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float, sub: np.ndarray,
-                        row_weight: np.ndarray | None = None, balance: float = 0.0, secondary: float | None = None,
-                        nb: float = 0.0):
+                        row_weight: np.ndarray | None = None, balance: float = 0.0, secondary: float | None = None):
         """Main label rows at weight 1, secondary labels as extra rows at a lower weight (`secondary`,
         default `secondary_weight`). Out-of-fold scores come from the rows in `sub`; the final fit uses
         every row."""
@@ -360,9 +345,7 @@ class Triager(TriageDecision, BaseEstimator):
                  .split(np.zeros(len(sub)), y_main[sub])]
 
         def fit(keep: np.ndarray) -> SoftmaxRegression:
-            Xk, yk = X[rows[keep]], ys[keep]
-            scale = _nb_ratios(Xk, yk, ws[keep]) ** nb if nb > 0 else None
-            return self._lr(C).fit(Xk, yk, sample_weight=ws[keep], feature_scale=scale)
+            return self._lr(C).fit(X[rows[keep]], ys[keep], sample_weight=ws[keep])
 
         # one fit after another, each fold's model dropped once it has scored its rows: each fit of the
         # cause head holds a few hundred megabytes of L-BFGS memory (two at once took training past 2 GB)
@@ -445,7 +428,7 @@ class Triager(TriageDecision, BaseEstimator):
             if not (_is_number(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}.")
         for name in ("marker_weight", "secondary_weight", "cause_secondary_weight", "generated_weight", "mindset_balance",
-                     "demand_weight", "flag_nb", "cause_nb"):
+                     "demand_weight", "flag_nb"):
             value = getattr(self, name)
             if not (_is_number(value) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
@@ -510,7 +493,7 @@ class Triager(TriageDecision, BaseEstimator):
                                  self.C, sub, rw)), use_fork=self.n_jobs not in (None, 1))
         self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
             X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub, rw,
-            secondary=self.cause_secondary_weight, nb=self.cause_nb)
+            secondary=self.cause_secondary_weight)
         stages.done(f"cause: {self.multiclass_cv or self.cv} folds and the final fit")
         flag_sets = [set(f) for f in df["risk_flags"]]
         Y = np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int)
@@ -614,7 +597,7 @@ class Triager(TriageDecision, BaseEstimator):
         state.setdefault("demand_weight", 0.0)
         state.setdefault("flag_nb", 0.0)
         state.setdefault("flag_nb_except", ())
-        state.setdefault("cause_nb", 0.0)
+
         state.setdefault("cause_secondary_weight", state.get("secondary_weight", 0.3))  # one weight for both, then
         self.__dict__.update(state)
 

@@ -100,3 +100,22 @@ def test_the_heads_give_the_same_scores_with_their_weights_kept_wide(small_model
     del one_off
     gc.collect()
     assert key not in triager._WIDE  # the copy goes with its weights
+
+
+def test_a_fitted_model_keeps_its_marker_patterns_when_the_lexicon_file_changes(tmp_path):
+    from pipeline.model.features import MarkerCounts
+    from pipeline.model.lexical import load_markers
+    from pipeline.knowledge import lexicon_file
+
+    lexicon = tmp_path / "markers.yaml"
+    lexicon.write_text(lexicon_file("markers.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    notes = ["我真的气炸了！！你们太过分", "请问犹豫期是多少天？"]
+    fitted = MarkerCounts(str(lexicon)).fit(notes)
+    before = fitted.transform(notes).toarray()
+    anger = fitted.names_.index("anger")
+    lexicon.write_text(lexicon.read_text(encoding="utf-8").replace("anger:         ['气死'", "anger:         ['犹豫期', '气死'"),
+                       encoding="utf-8")
+    load_markers.cache_clear()
+    assert np.array_equal(fitted.transform(notes).toarray(), before)  # the model's own patterns
+    refitted = MarkerCounts(str(lexicon)).fit(notes)
+    assert refitted.transform(notes).toarray()[1, anger] > before[1, anger]  # a new fit reads the edit

@@ -109,6 +109,8 @@ def _feature_parts(union, blob: _Blob) -> list[dict]:
         part: dict[str, Any] = {"name": name, "weight": weights.get(name)}
         if isinstance(trans, MarkerCounts):
             part.update(kind="marker", path=trans.path, names=list(trans.names_))
+            if getattr(trans, "patterns_", None) is not None:
+                part["patterns"] = trans.patterns_
         elif hasattr(trans, "_tfidf") and type(trans.analyzer) is WordNgrams:
             analyzer = trans.analyzer
             if type(analyzer.tokenizer) is not Tokenizer:
@@ -258,7 +260,7 @@ class _Part:
 
     def transform(self, docs: list[str]):
         if self.spec["kind"] == "marker":
-            X = sparse.csr_matrix(marker_rows(self.spec["path"], self.spec["names"], docs))
+            X = sparse.csr_matrix(marker_rows(self.spec["path"], self.spec["names"], docs, self.spec.get("patterns")))
         else:
             X = self.counts(docs)
             if self.spec["sublinear"]:

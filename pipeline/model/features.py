@@ -32,6 +32,7 @@ from pipeline.model.lexical import (  # noqa: F401 (re-exported)
     find_markers,
     generic_counts,
     load_markers,
+    marker_patterns,
     marker_rows,
 )
 from pipeline.text.tokenise import Tokenizer
@@ -44,11 +45,14 @@ class MarkerCounts(BaseEstimator, TransformerMixin):
         self.path = path
 
     def fit(self, X, y=None):
-        self.names_ = list(load_markers(self.path))
+        load_markers(self.path)  # a bad pattern fails here, naming its marker
+        # the patterns themselves are fitted state: editing the lexicon later changes new models only
+        self.patterns_ = marker_patterns(self.path)
+        self.names_ = list(self.patterns_)
         return self
 
     def transform(self, X) -> sparse.csr_matrix:
-        return sparse.csr_matrix(marker_rows(self.path, self.names_, X))
+        return sparse.csr_matrix(marker_rows(self.path, self.names_, X, getattr(self, "patterns_", None)))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.array([f"marker:{n}" for n in self.names_], dtype=object)

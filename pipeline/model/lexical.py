@@ -43,10 +43,25 @@ def load_markers(path: str = str(MARKERS_PATH)) -> dict[str, re.Pattern]:
     return out
 
 
-def marker_rows(path: str, names: list[str], texts: Iterable[str]) -> np.ndarray:
-    """log(1 + count) of each named marker in each text (notes x markers), the marker feature block."""
+@lru_cache(maxsize=8)
+def _compiled(patterns: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, re.Pattern]:
+    return {name: re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE) for name, pats in patterns}
+
+
+def marker_patterns(path: str = str(MARKERS_PATH)) -> dict[str, list[str]]:
+    """Marker name -> its patterns as written in the lexicon file (what a fitted model keeps)."""
+    with open(path, encoding="utf-8") as fh:
+        return {name: [str(p) for p in pats] for name, pats in _safe_load(fh)["markers"].items()}
+
+
+def marker_rows(path: str, names: list[str], texts: Iterable[str],
+                patterns: dict[str, list[str]] | None = None) -> np.ndarray:
+    """log(1 + count) of each named marker in each text (notes x markers), the marker feature block.
+    `patterns`: the lists the model was fitted with (a later edit of the lexicon file must not change
+    an existing model's features); None: the file at `path` (models saved before they kept them)."""
     texts = list(texts)
-    markers = load_markers(path)
+    markers = load_markers(path) if patterns is None else _compiled(
+        tuple((name, tuple(patterns[name])) for name in names))
     rows = np.zeros((len(texts), len(names)), dtype=np.float64)
     for i, text in enumerate(texts):
         for j, name in enumerate(names):

@@ -483,7 +483,7 @@ def test_a_level_the_learned_model_doubts_marks_review_with_both_figures() -> No
     doubted = plan(tri(("contract_claims",), "medium", ["anger"],
                        level_proba={"low": 0.9, "medium": round(cut / 2, 2), "high": 0.9 - cut / 2}), Facts())
     reasons = [r for r in doubted.review_reasons if r.startswith("风险等级存疑")]
-    assert reasons and f"「{taxonomy().name('medium')}」" in reasons[0] and f"{cut / 2:.2f}" in reasons[0] and f"{cut:.2f}" in reasons[0], doubted.review_reasons
+    assert reasons and f"「{taxonomy().name('medium')}」" in reasons[0] and f"更像「{taxonomy().name('low')}」（0.90）" in reasons[0] and f"{cut / 2:.2f}" in reasons[0] and f"{cut:.2f}" in reasons[0], doubted.review_reasons
     agreed = plan(tri(("contract_claims",), "medium", ["anger"],
                       level_proba={"low": 0.1, "medium": 0.8, "high": 0.1}), Facts())
     assert not any(r.startswith("风险等级存疑") for r in agreed.review_reasons)

@@ -69,10 +69,13 @@ def review_reasons(triage: Triage, settings: "PlaybookSettings", thresholds: dic
     for flag, p, thr in level_hinges_on(triage, thresholds, settings.review_flag_margin):
         state = "已计入" if flag in triage.risk_flags else "未计入"
         reasons.append(f"风险等级取决于把握不足的信号：{tax.name(flag)}（{state}，概率 {p:.2f}，阈值 {thr:.2f}），请确认")
-    learned = (triage.risk_level_proba or {}).get(triage.risk_level)
+    levels = triage.risk_level_proba or {}
+    learned = levels.get(triage.risk_level)
     if learned is not None and learned < settings.review_level_below:
+        likely = max(levels, key=levels.get)  # which way to check: up or down
         reasons.append(f"风险等级存疑：按信号判定为「{tax.name(triage.risk_level)}」，但模型对全文的估计只给该等级 "
-                       f"{learned:.2f}（低于 {settings.review_level_below:.2f}），请核对各项风险信号")
+                       f"{learned:.2f}（低于 {settings.review_level_below:.2f}），更像「{tax.name(likely)}」"
+                       f"（{levels[likely]:.2f}），请核对各项风险信号")
     if triage.truncated:
         reasons.append("记录过长，模型只读了前面部分，请通读全文")
     for rule, because in flagged_by_rules:

@@ -46,7 +46,7 @@ def test_multiclass_folds_are_checked_and_default_to_cv(small_corpus):
 
 def test_a_model_pickled_before_multiclass_cv_reads_as_cv(small_model):
     old = small_model.__class__.__new__(small_model.__class__)
-    old.__dict__.update({k: v for k, v in small_model.__dict__.items() if k != "multiclass_cv"})
+    old.__setstate__({k: v for k, v in small_model.__dict__.items() if k != "multiclass_cv"})  # as unpickling does
     assert old.get_params()["multiclass_cv"] is None
 
 

@@ -21,28 +21,21 @@ __all__ = ["NO_MINDSET", "TriageDecision"]
 NO_MINDSET = "__none__"
 
 
+def _label_set(head: str, doc: str | None = None) -> property:
+    """One head's label ids, in column order, from the fitted `classes_`."""
+    return property(lambda self: self.classes_[head], doc=doc or f"The label ids of {head}, in column order.")
+
+
 class TriageDecision:
     """Prediction shared by the model forms: the class provides `transform(texts) -> (docs, X)`, the
     fitted heads (`cause_head_`, `level_head_`, `flag_head_`, `mindset_head_`, `mindset_any_head_`),
     `taxonomy_`, `classes_`, `flag_thresholds_`/`flag_threshold_vec_`, `mindset_second_threshold_`,
     `review_thresholds_` and `risk_policy`."""
 
-    @property
-    def cause_classes_(self) -> list[str]:
-        return self.classes_["cause"]
-
-    @property
-    def level_classes_(self) -> list[str]:
-        return self.classes_["risk_level"]
-
-    @property
-    def flag_classes_(self) -> list[str]:
-        return self.classes_["risk_flags"]
-
-    @property
-    def mindset_classes_(self) -> list[str]:
-        """Mindset ids plus `NO_MINDSET`, the class of a note with no mindset."""
-        return self.classes_["mindset"]
+    cause_classes_ = _label_set("cause")
+    level_classes_ = _label_set("risk_level")
+    flag_classes_ = _label_set("risk_flags")
+    mindset_classes_ = _label_set("mindset", "Mindset ids plus `NO_MINDSET`, the class of a note with no mindset.")
 
     def _proba_from_X(self, X) -> dict[str, np.ndarray]:
         """The four heads, plus `mindset_any` (each mindset present at all), which only triage reads."""

@@ -28,6 +28,7 @@ from pipeline.model.lexical import (  # noqa: F401 (re-exported)
     _safe_load,
     char_counts,
     char_keys,
+    compile_markers,
     evidence_map,
     find_markers,
     generic_counts,
@@ -45,9 +46,9 @@ class MarkerCounts(BaseEstimator, TransformerMixin):
         self.path = path
 
     def fit(self, X, y=None):
-        load_markers(self.path)  # a bad pattern fails here, naming its marker
         # the patterns themselves are fitted state: editing the lexicon later changes new models only
         self.patterns_ = marker_patterns(self.path)
+        compile_markers(self.patterns_, self.path)  # a bad pattern fails here, naming its marker
         self.names_ = list(self.patterns_)
         return self
 

@@ -29,29 +29,33 @@ def _safe_load(fh):
 MARKERS_PATH = lexicon_file("markers.yaml")
 
 
-@lru_cache(maxsize=4)
-def load_markers(path: str = str(MARKERS_PATH)) -> dict[str, re.Pattern]:
-    """Marker name -> one compiled alternation; a bad pattern names its marker."""
-    with open(path, encoding="utf-8") as fh:
-        raw = _safe_load(fh)
-    out: dict[str, re.Pattern] = {}
-    for name, patterns in raw["markers"].items():
-        try:
-            out[name] = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
-        except re.error as exc:
-            raise ValueError(f"{path}: marker '{name}' has a bad pattern: {exc}") from None
-    return out
-
-
-@lru_cache(maxsize=8)
-def _compiled(patterns: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, re.Pattern]:
-    return {name: re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE) for name, pats in patterns}
-
-
 def marker_patterns(path: str = str(MARKERS_PATH)) -> dict[str, list[str]]:
     """Marker name -> its patterns as written in the lexicon file (what a fitted model keeps)."""
     with open(path, encoding="utf-8") as fh:
         return {name: [str(p) for p in pats] for name, pats in _safe_load(fh)["markers"].items()}
+
+
+def compile_markers(patterns: dict[str, list[str]], where: str) -> dict[str, re.Pattern]:
+    """Marker name -> one compiled alternation; a bad pattern names its marker and `where` it is."""
+    return _compiled(tuple((name, tuple(pats)) for name, pats in patterns.items()), where)
+
+
+@lru_cache(maxsize=8)
+def _compiled(patterns: tuple[tuple[str, tuple[str, ...]], ...], where: str) -> dict[str, re.Pattern]:
+    out: dict[str, re.Pattern] = {}
+    for name, pats in patterns:
+        try:
+            out[name] = re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE)
+        except re.error as exc:
+            raise ValueError(f"{where}: marker '{name}' has a bad pattern: {exc}") from None
+    return out
+
+
+@lru_cache(maxsize=4)
+def load_markers(path: str = str(MARKERS_PATH)) -> dict[str, re.Pattern]:
+    """The lexicon file's markers, compiled (evidence, explicit threats, models saved before they kept
+    their own lists)."""
+    return compile_markers(marker_patterns(path), path)
 
 
 def marker_rows(path: str, names: list[str], texts: Iterable[str],
@@ -60,8 +64,8 @@ def marker_rows(path: str, names: list[str], texts: Iterable[str],
     `patterns`: the lists the model was fitted with (a later edit of the lexicon file must not change
     an existing model's features); None: the file at `path` (models saved before they kept them)."""
     texts = list(texts)
-    markers = load_markers(path) if patterns is None else _compiled(
-        tuple((name, tuple(patterns[name])) for name in names))
+    markers = load_markers(path) if patterns is None else compile_markers(
+        {name: patterns[name] for name in names}, "the model's marker lists")
     rows = np.zeros((len(texts), len(names)), dtype=np.float64)
     for i, text in enumerate(texts):
         for j, name in enumerate(names):

@@ -31,7 +31,6 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_softmax, softmax
 from sklearn.base import BaseEstimator
@@ -265,8 +264,6 @@ class Triager(TriageDecision, BaseEstimator):
     >>> model.triage(["客户称再不退保就找记者曝光"])[0].cause  # doctest: +SKIP
     """
 
-    multiclass_cv: int | None = None  # what models pickled before the parameter did: cv folds
-
     def __init__(self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] | None = (1, 3),
                  markers: bool = True, marker_weight: float = 0.3, min_df: int = 2, C: float = 10.0,
                  flag_C: float = 10.0, secondary_weight: float = 0.3,
@@ -317,10 +314,6 @@ class Triager(TriageDecision, BaseEstimator):
 
     def _lr(self, C: float) -> SoftmaxRegression:
         return SoftmaxRegression(C=C, max_iter=3000, tol=self.tol, memory=LBFGS_MEMORY)
-
-    def _parallel(self, tasks):
-        """Fold fits and the final fit at once; threads, since the solvers release the GIL in numpy."""
-        return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for fn, *args in tasks)
 
     def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float, sub: np.ndarray,
                         row_weight: np.ndarray | None = None, balance: float = 0.0, secondary: float | None = None):
@@ -597,7 +590,7 @@ class Triager(TriageDecision, BaseEstimator):
         state.setdefault("demand_weight", 0.0)
         state.setdefault("flag_nb", 0.0)
         state.setdefault("flag_nb_except", ())
-
+        state.setdefault("multiclass_cv", None)  # cv folds, as every head had
         state.setdefault("cause_secondary_weight", state.get("secondary_weight", 0.3))  # one weight for both, then
         self.__dict__.update(state)
 

@@ -50,3 +50,38 @@ def test_the_demand_clause_is_the_clause_with_the_cue_and_the_one_after():
     grams = DemandWords()(text)
     assert grams and all(g.startswith("D:") for g in grams) and "D:退还" in grams
     assert demand_clauses("客户来电咨询保单贷款利率") == []
+
+
+def test_a_physical_act_said_outright_sets_violence_whatever_the_model_says(small_model):
+    model = small_model
+    j = model.flag_classes_.index("violence_risk")
+    for text, expected in (("客户在柜台前推了保安一把，被同事拉开。", True),
+                           ("客户说他没有动手，只是声音大了点。", False),
+                           ("客户询问保单贷款的利率是多少。", False)):
+        docs, X = model.transform([text])
+        p = {k: v[0].copy() for k, v in model._proba_from_X(X).items()}
+        p["risk_flags"][j] = 0.0
+        triage = model._triage(docs[0], p)
+        assert ("violence_risk" in triage.risk_flags) is expected, text
+        if expected:
+            assert triage.flag_evidence["violence_risk"][0].text == "推了保安一把"
+
+
+def test_a_count_of_earlier_complaints_is_a_repeat_complaint_sign():
+    assert explicit_threats("这事我反映第三回了")["repeat_complaint"][2] == "第三回"
+    assert explicit_threats("这个问题我已经投诉过三次，每次都说等通知")["repeat_complaint"][2] == "投诉过三次"
+    assert "repeat_complaint" not in explicit_threats("我想问一下保单贷款的利率")
+
+
+def test_a_sign_gate_outside_zero_to_one_is_a_lexicon_error_naming_the_file(tmp_path):
+    import pytest
+    import yaml
+
+    from pipeline.model.lexical import MARKERS_PATH, _explicit_threats
+
+    raw = yaml.safe_load(MARKERS_PATH.read_text(encoding="utf-8"))
+    raw["explicit_threats"]["signs"]["gate"] = 1.5
+    bad = tmp_path / "markers.yaml"
+    bad.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"markers.yaml: explicit_threats gate of \w+ is 1.5, outside \[0, 1\]"):
+        _explicit_threats(str(bad))

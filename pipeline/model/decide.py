@@ -13,7 +13,7 @@ import numpy as np
 
 from pipeline.contract.records import Evidence, Triage
 from pipeline.contract.taxonomy import HEADS
-from pipeline.model.lexical import evidence_map, explicit_threat_gate, explicit_threats, find_markers
+from pipeline.model.lexical import evidence_map, explicit_threat_gates, explicit_threats, find_markers
 from pipeline.text.normalisation import NormalisedText
 
 __all__ = ["NO_MINDSET", "TriageDecision"]
@@ -101,11 +101,11 @@ class TriageDecision:
         order = np.argsort(-p["cause"])[:3]
         cause = [self.cause_classes_[j] for j in order]
         flag_p = p["risk_flags"]
-        # a threat said outright lowers its flag's bar to the lexicon's gate
+        # a threat or sign said outright lowers its flag's bar to the lexicon's gate for that flag
         said = explicit_threats(doc.model_text)
-        gate = explicit_threat_gate()
+        gates = explicit_threat_gates()
         flags = tax.resolve_flags([f for f, pr, t in zip(self.flag_classes_, flag_p, self.flag_threshold_vec_)
-                                   if pr >= t or (f in said and pr >= gate)])
+                                   if pr >= t or (f in said and pr >= gates[f])])
         level, note = self._reconcile(p["risk_level"], flags)
         m_order = np.argsort(-p["mindset"])
         mindset: list[str] = []

@@ -229,20 +229,47 @@ class DemandWords(WordNgrams):
 
 
 @lru_cache(maxsize=4)
-def _explicit_threats(path: str) -> tuple[float, dict[str, re.Pattern], re.Pattern | None]:
+def _explicit_threats(path: str) -> tuple[dict[str, float], dict[str, re.Pattern], re.Pattern | None]:
+    """Per flag: the gate and one pattern. A threat is an intent word shortly before its target; a sign
+    (a physical act, a count of earlier complaints) is its own words and may carry a gate of its own."""
     with open(path, encoding="utf-8") as fh:
         raw = _safe_load(fh).get("explicit_threats") or {}
     if not raw:
-        return 1.0, {}, None
+        return {}, {}, None
     within = int(raw.get("within", 10))
-    patterns = {flag: re.compile(f"{raw['intent']}[^，。！？,!?]{{0,{within}}}?(?:{'|'.join(targets)})")
+    gate = float(raw.get("gate", 1.0))
+    patterns = {flag: f"{raw['intent']}[^，。！？,!?]{{0,{within}}}?(?:{'|'.join(targets)})"
                 for flag, targets in raw.get("targets", {}).items()}
-    return float(raw.get("gate", 1.0)), patterns, re.compile(raw["not_after"]) if raw.get("not_after") else None
+    gates = {flag: gate for flag in patterns}
+    signs = raw.get("signs") or {}
+    for flag, words in (signs.get("patterns") or {}).items():
+        patterns[flag] = "|".join(f"(?:{p})" for p in ([patterns[flag]] if flag in patterns else []) + list(words))
+        gates[flag] = float(signs.get("gate", gate))
+    from pipeline.contract.taxonomy import taxonomy
+
+    for flag, g in gates.items():
+        if flag not in taxonomy().flag_ids:
+            raise ValueError(f"{path}: explicit_threats names '{flag}', which is not a risk flag")
+        if not 0.0 <= g <= 1.0:
+            raise ValueError(f"{path}: explicit_threats gate of {flag} is {g}, outside [0, 1]")
+    compiled = {}
+    for flag, pattern in patterns.items():
+        try:
+            compiled[flag] = re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{path}: explicit_threats pattern of {flag} does not compile: {exc}") from exc
+    return gates, compiled, re.compile(raw["not_after"]) if raw.get("not_after") else None
 
 
-def explicit_threat_gate(path: str = str(MARKERS_PATH)) -> float:
-    """The lowest probability at which an outright threat's flag fires (markers.yaml `explicit_threats`)."""
-    return _explicit_threats(path)[0]
+def explicit_threat_gate(flag: str = "media_threat", path: str = str(MARKERS_PATH)) -> float:
+    """The lowest probability at which a flag said outright fires (markers.yaml `explicit_threats`);
+    1.0 for a flag with no outright wording."""
+    return _explicit_threats(path)[0].get(flag, 1.0)
+
+
+def explicit_threat_gates(path: str = str(MARKERS_PATH)) -> dict[str, float]:
+    """Flag -> its gate, for every flag with outright wording."""
+    return dict(_explicit_threats(path)[0])
 
 
 def explicit_threats(text: str, path: str = str(MARKERS_PATH)) -> dict[str, tuple[int, int, str]]:
@@ -251,7 +278,7 @@ def explicit_threats(text: str, path: str = str(MARKERS_PATH)) -> dict[str, tupl
     found: dict[str, tuple[int, int, str]] = {}
     for flag, pattern in patterns.items():
         for m in pattern.finditer(text):
-            if negated is not None and negated.search(text[max(0, m.start() - 8):m.start() + 4]):
+            if negated is not None and negated.search(text[max(0, m.start() - 8):min(m.end(), m.start() + 4)]):
                 continue
             found[flag] = (m.start(), m.end(), m.group(0))
             break

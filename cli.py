@@ -764,6 +764,7 @@ def models() -> None:
       tousu models promote 20261125-101500-123 --reason "better on November's cases"
       tousu models rollback                  # one promotion back; again: one more
       tousu models rollback --to 20261101-090000-000
+      tousu models prune --keep 5 --dry-run  # what a prune would delete
     """
 
 
@@ -841,6 +842,28 @@ def models_rollback(to_version, reason) -> None:
 
     before = read_registry().get("promoted")
     click.echo(f"rolled back to {rollback(to=to_version, reason=reason)} (was {before})")
+
+
+@models.command("prune")
+@click.option("--keep", "keep_newest", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Keep the promoted version, this many newest versions and this many rollback steps.")
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted and delete nothing.")
+@_guard
+def models_prune(keep_newest, dry_run) -> None:
+    """Delete old model versions: never the promoted one, the newest ones, or the first rollback steps.
+
+    A centre that retrains every week collects a version a week. Rollback then skips the deleted
+    versions; each deletion is noted in registry.json.
+    """
+    from pipeline.model.registry import models_dir, prune, prune_plan
+
+    plan = prune_plan(keep_newest=keep_newest) if dry_run else prune(keep_newest=keep_newest)
+    for v, why in plan.keep.items():
+        click.echo(f"  keep    {v}  ({why})")
+    for v in plan.remove:
+        click.echo(f"  {'would delete' if dry_run else 'deleted'} {v}")
+    click.echo(f"{len(plan.remove)} version(s) {'to delete' if dry_run else 'deleted'}, {len(plan.keep)} kept "
+               f"in {models_dir()}")
 
 
 @main.command()

@@ -162,6 +162,15 @@ def test_models_rollback_to_a_named_version(three_promoted):
     assert refused.exit_code == 4 and "not an earlier promotion" in refused.output
 
 
+def test_models_prune_dry_run_then_prune(three_promoted):
+    dry = run("models", "prune", "--keep", "0", "--dry-run").output
+    assert "would delete v-small" in dry and "would delete v-two" in dry and "keep    v-three  (promoted)" in dry
+    assert (three_promoted / "v-small").is_dir()
+    out = run("models", "prune", "--keep", "1").output
+    assert "deleted v-small" in out and "keep    v-two  (rollback step 1)" in out
+    assert not (three_promoted / "v-small").exists() and (three_promoted / "v-two").is_dir()
+
+
 def test_models_list_marks_the_promoted_one_and_shows_the_history_with_reasons(three_promoted):
     run("models", "rollback")
     lines = run("models", "list").output.splitlines()

@@ -330,3 +330,44 @@ def test_rollback_reads_a_registry_written_before_kinds_were_recorded(saved, sma
     assert registry.rollback_line() == []
     with pytest.raises(ModelError, match="nothing to roll back to"):
         rollback()
+
+
+# ------------------------------------------------------------------ prune
+
+@pytest.fixture
+def five(three, small_model, small_corpus):
+    """v1..v4 promoted in turn (rollback line v3, v2, v1), v5 trained but not promoted (a challenger)."""
+    root = three
+    for v in ("v4", "v5"):
+        save_model(small_model, small_corpus[0], {}, root=root, version=v)
+    promote("v4", reason="because v4")
+    return root
+
+
+def test_prune_keeps_the_promoted_the_newest_and_the_first_rollback_steps(five):
+    plan = registry.prune(keep_newest=1)
+    assert plan.remove == ["v1", "v2"]
+    assert plan.keep == {"v3": "rollback step 1", "v4": "promoted", "v5": "one of the 1 newest"}
+    assert registry.versions() == ["v3", "v4", "v5"]
+    assert [e["version"] for e in registry.read_registry()["pruned"]] == ["v1", "v2"]
+    assert not [p for p in five.iterdir() if p.name.startswith(".pruned-")]
+
+
+def test_rollback_skips_pruned_versions_and_stops_where_they_begin(five):
+    registry.prune(keep_newest=1)
+    assert registry.rollback_line() == ["v3"]
+    assert rollback() == "v3"
+    with pytest.raises(ModelError, match="nothing to roll back to"):
+        rollback()
+
+
+def test_a_dry_run_deletes_nothing_and_says_what_a_prune_would(five):
+    plan = registry.prune_plan(keep_newest=0)
+    assert plan.remove == ["v1", "v2", "v3", "v5"] and list(plan.keep) == ["v4"]
+    assert registry.versions() == ["v1", "v2", "v3", "v4", "v5"]
+    assert "pruned" not in registry.read_registry()
+
+
+def test_prune_refuses_a_negative_count(five):
+    with pytest.raises(ModelError, match="keep must be 0 or more"):
+        registry.prune_plan(keep_newest=-1)

@@ -437,7 +437,8 @@ def rollback_line(root: Path | None = None) -> list[str]:
     stack = promotion_stack([Promotion.of(e) for e in reg["history"]])
     if not stack or stack[-1] != current:
         stack.append(current)
-    return stack[-2::-1]
+    pruned = {e.get("version") for e in reg.get("pruned", []) if isinstance(e, dict)}
+    return [v for v in stack[-2::-1] if v not in pruned]
 
 
 def versions(root: Path | None = None) -> list[str]:
@@ -489,6 +490,53 @@ def rollback(root: Path | None = None, to: str | None = None, reason: str = "") 
         verify(target, root)
         _record(root, target, f"rollback from {current}" + (f": {reason}" if reason else ""), "rollback")
     return target
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    """What `prune` removes and why the rest stays."""
+
+    remove: list[str]
+    keep: dict[str, str]  # version -> why it stays
+
+
+def prune_plan(root: Path | None = None, keep_newest: int = 5) -> PrunePlan:
+    """Versions to delete: all but the promoted one, the first `keep_newest` steps of the rollback
+    line and the `keep_newest` newest versions (a challenger not yet promoted is among them)."""
+    if keep_newest < 0:
+        raise ModelError(f"keep must be 0 or more, got {keep_newest}.")
+    root = Path(root or models_dir())
+    reg = read_registry(root)
+    keep: dict[str, str] = {}
+    if reg.get("promoted"):
+        keep[reg["promoted"]] = "promoted"
+    for step, v in enumerate(rollback_line(root)[:keep_newest], 1):
+        keep.setdefault(v, f"rollback step {step}")
+    present = versions(root)
+    for v in present[::-1][:keep_newest]:
+        keep.setdefault(v, f"one of the {keep_newest} newest")
+    return PrunePlan(remove=[v for v in present if v not in keep], keep={v: keep[v] for v in present if v in keep})
+
+
+def prune(root: Path | None = None, keep_newest: int = 5) -> PrunePlan:
+    """Delete the versions `prune_plan` names, under the registry lock, and note each in registry.json.
+
+    A version is first renamed to a hidden name, then deleted: a reader never sees half a folder
+    under a version name, and an interrupted prune leaves only a hidden folder behind."""
+    root = Path(root or models_dir())
+    with _registry_lock(root):
+        plan = prune_plan(root, keep_newest)
+        if not plan.remove:
+            return plan
+        for v in plan.remove:
+            hidden = root / f".pruned-{v}-{os.getpid()}"
+            os.replace(root / v, hidden)
+            shutil.rmtree(hidden)
+        reg = read_registry(root)
+        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        reg.setdefault("pruned", []).extend({"version": v, "at": at} for v in plan.remove)
+        _write_json_atomic(_registry_path(root), reg)
+    return plan
 
 
 def promoted_dir(root: Path | None = None) -> Path:

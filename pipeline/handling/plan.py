@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Iterable
 
 from pipeline.contract.records import Facts, FiredRule, HandlingPlan, ReplyDue, Step, Triage
+from pipeline.handling.gates import note_keys, rule_index
 from pipeline.handling.playbook import DEPARTMENTS, OWNERS, Context, Playbook, PlaybookSettings, Rule, default_playbook
 from pipeline.handling.review import review_reasons
 
@@ -99,7 +100,9 @@ def plan(triage: Triage, facts: Facts, received: dt.date | None = None, playbook
     fired: list[Rule] = []
     records: list[FiredRule] = []
     flagged_by_rules: list[tuple[Rule, str]] = []
-    for rule in pb.rules:
+    rules = pb.rules
+    for i in rule_index(pb).candidates(note_keys(ctx)):  # the rules that can fire, in firing order
+        rule = rules[i]
         hit = rule.test(ctx)
         if hit is None:
             continue

@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from pipeline.knowledge import lexicon_file
+from pipeline.model.keytable import key_table
 from pipeline.text.tokenise import Tokenizer
 
 
@@ -151,6 +152,7 @@ def char_counts(vkeys: np.ndarray, vcols: np.ndarray, width: int, ngram_range: t
     row_of = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
     left = (np.cumsum(lens)[row_of] - np.arange(total)) if total else np.zeros(0, dtype=np.int64)  # chars to the end
     rows_parts, cols_parts = [], []
+    table = key_table(vkeys, vcols)  # hash look-ups: the same columns as a binary search of vkeys
     key = None
     for k in range(1, hi + 1):
         if k == 1:
@@ -160,11 +162,10 @@ def char_counts(vkeys: np.ndarray, vcols: np.ndarray, width: int, ngram_range: t
         if k < lo:
             continue
         fits = left[:key.size] >= k
-        at = np.searchsorted(vkeys, key)
-        np.minimum(at, len(vkeys) - 1, out=at)
-        hit = fits & (vkeys[at] == key) if len(vkeys) else np.zeros(key.size, dtype=bool)
+        col = table.lookup(key)
+        hit = fits & (col >= 0)
         rows_parts.append(row_of[:key.size][hit])
-        cols_parts.append(vcols[at[hit]])
+        cols_parts.append(col[hit])
     rows = np.concatenate(rows_parts) if rows_parts else np.zeros(0, dtype=np.int64)
     cols = np.concatenate(cols_parts) if cols_parts else np.zeros(0, dtype=np.int64)
     width = max(width, 1)

@@ -15,7 +15,7 @@ from functools import lru_cache
 from re import _constants as c
 from re import _parser
 
-__all__ = ["DIGIT", "required_sets", "note_chars", "may_match"]
+__all__ = ["DIGIT", "required_sets", "note_chars", "may_match", "screen"]
 
 #: Stands for "any decimal digit" (what `\d` matches) in a required set and in a note's characters.
 DIGIT = "\\d"
@@ -113,3 +113,14 @@ def may_match(sets: Sets, chars: frozenset[str]) -> bool:
         if s.isdisjoint(chars):
             return False
     return True
+
+
+def screen(pattern: re.Pattern) -> re.Pattern | None:
+    """A character class a text must hold one character of for `pattern` to match (its likeliest miss,
+    as one C scan); None when no such class can be named."""
+    sets = required_sets(pattern)
+    if not sets:
+        return None
+    chars = sets[0]
+    members = "".join(re.escape(ch) for ch in sorted(chars) if ch != DIGIT) + (r"\d" if DIGIT in chars else "")
+    return re.compile(f"[{members}]")

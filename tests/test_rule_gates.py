@@ -73,10 +73,20 @@ def test_the_plan_is_the_same_with_every_rule_tested(note):
     fast = plan(triage, facts, channel=channel, enquiry=enquiry)
     index = rule_index(default_playbook())
     every = list(range(len(default_playbook().rules)))
-    original = gates.RuleIndex.candidates
-    try:
+    original, alike = gates.RuleIndex.candidates, index.alike
+    try:  # every rule tested, each condition on its own
         gates.RuleIndex.candidates = lambda self, keys: every
+        index.alike = [None] * len(every)
         assert plan(triage, facts, channel=channel, enquiry=enquiry) == fast
     finally:
-        gates.RuleIndex.candidates = original
+        gates.RuleIndex.candidates, index.alike = original, alike
     assert index is rule_index(default_playbook())
+
+
+def test_rules_with_one_condition_share_its_test():
+    pb = default_playbook()
+    index = rule_index(pb)
+    shared = [i for i, first in enumerate(index.alike) if first is not None]
+    assert shared, "the default playbook repeats some conditions"
+    for i in shared:
+        assert pb.rules[i].when == pb.rules[index.alike[i]].when and index.alike[i] <= i

@@ -19,6 +19,7 @@ atom's test checks first (playbook.py's compiler):
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable
 
 from pipeline.contract.taxonomy import RISK_LEVELS
@@ -75,18 +76,32 @@ def note_keys(ctx) -> list[Key]:
 
 
 class RuleIndex:
-    """Key -> positions of the rules gated on it, and the positions of the rules without a gate."""
+    """Key -> positions of the rules gated on it, and the positions of the rules without a gate.
+
+    `alike[i]`: for a rule whose condition another rule repeats word for word (three compensation
+    rules share one `when`), the position of the first of them, so a note tests that condition once;
+    None for a condition of its own."""
 
     def __init__(self, rules: Iterable) -> None:
         self.ungated: set[int] = set()
         self.by_key: dict[Key, list[int]] = {}
+        self.alike: list[int | None] = []
+        first: dict[str, list[int]] = {}
         for i, rule in enumerate(rules):
-            gate = gate_of(getattr(rule, "when", None))
+            when = getattr(rule, "when", None)
+            self.alike.append(None)
+            if when is not None:
+                first.setdefault(json.dumps(when, sort_keys=True, default=repr), []).append(i)
+            gate = gate_of(when)
             if gate is None:
                 self.ungated.add(i)
                 continue
             for key in gate:
                 self.by_key.setdefault(key, []).append(i)
+        for same in first.values():
+            if len(same) > 1:
+                for i in same:
+                    self.alike[i] = same[0]
 
     def candidates(self, keys: Iterable[Key]) -> list[int]:
         """Positions, in firing order, of the rules that can fire for a note holding `keys`."""

@@ -126,8 +126,10 @@ class TriageDecision:
         if shown is None:
             shown = {k: round4(p[k]).tolist() for k in _SHOWN}
         tax = self.taxonomy_
-        order = np.argsort(-p["cause"])[:3]
-        cause = [self.cause_classes_[j] for j in order]
+        mindset_classes = self.mindset_classes_  # a property: read once, not once per label
+        order = (-p["cause"]).argsort()[:3].tolist()  # np.argsort's own method, without its wrapper
+        cause_classes = self.cause_classes_
+        cause = [cause_classes[j] for j in order]
         flag_p = p["risk_flags"]
         # Python floats (tolist: the same values): a comparison per label on numpy scalars costs more
         flag_list = flag_p.tolist()
@@ -137,16 +139,16 @@ class TriageDecision:
         flags = tax.resolve_flags([f for f, pr, t in zip(self.flag_classes_, flag_list, self.flag_threshold_vec_.tolist())
                                    if pr >= t or (f in said and pr >= gate)])
         level, note = self._reconcile(p["risk_level"], flags)
-        m_order = np.argsort(-p["mindset"])
+        m_order = (-p["mindset"]).argsort()
         mindset: list[str] = []
-        first = self.mindset_classes_[m_order[0]]
+        first = mindset_classes[m_order[0]]
         if first != NO_MINDSET:
             mindset.append(first)
             any_p = p["mindset_any"]
-            ranked = [j for j in np.argsort(-any_p) if self.mindset_classes_[j] != first]
+            ranked = [j for j in (-any_p).argsort().tolist() if mindset_classes[j] != first]
             j = ranked[0]
             if any_p[j] >= self.mindset_second_threshold_:
-                mindset.append(self.mindset_classes_[j])
+                mindset.append(mindset_classes[j])
         tops = {"cause": float(p["cause"].max()), "mindset": float(p["mindset"].max()), "risk_level": float(p["risk_level"].max())}
         uncertain = [head for head, top in tops.items() if top < self.review_thresholds_.get(head, 0.0)]
         return Triage(
@@ -159,7 +161,7 @@ class TriageDecision:
             risk_flag_proba=dict(zip(self.flag_classes_, shown["risk_flags"])),
             mindset=mindset,
             # shown to the handler: how likely each mindset is present at all (main or second)
-            mindset_proba=dict(zip(self.mindset_classes_[:-1], shown["mindset_any"])),
+            mindset_proba=dict(zip(mindset_classes[:-1], shown["mindset_any"])),
             flag_evidence={f: self._evidence(doc, f, said.get(f)) for f in flags},
             uncertain=uncertain,
             head_top_proba={h: round(v, 4) for h, v in tops.items()},

@@ -8,7 +8,6 @@ two give the same numbers; keeping scikit-learn out of this module keeps it out 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from functools import lru_cache
 from itertools import repeat
 from typing import Callable, Iterable
@@ -187,21 +186,22 @@ def char_counts(vkeys: np.ndarray, vcols: np.ndarray, width: int, ngram_range: t
 
 def generic_counts(get: Callable, analyze: Callable[[str], list[str]], docs: list[str]
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, column, count) per document with C-level counting (Counter, `get` over the distinct
-    n-grams, -1 for an unknown one); columns unsorted within a row."""
+    """(row, column, count) of every in-vocabulary n-gram, sorted by row then column: `get` (-1 for an
+    unknown n-gram) maps every n-gram to its column in C, and the batch's (row, column) cells are
+    counted at once with array operations instead of a Counter per document."""
     cols: list[int] = []
-    vals: list[int] = []
     sizes: list[int] = []
     for doc in docs:
-        counted = Counter(analyze(doc))
-        cols += map(get, counted, repeat(-1))
-        vals += counted.values()
-        sizes.append(len(counted))
+        grams = analyze(doc)
+        cols += map(get, grams, repeat(-1))
+        sizes.append(len(grams))
     j = np.array(cols, dtype=np.int64)
-    v = np.array(vals, dtype=np.int64)
     row = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
     keep = j >= 0
-    return row[keep], j[keep], v[keep]
+    row, j = row[keep], j[keep]
+    width = int(j.max()) + 1 if j.size else 1
+    cells, counts = np.unique(row * width + j, return_counts=True)
+    return cells // width, cells % width, counts.astype(np.int64)
 
 
 DEMAND_PATH = lexicon_file("demand.yaml")

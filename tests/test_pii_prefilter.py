@@ -26,3 +26,11 @@ def test_the_masks_are_the_same_with_every_scan_done(monkeypatch, small_corpus):
     monkeypatch.setattr(pii, "_candidate", lambda: None)
     assert [(find_pii(t), mask_pii(t)) for t in notes] == fast
     assert sum(1 for found, _ in fast if found) >= 6
+
+
+@given(st.one_of(NOTES, st.text(max_size=60)))
+@settings(max_examples=500, deadline=None)
+def test_the_candidate_finds_what_the_plain_alternation_finds(s):
+    import re
+
+    assert bool(_candidate().search(s)) == bool(re.search(r"@|\d{7}|\d{4}[ -]\d{4}", s))

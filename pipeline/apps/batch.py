@@ -12,6 +12,7 @@ once, in input order, with extra columns untouched.
 from __future__ import annotations
 
 import codecs
+import gc
 import hashlib
 import json
 import os
@@ -470,6 +471,32 @@ def _tag_chunk(model, frame: pd.DataFrame, first_row: int, kw: dict, target: Sto
     return out
 
 
+#: young-generation threshold of the cyclic garbage collector while tagging (Python's default: 700)
+_GC_YOUNG = 10_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Fewer passes of the cyclic garbage collector while tagging; the previous settings afterwards.
+
+    A chunk makes tens of thousands of short-lived containers (rows, triages, plans) and next to no
+    reference cycles, so reference counting frees them and the collector's passes only walk them (its
+    full passes also the loaded model and playbook). Young objects are collected every 10,000
+    allocations instead of 700, and what is loaded is frozen before workers fork (as Python's gc
+    documentation advises for forked workers; they inherit both settings). On 5,000 notes in chunks of
+    1,000, one process: tag_frame 0.350 -> 0.324 ms/note. Nothing tagged depends on when collection runs.
+    """
+    threshold = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(max(threshold[0], _GC_YOUNG), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
 _WORKER_MODEL = None
 
 
@@ -591,12 +618,13 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
                 ctx, init, args = mp.get_context("fork"), None, ()
             else:
                 ctx, init, args = mp.get_context("spawn"), _worker_init, (model_dir,)
-            with ctx.Pool(jobs, initializer=init, initargs=args) as pool:
+            with _fewer_collections(), ctx.Pool(jobs, initializer=init, initargs=args) as pool:
                 for tagged in pool.imap(_worker_tag, ((c, row, kw, store) for c, row in chunks()), chunksize=1):
                     consume(tagged)
         else:
-            for chunk, first_row in chunks():
-                consume(_tag_chunk(model, chunk, first_row, kw, store))
+            with _fewer_collections():
+                for chunk, first_row in chunks():
+                    consume(_tag_chunk(model, chunk, first_row, kw, store))
     except (CaseFileError, RunRefused):
         if number == 0:  # the file was refused before any row: leave nothing behind
             _discard_quietly(work.path)

@@ -6,6 +6,8 @@ complaint decision. The cues are data (lexicon/channels.yaml).
 """
 from __future__ import annotations
 
+import re
+
 from pipeline.contract.records import Triage
 from pipeline.knowledge import lexicon_yaml
 
@@ -15,13 +17,27 @@ CHANNEL_NAMES = {"phone": "电话", "counter": "柜面", "letter": "信函/邮�
                  "unknown": "未知"}
 
 
+_CUE_PATTERNS: tuple[dict, dict[str, re.Pattern]] | None = None
+
+
+def _cue_patterns(lex: dict) -> dict[str, re.Pattern]:
+    """Channel -> one regex of its cue words (escaped, so a search finds one iff `cue in text` would
+    for some cue): one C scan instead of a Python step per cue. Built once for the lexicon in use."""
+    global _CUE_PATTERNS
+    if _CUE_PATTERNS is None or _CUE_PATTERNS[0] is not lex:
+        _CUE_PATTERNS = (lex, {channel: re.compile("|".join(map(re.escape, cues)))
+                               for channel, cues in lex["cues"].items()})
+    return _CUE_PATTERNS[1]
+
+
 def infer_channel(text: str, is_transcript: bool = False) -> str:
     """The channel a note came by, read from its wording; `unknown` when nothing says."""
     if is_transcript:
         return "phone"
     lex = lexicon_yaml("channels.yaml")
+    patterns = _cue_patterns(lex)
     for channel in lex["order"]:
-        if any(cue in text for cue in lex["cues"][channel]):
+        if patterns[channel].search(text):
             return channel
     return "unknown"
 

@@ -28,6 +28,7 @@ from pipeline.contract.records import Fact, Facts
 from pipeline.knowledge import lexicon_yaml
 from pipeline.text.normalisation import simplified_halfwidth
 from pipeline.text.pii import expand, find_pii, overlaps
+from pipeline.text.prefilter import note_chars, required_sets
 
 #: Every kind extract_facts can produce; the playbook's `fact:` conditions must use one of these.
 FACT_KINDS: tuple[str, ...] = (
@@ -52,72 +53,23 @@ def _patterns() -> dict[str, re.Pattern]:
     return {name: re.compile(expand(p, lex["fragments"])) for name, p in lex["patterns"].items()}
 
 
-def _required_chars(pattern: re.Pattern) -> frozenset[str] | None:
-    """Characters of which every match of the pattern contains at least one (from a literal or a
-    small character class the pattern cannot match without), or None when none can be named.
-    A note with none of them cannot match, so its regex scan is skipped: the same matches, fewer scans."""
-    from re import _constants as c
-    from re import _parser
-
-    if pattern.flags & re.IGNORECASE:
-        return None
-    try:
-        parsed = _parser.parse(pattern.pattern, pattern.flags)
-    except re.error:
-        return None
-
-    def seq(items) -> frozenset[str] | None:
-        best = None
-        for op, av in items:
-            found = item(op, av)
-            if found is not None and (best is None or len(found) < len(best)):
-                best = found
-        return best
-
-    def item(op, av) -> frozenset[str] | None:
-        if op is c.LITERAL:
-            return frozenset(chr(av))
-        if op is c.IN:
-            chars: set[str] = set()
-            for o, a in av:
-                if o is c.LITERAL:
-                    chars.add(chr(a))
-                elif o is c.RANGE and a[1] - a[0] < 64:
-                    chars.update(chr(x) for x in range(a[0], a[1] + 1))
-                else:  # a negation, a category (\d) or a wide range: not a short list
-                    return None
-            return frozenset(chars)
-        if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT)):
-            lo, _, sub = av
-            return seq(sub) if lo >= 1 else None
-        if op is c.SUBPATTERN:
-            _, add_flags, _, sub = av
-            return None if add_flags & re.IGNORECASE else seq(sub)
-        if op is c.BRANCH:
-            found = [seq(branch) for branch in av[1]]
-            return None if any(f is None for f in found) else frozenset().union(*found)
-        if op is getattr(c, "ATOMIC_GROUP", None):
-            return seq(av)
-        return None  # zero-width assertions, any character, group references: nothing required
-
-    return seq(parsed)
-
-
 @lru_cache(maxsize=1)
-def _triggers() -> dict[str, frozenset[str] | None]:
-    return {name: _required_chars(p) for name, p in _patterns().items()}
+def _triggers() -> dict[str, tuple[frozenset[str], ...]]:
+    """Pattern name -> the character sets each of its matches needs one of (pipeline.text.prefilter)."""
+    return {name: required_sets(p) for name, p in _patterns().items()}
 
 
 @lru_cache(maxsize=16)
 def _char_set(s: str) -> frozenset[str]:
-    return frozenset(s)
+    return note_chars(s)
 
 
 def _find(name: str, s: str) -> Iterator[re.Match]:
-    """`_patterns()[name].finditer(s)`, skipped when the note lacks every character a match needs."""
-    need = _triggers()[name]
-    if need is not None and need.isdisjoint(_char_set(s)):
-        return iter(())
+    """`_patterns()[name].finditer(s)`, skipped when the note lacks every character of a set a match needs."""
+    chars = _char_set(s)
+    for need in _triggers()[name]:  # prefilter.may_match, inlined: thirty patterns per note
+        if need.isdisjoint(chars):
+            return iter(())
     return _patterns()[name].finditer(s)
 
 
@@ -561,6 +513,12 @@ def _cues_by_first_char() -> dict[str, tuple[int, ...]]:
     return {ch: tuple(ids) for ch, ids in index.items()}
 
 
+@lru_cache(maxsize=1)
+def _cue_first_chars() -> frozenset[str]:
+    """The cue phrases' first characters, as a set: a set meets a note's characters fastest."""
+    return frozenset(_cues_by_first_char())
+
+
 def _cues(s: str) -> list[Fact]:
     """Cue phrases, longest first; a phrase inside a longer one of the same cue is not repeated.
 
@@ -569,7 +527,8 @@ def _cues(s: str) -> list[Fact]:
     out: list[Fact] = []
     phrases = _cue_phrases()
     by_first = _cues_by_first_char()
-    present = sorted(i for ch in set(s).intersection(by_first) for i in by_first[ch])
+    firsts = _char_set(s).intersection(_cue_first_chars())  # the note's characters, found once per note
+    present = sorted(i for ch in firsts for i in by_first[ch])
     for phrase, cue in (phrases[i] for i in present):
         start = s.find(phrase)
         while start >= 0:

@@ -10,9 +10,10 @@ are data in the playbook; this module only orders what fired.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from typing import Any, Iterable
 
 from pipeline.contract.records import Facts, FiredRule, HandlingPlan, ReplyDue, Step, Triage
+from pipeline.handling.gates import note_keys, rule_index
 from pipeline.handling.playbook import DEPARTMENTS, OWNERS, Context, Playbook, PlaybookSettings, Rule, default_playbook
 from pipeline.handling.review import review_reasons
 
@@ -99,8 +100,16 @@ def plan(triage: Triage, facts: Facts, received: dt.date | None = None, playbook
     fired: list[Rule] = []
     records: list[FiredRule] = []
     flagged_by_rules: list[tuple[Rule, str]] = []
-    for rule in pb.rules:
-        hit = rule.test(ctx)
+    rules, index = pb.rules, rule_index(pb)
+    alike: dict[int, Any] = {}  # a condition several rules share, tested once per note
+    for i in index.candidates(note_keys(ctx)):  # the rules that can fire, in firing order
+        rule, first = rules[i], index.alike[i]
+        if first is None:
+            hit = rule.test(ctx)
+        elif first in alike:
+            hit = alike[first]
+        else:
+            hit = alike[first] = rule.test(ctx)
         if hit is None:
             continue
         fired.append(rule)

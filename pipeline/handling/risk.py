@@ -40,7 +40,8 @@ def _deadline_words(facts: Facts) -> str | None:
 def decide_risk(flags: list[str], facts: Facts) -> RiskDecision:
     """low / medium / high exactly by labels.md, with the reason a handler reads."""
     tax = taxonomy()
-    present = [f for f in tax.flag_ids if f in set(flags)]
+    given = set(flags)
+    present = [f for f in tax.flag_ids if f in given]
     high = [f for f in present if f in tax.high_flags]
     medium = [f for f in present if f in tax.medium_flags]
     threats = [f for f in present if f in tax.threat_flags]

@@ -20,6 +20,28 @@ __all__ = ["NO_MINDSET", "TriageDecision"]
 
 NO_MINDSET = "__none__"
 
+#: the heads whose probabilities a triage shows, rounded to four places
+_SHOWN = ("cause", "risk_level", "risk_flags", "mindset_any")
+
+
+def round4(a: np.ndarray) -> np.ndarray:
+    """`round(float(x), 4)` for every element (the same doubles), over a whole array at once.
+
+    Away from a tie, the integer nearest x * 1e4 computed in floating point is the one nearest the
+    exact product (the product's error is far below the 1e-5 margin), and k / 1e4, one correctly
+    rounded division, is the double nearest k * 10**-4: what Python's round returns. The rare element
+    near a tie, huge or not finite goes through Python's round itself."""
+    a = np.asarray(a, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # infinities and huge values: Python's round below
+        y = a * 1e4
+        out = np.rint(y) / 1e4
+        odd = ~(np.abs(a) < 1e6) | (np.abs(y - np.floor(y) - 0.5) < 1e-5)
+    if odd.any():
+        flat_a, flat_out = a.reshape(-1), out.reshape(-1)
+        for i in np.flatnonzero(odd.reshape(-1)).tolist():
+            flat_out[i] = round(float(flat_a[i]), 4)
+    return out
+
 
 def _label_set(head: str, doc: str | None = None) -> property:
     """One head's label ids, in column order, from the fitted `classes_`."""
@@ -73,7 +95,9 @@ class TriageDecision:
         """Triages and the four heads' probability matrices behind them, from one pass over the features."""
         docs, X = self.transform(texts)
         proba = self._proba_from_X(X)
-        triages = [self._triage(docs[i], {k: v[i] for k, v in proba.items()}) for i in range(len(docs))]
+        shown = {k: round4(proba[k]).tolist() for k in _SHOWN}  # the whole batch rounded at once
+        triages = [self._triage(docs[i], {k: v[i] for k, v in proba.items()}, {k: v[i] for k, v in shown.items()})
+                   for i in range(len(docs))]
         return triages, self._heads_only(proba)
 
     def _reconcile(self, level_p: np.ndarray, flags: list[str]) -> tuple[str, str | None]:
@@ -96,40 +120,48 @@ class TriageDecision:
             note = f"learned {learned} ({level_p.max():.2f}) -> {final}: flags {sorted(flags) or 'none'} give at least {floor}"
         return final, note
 
-    def _triage(self, doc: NormalisedText, p: dict[str, np.ndarray]) -> Triage:
+    def _triage(self, doc: NormalisedText, p: dict[str, np.ndarray], shown: dict[str, list[float]] | None = None
+                ) -> Triage:
+        """One note's triage from its probability rows; `shown`: those of `_SHOWN` rounded (`round4`)."""
+        if shown is None:
+            shown = {k: round4(p[k]).tolist() for k in _SHOWN}
         tax = self.taxonomy_
-        order = np.argsort(-p["cause"])[:3]
-        cause = [self.cause_classes_[j] for j in order]
+        mindset_classes = self.mindset_classes_  # a property: read once, not once per label
+        order = (-p["cause"]).argsort()[:3].tolist()  # np.argsort's own method, without its wrapper
+        cause_classes = self.cause_classes_
+        cause = [cause_classes[j] for j in order]
         flag_p = p["risk_flags"]
+        # Python floats (tolist: the same values): a comparison per label on numpy scalars costs more
+        flag_list = flag_p.tolist()
         # a threat or sign said outright lowers its flag's bar to the lexicon's gate for that flag
         said = explicit_threats(doc.model_text)
         gates = explicit_threat_gates()
-        flags = tax.resolve_flags([f for f, pr, t in zip(self.flag_classes_, flag_p, self.flag_threshold_vec_)
+        flags = tax.resolve_flags([f for f, pr, t in zip(self.flag_classes_, flag_list, self.flag_threshold_vec_.tolist())
                                    if pr >= t or (f in said and pr >= gates[f])])
         level, note = self._reconcile(p["risk_level"], flags)
-        m_order = np.argsort(-p["mindset"])
+        m_order = (-p["mindset"]).argsort()
         mindset: list[str] = []
-        first = self.mindset_classes_[m_order[0]]
+        first = mindset_classes[m_order[0]]
         if first != NO_MINDSET:
             mindset.append(first)
             any_p = p["mindset_any"]
-            ranked = [j for j in np.argsort(-any_p) if self.mindset_classes_[j] != first]
+            ranked = [j for j in (-any_p).argsort().tolist() if mindset_classes[j] != first]
             j = ranked[0]
             if any_p[j] >= self.mindset_second_threshold_:
-                mindset.append(self.mindset_classes_[j])
+                mindset.append(mindset_classes[j])
         tops = {"cause": float(p["cause"].max()), "mindset": float(p["mindset"].max()), "risk_level": float(p["risk_level"].max())}
         uncertain = [head for head, top in tops.items() if top < self.review_thresholds_.get(head, 0.0)]
         return Triage(
             cause=cause,
-            cause_proba=[round(float(p["cause"][j]), 4) for j in order],
+            cause_proba=[shown["cause"][j] for j in order],
             cause_group=[tax.group_of(c) for c in cause],
             risk_level=level,
-            risk_level_proba={c: round(float(v), 4) for c, v in zip(self.level_classes_, p["risk_level"])},
+            risk_level_proba=dict(zip(self.level_classes_, shown["risk_level"])),
             risk_flags=flags,
-            risk_flag_proba={f: round(float(v), 4) for f, v in zip(self.flag_classes_, flag_p)},
+            risk_flag_proba=dict(zip(self.flag_classes_, shown["risk_flags"])),
             mindset=mindset,
             # shown to the handler: how likely each mindset is present at all (main or second)
-            mindset_proba={c: round(float(v), 4) for c, v in zip(self.mindset_classes_[:-1], p["mindset_any"])},
+            mindset_proba=dict(zip(mindset_classes[:-1], shown["mindset_any"])),
             flag_evidence={f: self._evidence(doc, f, said.get(f)) for f in flags},
             uncertain=uncertain,
             head_top_proba={h: round(v, 4) for h, v in tops.items()},

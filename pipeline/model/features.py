@@ -97,8 +97,8 @@ def _char_counts(vec, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def _generic_counts(vec, analyze, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, column, count) per document with C-level counting (Counter, dict.get over the
-    distinct n-grams); columns unsorted within a row."""
+    """(row, column, count) of every in-vocabulary n-gram (lexical.generic_counts: dict.get over
+    the n-grams in C, the cells counted with array operations)."""
     return generic_counts(vec.vocabulary_.get, analyze, docs)
 
 

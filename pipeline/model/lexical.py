@@ -8,15 +8,15 @@ two give the same numbers; keeping scikit-learn out of this module keeps it out 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from functools import lru_cache
-from itertools import pairwise, repeat
+from itertools import repeat
 from typing import Callable, Iterable
 
 import numpy as np
 import yaml
 
 from pipeline.knowledge import lexicon_file
+from pipeline.model.keytable import key_table
 from pipeline.text.tokenise import Tokenizer
 
 
@@ -66,12 +66,24 @@ def marker_rows(path: str, names: list[str], texts: Iterable[str],
     texts = list(texts)
     markers = load_markers(path) if patterns is None else compile_markers(
         {name: patterns[name] for name in names}, "the model's marker lists")
-    rows = np.zeros((len(texts), len(names)), dtype=np.float64)
-    for i, text in enumerate(texts):
-        for j, name in enumerate(names):
-            n = len(markers[name].findall(text))
-            if n:
-                rows[i, j] = np.log1p(n)
+    counts = np.array([[len(findall(text)) for text in texts] for findall in (markers[name].findall for name in names)],
+                      dtype=np.int64).T.reshape(len(texts), len(names))
+    return _log1p_counts(counts)
+
+
+@lru_cache(maxsize=1)
+def _log1p_table() -> np.ndarray:
+    """np.log1p(n) for the counts a marker reaches in a note, each computed as the scalar call it replaces."""
+    return np.array([np.log1p(n) if n else 0.0 for n in range(256)], dtype=np.float64)
+
+
+def _log1p_counts(counts: np.ndarray) -> np.ndarray:
+    """log(1 + count) per cell, 0 where the count is 0: the same doubles as `np.log1p(n)` cell by cell
+    (a table of them; a count past the table is computed the same way)."""
+    table = _log1p_table()
+    rows = table[np.minimum(counts, len(table) - 1)]
+    for i, j in zip(*np.nonzero(counts >= len(table))):
+        rows[i, j] = np.log1p(int(counts[i, j]))
     return rows
 
 
@@ -103,8 +115,8 @@ class WordNgrams:
         tokens = self.tokenizer(text)
         lo, hi = self.ngram_range
         grams = list(tokens) if lo == 1 else []
-        if lo <= 2 <= hi:
-            grams += map(" ".join, pairwise(tokens))
+        if lo <= 2 <= hi:  # `a + " " + b`: the strings " ".join would make, at half its cost per pair
+            grams += [a + " " + b for a, b in zip(tokens, tokens[1:])]
         for n in range(max(3, lo), hi + 1):
             grams.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
         return grams
@@ -151,6 +163,7 @@ def char_counts(vkeys: np.ndarray, vcols: np.ndarray, width: int, ngram_range: t
     row_of = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
     left = (np.cumsum(lens)[row_of] - np.arange(total)) if total else np.zeros(0, dtype=np.int64)  # chars to the end
     rows_parts, cols_parts = [], []
+    table = key_table(vkeys, vcols)  # hash look-ups: the same columns as a binary search of vkeys
     key = None
     for k in range(1, hi + 1):
         if k == 1:
@@ -160,11 +173,10 @@ def char_counts(vkeys: np.ndarray, vcols: np.ndarray, width: int, ngram_range: t
         if k < lo:
             continue
         fits = left[:key.size] >= k
-        at = np.searchsorted(vkeys, key)
-        np.minimum(at, len(vkeys) - 1, out=at)
-        hit = fits & (vkeys[at] == key) if len(vkeys) else np.zeros(key.size, dtype=bool)
+        col = table.lookup(key)
+        hit = fits & (col >= 0)
         rows_parts.append(row_of[:key.size][hit])
-        cols_parts.append(vcols[at[hit]])
+        cols_parts.append(col[hit])
     rows = np.concatenate(rows_parts) if rows_parts else np.zeros(0, dtype=np.int64)
     cols = np.concatenate(cols_parts) if cols_parts else np.zeros(0, dtype=np.int64)
     width = max(width, 1)
@@ -174,21 +186,22 @@ def char_counts(vkeys: np.ndarray, vcols: np.ndarray, width: int, ngram_range: t
 
 def generic_counts(get: Callable, analyze: Callable[[str], list[str]], docs: list[str]
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, column, count) per document with C-level counting (Counter, `get` over the distinct
-    n-grams, -1 for an unknown one); columns unsorted within a row."""
+    """(row, column, count) of every in-vocabulary n-gram, sorted by row then column: `get` (-1 for an
+    unknown n-gram) maps every n-gram to its column in C, and the batch's (row, column) cells are
+    counted at once with array operations instead of a Counter per document."""
     cols: list[int] = []
-    vals: list[int] = []
     sizes: list[int] = []
     for doc in docs:
-        counted = Counter(analyze(doc))
-        cols += map(get, counted, repeat(-1))
-        vals += counted.values()
-        sizes.append(len(counted))
+        grams = analyze(doc)
+        cols += map(get, grams, repeat(-1))
+        sizes.append(len(grams))
     j = np.array(cols, dtype=np.int64)
-    v = np.array(vals, dtype=np.int64)
     row = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
     keep = j >= 0
-    return row[keep], j[keep], v[keep]
+    row, j = row[keep], j[keep]
+    width = int(j.max()) + 1 if j.size else 1
+    cells, counts = np.unique(row * width + j, return_counts=True)
+    return cells // width, cells % width, counts.astype(np.int64)
 
 
 DEMAND_PATH = lexicon_file("demand.yaml")

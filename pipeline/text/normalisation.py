@@ -15,6 +15,8 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Callable
 
+from pipeline.text.prefilter import screen
+
 #: What the model reads at most; longer notes keep their full text for output.
 MAX_MODEL_CHARS = 3000
 
@@ -31,6 +33,8 @@ _TURN = re.compile(
 )
 # Inline turns on one line ("客户：……坐席：……"): colon or bracket required.
 _INLINE_TURN = re.compile(rf"[\[【]\s*(?P<b>{_ROLE})\s*[\]】]|(?:(?<=[。！？!?；;，,\s])|^)(?P<r>{_ROLE})[:：]")
+
+_INLINE_SCREEN = screen(_INLINE_TURN)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -99,9 +103,13 @@ _HALFWIDTH = {0x3000: 0x20, **{c: c - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21
               **{ord(ch): ord(ch) - 0xFEE0 for ch in "＄％＠＃＆＋－．／＝＜＞"}}
 
 
+#: any character `_halfwidth` changes; most notes hold none, and one C scan is cheaper than a translate
+_FULLWIDTH = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_HALFWIDTH)) + "]")
+
+
 def _halfwidth(text: str) -> str:
     """Full-width ASCII letters, digits and a few signs become half-width; Chinese punctuation stays."""
-    return text.translate(_HALFWIDTH)
+    return text.translate(_HALFWIDTH) if _FULLWIDTH.search(text) else text
 
 
 def clean(text: str) -> str:
@@ -135,8 +143,8 @@ def split_turns(text: str) -> list[tuple[str, str]]:
     an agent's summary that starts "客户：..." stays a note.
     """
     matches = list(_TURN.finditer(text))
-    if len(matches) < 2:
-        matches = list(_INLINE_TURN.finditer(text))
+    if len(matches) < 2:  # inline turns need a bracket or a colon: a note with neither is not scanned
+        matches = list(_INLINE_TURN.finditer(text)) if _INLINE_SCREEN is None or _INLINE_SCREEN.search(text) else []
     if len(matches) < 2:
         return []
     kinds = {_role_kind(m.group("b") or m.group("r")) for m in matches}

@@ -179,15 +179,14 @@ class Tokenizer:
         Each distinct token is cleaned once and remembered (notes repeat the same few thousand words),
         so a note costs one dictionary look-up per token."""
         memo = self._memo
-        get = memo.get
-        found = [get(tok) for tok in tokens]
+        found = list(map(memo.get, tokens))  # map and filter: the same steps as comprehensions, in C
         if None in found:
             for i, tok in enumerate(tokens):
                 if found[i] is None:
                     found[i] = self._clean_one(tok)
                     if len(memo) < _MEMO_MAX:
                         memo[tok] = found[i]
-        return [tok for tok in found if tok]
+        return list(filter(None, found))
 
     def _clean_one(self, tok: str) -> str:
         """One token's feature form; "" for a token that is dropped."""

@@ -1,0 +1,126 @@
+"""Which characters a regex match cannot do without, so that a scan that cannot match is skipped.
+
+Facts, markers and threats are found by many regexes over each note, and most of them
+match few notes. A pattern such as `(?P<y>\\d{4})\\s*年\\s*(?P<m>\\d{1,2})\\s*月` matches only a
+note holding a digit, a 年 and a 月; a note lacking one of them is not scanned at all. The
+sets are read off the parsed pattern (literals, small character classes, `\\d`, required
+repeats, groups and alternations); anything else (negated classes, `.`, look-arounds, optional
+parts) requires nothing, so a skipped scan is always one that would have found no match.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from re import _constants as c
+from re import _parser
+
+__all__ = ["DIGIT", "required_sets", "note_chars", "may_match", "screen"]
+
+#: Stands for "any decimal digit" (what `\d` matches) in a required set and in a note's characters.
+DIGIT = "\\d"
+_ANY_DIGIT = re.compile(r"\d")
+_REPEATS = (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT))
+_ATOMIC = getattr(c, "ATOMIC_GROUP", None)
+
+Sets = tuple[frozenset[str], ...]
+
+
+def _caseless(ch: str) -> bool:
+    """A character that matches only itself under IGNORECASE: no case of its own, and a kind of
+    character (CJK and other letters without case, punctuation, digits) no cased character folds to."""
+    cat = unicodedata.category(ch)
+    return ch.lower() == ch == ch.upper() and (cat == "Lo" or cat == "Nd" or cat.startswith("P"))
+
+
+def _item(op, av, ic: bool) -> Sets:
+    """The sets one parsed item requires (each: one of its characters is in every match)."""
+    if op is c.LITERAL:
+        ch = chr(av)
+        return (frozenset(ch),) if not ic or _caseless(ch) else ()
+    if op is c.IN:
+        chars: set[str] = set()
+        for o, a in av:
+            if o is c.LITERAL:
+                chars.add(chr(a))
+            elif o is c.RANGE and a[1] - a[0] < 64:
+                chars.update(chr(x) for x in range(a[0], a[1] + 1))
+            elif o is c.CATEGORY and a is c.CATEGORY_DIGIT:
+                chars.add(DIGIT)
+            else:  # a negation, another category (\w, \s) or a wide range: not a short list
+                return ()
+        if ic and not all(ch == DIGIT or _caseless(ch) for ch in chars):
+            return ()
+        return (frozenset(chars),)
+    if op in _REPEATS:
+        lo, _, sub = av
+        return _seq(sub, ic) if lo >= 1 else ()
+    if op is c.SUBPATTERN:
+        _, add_flags, del_flags, sub = av
+        inner = (ic or bool(add_flags & re.IGNORECASE)) and not del_flags & re.IGNORECASE
+        return _seq(sub, inner)
+    if op is c.BRANCH:
+        picked = []
+        for branch in av[1]:
+            sets = _seq(branch, ic)
+            if not sets:
+                return ()  # one alternative requires nothing: neither does the alternation
+            picked.append(min(sets, key=_rarity))
+        return (frozenset().union(*picked),)
+    if op is _ATOMIC:
+        return _seq(av, ic)
+    return ()  # zero-width assertions, any character, group references: nothing required
+
+
+def _rarity(chars: frozenset[str]) -> tuple[bool, int]:
+    """Which set of an alternative to require: most notes hold a digit, so a set with `DIGIT` last,
+    then the smallest."""
+    return DIGIT in chars, len(chars)
+
+
+def _seq(items, ic: bool) -> Sets:
+    found: list[frozenset[str]] = []
+    for op, av in items:
+        for s in _item(op, av, ic):
+            if s not in found:
+                found.append(s)
+    return tuple(found)
+
+
+@lru_cache(maxsize=512)
+def required_sets(pattern: re.Pattern) -> Sets:
+    """Character sets of which every match of `pattern` holds at least one character each (`DIGIT`:
+    any decimal digit); () when none can be named. The likeliest misses first."""
+    if pattern.flags & (re.LOCALE | re.VERBOSE) or not isinstance(pattern.pattern, str):
+        return ()
+    try:
+        parsed = _parser.parse(pattern.pattern, pattern.flags)
+    except re.error:
+        return ()
+    ic = bool(pattern.flags & re.IGNORECASE)
+    return tuple(sorted(_seq(parsed, ic), key=_rarity))
+
+
+def note_chars(text: str) -> frozenset[str]:
+    """The characters of a text, with `DIGIT` added when it holds a decimal digit."""
+    chars = frozenset(text)
+    return chars | {DIGIT} if _ANY_DIGIT.search(text) else chars
+
+
+def may_match(sets: Sets, chars: frozenset[str]) -> bool:
+    """False when a text with these characters (`note_chars`) cannot hold a match."""
+    for s in sets:
+        if s.isdisjoint(chars):
+            return False
+    return True
+
+
+def screen(pattern: re.Pattern) -> re.Pattern | None:
+    """A character class a text must hold one character of for `pattern` to match (its likeliest miss,
+    as one C scan); None when no such class can be named."""
+    sets = required_sets(pattern)
+    if not sets:
+        return None
+    chars = sets[0]
+    members = "".join(re.escape(ch) for ch in sorted(chars) if ch != DIGIT) + (r"\d" if DIGIT in chars else "")
+    return re.compile(f"[{members}]")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import codecs
 import gc
 import hashlib
-import io
 import json
 import os
 import re
@@ -41,6 +40,7 @@ from pipeline.io import (
     check_exists,
     count_rows,
     file_format,
+    frame_bytes,
     iter_chunks,
     output_error,
     refuse_same_file,
@@ -373,11 +373,10 @@ def _render_chunk(frame: pd.DataFrame, fmt: str, header: bool) -> TaggedChunk:
     if kind == "parquet":
         chunk.frame = frame
         return chunk
-    buf = io.StringIO(newline="")
+    chunk.data = frame_bytes(frame, kind, header=header)
     if fmt == "excel":  # the columns first, so a chunk of 0 rows keeps its header
-        buf.write(json.dumps({"columns": [str(c) for c in frame.columns]}, ensure_ascii=False) + "\n")
-    write_frame(frame, buf, kind, header=header)
-    chunk.data = buf.getvalue().encode("utf-8")
+        columns = json.dumps({"columns": [str(c) for c in frame.columns]}, ensure_ascii=False) + "\n"
+        chunk.data = columns.encode("utf-8") + chunk.data
     return chunk
 
 

@@ -18,7 +18,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
@@ -477,7 +477,12 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def dataframe_to_jsonl(df: pd.DataFrame, fh) -> None:
+#: what `json.dumps(rec, ensure_ascii=False, default=_json_default)` does, without a new encoder per row
+_JSON_LINE = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
+
+
+def _jsonl_records(df: pd.DataFrame) -> Iterator[dict]:
+    """Each row as the dict its JSONL line holds (NaN -> null)."""
     cols = list(df.columns)
     for row in df.itertuples(index=False, name=None):
         rec = {}
@@ -485,10 +490,34 @@ def dataframe_to_jsonl(df: pd.DataFrame, fh) -> None:
             if isinstance(v, float) and v != v:
                 v = None
             rec[c] = v
-        line = json.dumps(rec, ensure_ascii=False, default=_json_default)
-        if _SURROGATES.search(line):  # a lone surrogate is not UTF-8: escape this record instead
-            line = json.dumps(rec, ensure_ascii=True, default=_json_default)
-        fh.write(line + "\n")
+        yield rec
+
+
+def _jsonl_line(rec: dict) -> str:
+    line = _JSON_LINE(rec)
+    if _SURROGATES.search(line):  # a lone surrogate is not UTF-8: escape this record instead
+        line = json.dumps(rec, ensure_ascii=True, default=_json_default)
+    return line
+
+
+def dataframe_to_jsonl(df: pd.DataFrame, fh) -> None:
+    for rec in _jsonl_records(df):
+        fh.write(_jsonl_line(rec) + "\n")
+
+
+def _utf8(text: str) -> bytes | None:
+    """The text's UTF-8 bytes; None when it holds a lone surrogate (which UTF-8 cannot carry)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+
+
+def jsonl_bytes(df: pd.DataFrame) -> bytes:
+    """The UTF-8 bytes `dataframe_to_jsonl` writes. One encode of the whole text finds a lone surrogate
+    anywhere, so only a frame that has one pays for the search line by line."""
+    data = _utf8("".join([_JSON_LINE(rec) + "\n" for rec in _jsonl_records(df)]))
+    return data if data is not None else "".join([_jsonl_line(rec) + "\n" for rec in _jsonl_records(df)]).encode("utf-8")
 
 
 def _no_surrogates(value: Any) -> Any:
@@ -496,12 +525,32 @@ def _no_surrogates(value: Any) -> Any:
     return _SURROGATES.sub("\ufffd", value) if isinstance(value, str) and _SURROGATES.search(value) else value
 
 
+def _flat_column(values: Iterable[Any]) -> list[Any]:
+    """One column's cells for a flat format: lists `|`-joined, dicts as JSON, lone surrogates replaced.
+    A str passes as it is and a list is joined at once (what `_cell_for_flat` gives them), and one
+    encode of the column's text looks for surrogates instead of a search per cell."""
+    cells = [v if type(v) is str else "|".join(map(str, v)) if type(v) is list else _cell_for_flat(v)
+             for v in values]
+    if _utf8("".join([v for v in cells if isinstance(v, str)])) is None:
+        cells = [_no_surrogates(v) for v in cells]
+    return cells
+
+
 def flatten_lists(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for c in out.columns:
         if out[c].dtype == object:
-            out[c] = [_no_surrogates(_cell_for_flat(v)) for v in out[c]]
+            out[c] = _flat_column(out[c])
     return out
+
+
+def frame_bytes(df: pd.DataFrame, fmt: str, header: bool = True) -> bytes:
+    """The UTF-8 bytes `write_frame` writes to a text file of a text format (JSONL or CSV)."""
+    if fmt == "jsonl":
+        return jsonl_bytes(df)
+    buf = _io.StringIO(newline="")
+    write_frame(df, buf, fmt, header=header)
+    return buf.getvalue().encode("utf-8")
 
 
 def write_frame(df: pd.DataFrame, fh_or_path, fmt: str, header: bool = True) -> None:

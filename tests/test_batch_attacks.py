@@ -189,7 +189,8 @@ def test_a_full_disk_is_exit_7_in_one_sentence_and_leaves_nothing(registry, tmp_
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     if where == "a chunk":
-        real, calls = batch.write_frame, {"n": 0}
+        # chunks are rendered in memory (in the workers); the disk is touched when a chunk file is written
+        real, calls = batch._write_chunk, {"n": 0}
 
         def full_on_second(*args, **kwargs):
             calls["n"] += 1
@@ -197,7 +198,7 @@ def test_a_full_disk_is_exit_7_in_one_sentence_and_leaves_nothing(registry, tmp_
                 _enospc()
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(batch, "write_frame", full_on_second)
+        monkeypatch.setattr(batch, "_write_chunk", full_on_second)
     else:
         monkeypatch.setattr(batch.shutil, "copyfileobj", _enospc)
     result = run("tag", src, "-o", out_dir / "out.csv", "--chunk-size", "10")

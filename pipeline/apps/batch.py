@@ -40,6 +40,7 @@ from pipeline.io import (
     check_exists,
     count_rows,
     file_format,
+    frame_bytes,
     iter_chunks,
     output_error,
     refuse_same_file,
@@ -348,23 +349,51 @@ def _chunk_table(frame: pd.DataFrame):
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _write_chunk(work: WorkFolder, number: int, frame: pd.DataFrame) -> None:
-    """Render one tagged chunk in the output's format and rename it into place: whole or absent."""
-    levels = Counter(v for v in frame["pred_risk_level"] if v)
-    errors = int((frame[ERROR_COLUMN] != "").sum())
-    name = (f"chunk-{number:08d}-r{len(frame)}-e{errors}-h{levels['high']}-m{levels['medium']}-l{levels['low']}"
-            f".{work.kind}")
+@dataclass
+class TaggedChunk:
+    """One tagged chunk as the parent needs it: its counts, and its rows already rendered.
+
+    CSV and JSONL chunk files (JSONL for Excel) are text, rendered where the chunk was tagged, so with
+    workers the parent only writes bytes instead of rendering every row and unpickling a frame; a Parquet
+    chunk keeps its frame, which Arrow writes.
+    """
+
+    rows: int
+    errors: int
+    risk_levels: Counter
+    data: bytes | None = None  # the chunk file's bytes (text kinds)
+    frame: pd.DataFrame | None = None  # Parquet: written by the parent
+
+
+def _render_chunk(frame: pd.DataFrame, fmt: str, header: bool) -> TaggedChunk:
+    """Count one tagged chunk and, for a text chunk file, render the exact bytes `_write_chunk` writes."""
+    chunk = TaggedChunk(len(frame), int((frame[ERROR_COLUMN] != "").sum()),
+                        Counter(v for v in frame["pred_risk_level"] if v))
+    kind = _CHUNK_KIND[fmt]
+    if kind == "parquet":
+        chunk.frame = frame
+        return chunk
+    chunk.data = frame_bytes(frame, kind, header=header)
+    if fmt == "excel":  # the columns first, so a chunk of 0 rows keeps its header
+        columns = json.dumps({"columns": [str(c) for c in frame.columns]}, ensure_ascii=False) + "\n"
+        chunk.data = columns.encode("utf-8") + chunk.data
+    return chunk
+
+
+def _write_chunk(work: WorkFolder, number: int, chunk: TaggedChunk) -> None:
+    """Write one tagged chunk in the output's format and rename it into place: whole or absent."""
+    levels = chunk.risk_levels
+    name = (f"chunk-{number:08d}-r{chunk.rows}-e{chunk.errors}-h{levels['high']}-m{levels['medium']}"
+            f"-l{levels['low']}.{work.kind}")
     with replacing(work.path / name, suffix="") as tmp:
-        if work.kind == "parquet":
+        if chunk.frame is not None:
             import pyarrow.parquet as pq
 
             # Arrow's own list naming, so the joined file is the one a single write would give
-            pq.write_table(_chunk_table(frame), tmp, use_compliant_nested_type=False)
+            pq.write_table(_chunk_table(chunk.frame), tmp, use_compliant_nested_type=False)
         else:
-            with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                if work.fmt == "excel":  # the columns first, so a chunk of 0 rows keeps its header
-                    fh.write(json.dumps({"columns": [str(c) for c in frame.columns]}, ensure_ascii=False) + "\n")
-                write_frame(frame, fh, work.kind, header=(number == 1))
+            with open(tmp, "wb") as fh:
+                fh.write(chunk.data)
 
 
 def _excel_chunk(path: Path) -> pd.DataFrame:
@@ -462,13 +491,15 @@ def _store_chunk(frame: pd.DataFrame, results: dict, first_row: int, target: Sto
                  received=received, dedupe=True)
 
 
-def _tag_chunk(model, frame: pd.DataFrame, first_row: int, kw: dict, target: StoreTarget | None) -> pd.DataFrame:
-    """Tag one chunk and, with a store target, keep its triages before the chunk counts as done."""
+def _tag_chunk(model, frame: pd.DataFrame, first_row: int, kw: dict, target: StoreTarget | None,
+               fmt: str, header: bool) -> TaggedChunk:
+    """Tag one chunk, rendered for a chunk file of `fmt`, and, with a store target, keep its triages
+    before the chunk counts as done."""
     results: dict | None = {} if target else None
     out = tag_frame(model, frame, results=results, **kw)
     if target and results:
         _store_chunk(frame, results, first_row, target)
-    return out
+    return _render_chunk(out, fmt, header)
 
 
 #: young-generation threshold of the cyclic garbage collector while tagging (Python's default: 700)
@@ -508,8 +539,7 @@ def _worker_init(model_dir: str) -> None:
 
 
 def _worker_tag(args):
-    frame, first_row, kw, target = args
-    return _tag_chunk(_WORKER_MODEL, frame, first_row, kw, target)
+    return _tag_chunk(_WORKER_MODEL, *args)
 
 
 def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *, text_column: str = "text",
@@ -571,7 +601,9 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
 
         CaseStore(store.database_url).close()
 
-    def chunks() -> Iterator[tuple[pd.DataFrame, int]]:
+    def chunks() -> Iterator[tuple[pd.DataFrame, int, bool]]:
+        """(rows, first row's position, whether its chunk file is the first, which carries a CSV header)"""
+        numbers = iter(range(len(done) + 1, sys.maxsize))
         seen = 0
         first = True
         for chunk in iter_chunks(input_path, chunksize=chunksize, encoding=encoding):
@@ -591,20 +623,20 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
                 chunk = chunk.iloc[skip - seen:]
                 start = skip
             seen = start + len(chunk)
-            yield chunk.reset_index(drop=True), start
+            yield chunk.reset_index(drop=True), start, next(numbers) == 1
         if seen < skip:
             raise RunRefused(f"cannot resume {output}: its work folder holds {skip} rows, the input only {seen}; "
                              "run without --resume to start again.")
 
-    def consume(tagged: pd.DataFrame) -> None:
+    def consume(tagged: TaggedChunk) -> None:
         nonlocal number
         number += 1
         with _writing(output, work):
             _write_chunk(work, number, tagged)
-        summary.rows += len(tagged)
-        summary.errors += int((tagged[ERROR_COLUMN] != "").sum())
-        summary.risk_levels.update(v for v in tagged["pred_risk_level"] if v)
-        bar.update(len(tagged))
+        summary.rows += tagged.rows
+        summary.errors += tagged.errors
+        summary.risk_levels.update(tagged.risk_levels)
+        bar.update(tagged.rows)
 
     try:
         if jobs > 1 and model_dir:
@@ -619,12 +651,13 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
             else:
                 ctx, init, args = mp.get_context("spawn"), _worker_init, (model_dir,)
             with _fewer_collections(), ctx.Pool(jobs, initializer=init, initargs=args) as pool:
-                for tagged in pool.imap(_worker_tag, ((c, row, kw, store) for c, row in chunks()), chunksize=1):
+                tasks = ((c, row, kw, store, fmt_out, first) for c, row, first in chunks())
+                for tagged in pool.imap(_worker_tag, tasks, chunksize=1):
                     consume(tagged)
         else:
             with _fewer_collections():
-                for chunk, first_row in chunks():
-                    consume(_tag_chunk(model, chunk, first_row, kw, store))
+                for chunk, first_row, first in chunks():
+                    consume(_tag_chunk(model, chunk, first_row, kw, store, fmt_out, first))
     except (CaseFileError, RunRefused):
         if number == 0:  # the file was refused before any row: leave nothing behind
             _discard_quietly(work.path)

@@ -17,6 +17,7 @@ import yaml
 
 from pipeline.knowledge import lexicon_file
 from pipeline.model.keytable import key_table
+from pipeline.text.regex_prefix import literal_first
 from pipeline.text.tokenise import Tokenizer
 
 
@@ -44,6 +45,8 @@ def compile_markers(patterns: dict[str, list[str]], where: str) -> dict[str, re.
 def _compiled(patterns: tuple[tuple[str, tuple[str, ...]], ...], where: str) -> dict[str, re.Pattern]:
     out: dict[str, re.Pattern] = {}
     for name, pats in patterns:
+        # the same matches, written so that the engine skips in C to where one can start
+        pats = literal_first(list(pats), ignorecase=True) or pats
         try:
             out[name] = re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE)
         except re.error as exc:

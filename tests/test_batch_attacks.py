@@ -77,6 +77,20 @@ def test_resumed_output_equals_an_uninterrupted_run_byte_for_byte(registry, tmp_
     assert not work.exists()
 
 
+def test_a_parquet_column_empty_in_the_first_chunk_and_text_later_joins_into_one_file(registry, tmp_path):
+    """Arrow types an all-empty column as null; a later chunk's text in it must not break the join."""
+    rows = _rows(25)
+    for i, r in enumerate(rows):
+        r["备注"] = None if i < 10 else f"第{i}条备注"
+    src = _jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.parquet"
+    result = run("tag", src, "-o", out, "--chunk-size", "10", "-q")
+    assert result.exit_code == 0, result.output
+    tagged = pd.read_parquet(out)
+    assert list(tagged["id"]) == [r["id"] for r in rows]
+    assert tagged["备注"].isna().sum() == 10 and tagged["备注"].iloc[24] == "第24条备注"
+
+
 class _Planted:
     def __reduce__(self):
         return (Path.touch, (Path(os.environ["PLANTED_MARKER"]),))

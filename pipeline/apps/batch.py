@@ -403,6 +403,23 @@ def _excel_chunk(path: Path) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=columns) if records else pd.DataFrame(columns=columns)
 
 
+def _joined_schema(schemas: list) -> "pa.Schema":
+    """One schema for every chunk: a column that is empty (null-typed) in one chunk and text in
+    another is text; a key first seen in a later chunk is added after the first chunk's columns."""
+    import pyarrow as pa
+
+    return pa.unify_schemas(schemas, promote_options="permissive")
+
+
+def _conform(table, schema):
+    """A chunk's table in the joined schema: columns in its order, a column the chunk lacks as nulls."""
+    import pyarrow as pa
+
+    columns = [table.column(f.name) if f.name in table.schema.names else pa.nulls(len(table), f.type)
+               for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema.remove_metadata()).cast(schema)
+
+
 def _assemble(work: WorkFolder, chunks: list[ChunkFile], output: Path) -> None:
     """Join the chunk files into the output, atomically, one chunk in memory at a time."""
     with replacing(output) as tmp:
@@ -416,18 +433,11 @@ def _assemble(work: WorkFolder, chunks: list[ChunkFile], output: Path) -> None:
         elif work.fmt == "parquet":
             import pyarrow.parquet as pq
 
-            writer = None
-            for c in chunks:
-                table = pq.read_table(c.path)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                else:  # JSONL rows may name the same keys in another order from chunk to chunk
-                    if table.schema.names != writer.schema.names and set(table.schema.names) == set(writer.schema.names):
-                        table = table.select(writer.schema.names)
-                    table = table.cast(writer.schema)
-                writer.write_table(table)
-            if writer:
-                writer.close()
+            if chunks:
+                schema = _joined_schema([pq.read_schema(c.path) for c in chunks])
+                with pq.ParquetWriter(tmp, schema) as writer:
+                    for c in chunks:
+                        writer.write_table(_conform(pq.read_table(c.path), schema))
         else:  # Excel needs the whole sheet at once
             frame = pd.concat([_excel_chunk(c.path) for c in chunks], ignore_index=True)
             write_frame(frame, tmp, "excel")

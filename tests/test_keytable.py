@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from pipeline.model.keytable import KeyTable, key_table
+from pipeline.model.features import char_table
+from pipeline.model.keytable import KeyTable
 
 
 def _by_search(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -25,10 +26,15 @@ def test_lookups_equal_a_binary_search(n, seed):
     assert np.array_equal(KeyTable(keys, values).lookup(queries), _by_search(keys, values, queries))
 
 
+class _Vectorizer:
+    def __init__(self):
+        self.vocabulary_ = {"a": 0, "ab": 1, "险": 2}
+
+
 def test_the_table_is_built_once_per_vocabulary():
-    keys, values = np.array([3, 9, 27], dtype=np.uint64), np.array([0, 1, 2])
-    assert key_table(keys, values) is key_table(keys, values)
-    assert key_table(keys.copy(), values) is not key_table(keys, values)
+    vec = _Vectorizer()
+    assert char_table(vec) is char_table(vec)
+    assert char_table(_Vectorizer()) is not char_table(vec)
 
 
 def test_zero_is_not_a_key():

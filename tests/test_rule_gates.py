@@ -9,7 +9,7 @@ from pipeline.contract.records import Fact, Facts, Triage
 from pipeline.contract.taxonomy import RISK_LEVELS, taxonomy
 from pipeline.handling import gates
 from pipeline.handling.facts import FACT_KINDS, cue_names
-from pipeline.handling.gates import gate_of, note_keys, rule_index
+from pipeline.handling.gates import gate_of, note_keys
 from pipeline.handling.plan import plan
 from pipeline.handling.playbook import CHANNELS, Context, default_playbook
 
@@ -60,7 +60,7 @@ def test_a_rule_that_fires_meets_its_gate(note):
     triage, facts, channel, enquiry = note
     pb = default_playbook()
     ctx = Context(triage, facts, channel=channel, enquiry=enquiry, gates=pb.settings.gates)
-    candidates = set(rule_index(pb).candidates(note_keys(ctx)))
+    candidates = set(pb.index.candidates(note_keys(ctx)))
     for i, rule in enumerate(pb.rules):
         if rule.test(ctx) is not None:
             assert i in candidates, rule.id
@@ -71,7 +71,7 @@ def test_a_rule_that_fires_meets_its_gate(note):
 def test_the_plan_is_the_same_with_every_rule_tested(note):
     triage, facts, channel, enquiry = note
     fast = plan(triage, facts, channel=channel, enquiry=enquiry)
-    index = rule_index(default_playbook())
+    index = default_playbook().index
     every = list(range(len(default_playbook().rules)))
     original, alike = gates.RuleIndex.candidates, index.alike
     try:  # every rule tested, each condition on its own
@@ -80,12 +80,12 @@ def test_the_plan_is_the_same_with_every_rule_tested(note):
         assert plan(triage, facts, channel=channel, enquiry=enquiry) == fast
     finally:
         gates.RuleIndex.candidates, index.alike = original, alike
-    assert index is rule_index(default_playbook())
+    assert index is default_playbook().index
 
 
 def test_rules_with_one_condition_share_its_test():
     pb = default_playbook()
-    index = rule_index(pb)
+    index = pb.index
     shared = [i for i, first in enumerate(index.alike) if first is not None]
     assert shared, "the default playbook repeats some conditions"
     for i in shared:

@@ -3,7 +3,7 @@
 Most rules need some label, cue or fact that most notes lack (a mindset, a flag, a
 cue, a fact kind, a cause), so most of a plan's rule tests used to end in a miss.
 Each rule's `when` names what it cannot fire without: its *gate*, a set of keys of
-which a note must hold at least one. The gates are indexed once per playbook; per
+which a note must hold at least one. The gates are indexed once per playbook (`Playbook.index`); per
 note the engine tests only the rules whose gate meets the note's keys, plus the rules
 without a gate, in firing order. The fired rules, their traces and so the plans are
 the same: a rule left out is one whose test would have returned None.
@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 from pipeline.contract.taxonomy import RISK_LEVELS
 
-__all__ = ["Key", "gate_of", "note_keys", "RuleIndex", "rule_index"]
+__all__ = ["Key", "gate_of", "note_keys", "RuleIndex"]
 
 #: (kind, value): ("mindset", "remedy"), ("fact", "age"), ("level", "high") ...
 Key = tuple[str, str]
@@ -112,15 +112,3 @@ class RuleIndex:
             if hit:
                 found.update(hit)
         return sorted(found)
-
-
-_LAST: tuple[Any, RuleIndex] | None = None
-
-
-def rule_index(playbook) -> RuleIndex:
-    """The index of a playbook's rules, built once for the playbook in use (kept for the last one seen:
-    a process plans with one playbook)."""
-    global _LAST
-    if _LAST is None or _LAST[0] is not playbook:
-        _LAST = (playbook, RuleIndex(playbook.rules))
-    return _LAST[1]

@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any, Iterable
 
 from pipeline.contract.records import Facts, FiredRule, HandlingPlan, ReplyDue, Step, Triage
-from pipeline.handling.gates import note_keys, rule_index
+from pipeline.handling.gates import note_keys
 from pipeline.handling.playbook import DEPARTMENTS, OWNERS, Context, Playbook, PlaybookSettings, Rule, default_playbook
 from pipeline.handling.review import review_reasons
 
@@ -100,7 +100,7 @@ def plan(triage: Triage, facts: Facts, received: dt.date | None = None, playbook
     fired: list[Rule] = []
     records: list[FiredRule] = []
     flagged_by_rules: list[tuple[Rule, str]] = []
-    rules, index = pb.rules, rule_index(pb)
+    rules, index = pb.rules, pb.index
     alike: dict[int, Any] = {}  # a condition several rules share, tested once per note
     for i in index.candidates(note_keys(ctx)):  # the rules that can fire, in firing order
         rule, first = rules[i], index.alike[i]

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -69,6 +69,7 @@ from pipeline.contract.records import (
 )
 from pipeline.contract.taxonomy import HEADS, RISK_LEVELS, taxonomy
 from pipeline.handling.facts import FACT_KINDS, cue_names
+from pipeline.handling.gates import RuleIndex
 from pipeline.knowledge import bundled, playbook_dir
 
 
@@ -165,6 +166,11 @@ class Playbook:
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
+
+    @cached_property
+    def index(self) -> RuleIndex:
+        """Which rules can fire for a note (handling/gates.py), built once per playbook."""
+        return RuleIndex(self.rules)
 
 
 # ======================================================================= context

@@ -33,6 +33,7 @@ from scipy import sparse
 from pipeline.contract.taxonomy import Taxonomy
 from pipeline.model.decide import NO_MINDSET, TriageDecision
 from pipeline.model.lexical import WHITE_SPACES, char_counts, generic_counts, marker_rows
+from pipeline.model.keytable import KeyTable
 from pipeline.model.lexical import WordNgrams, char_keys
 from pipeline.text.normalisation import NormalisedText, normalise
 from pipeline.text.tokenise import Tokenizer
@@ -211,6 +212,11 @@ class _Part:
     arrays: dict[str, np.ndarray]
 
     @cached_property
+    def key_table(self) -> KeyTable:
+        """The character vocabulary's keys and columns as a hash table, built once per loaded model."""
+        return KeyTable(self.arrays[self.spec["keys"]], self.arrays[self.spec["cols"]])
+
+    @cached_property
     def analyzer(self) -> WordNgrams:
         return WordNgrams(Tokenizer(**self.spec["tokenizer"]), tuple(self.spec["ngram_range"]))
 
@@ -226,7 +232,7 @@ class _Part:
         if kind == "word":
             row, j, v = generic_counts(self.vocabulary_get, self.analyzer, docs)
         else:
-            found = char_counts(self.arrays[self.spec["keys"]], self.arrays[self.spec["cols"]], width,
+            found = char_counts(self.key_table, width,
                                 tuple(self.spec["ngram_range"]), self.spec["lowercase"], docs)
             if found is None:  # a lone surrogate: count per n-gram, as scikit-learn does
                 found = self._char_counts_slow(docs)

@@ -17,6 +17,7 @@ from sklearn.pipeline import FeatureUnion
 
 # the analyzer, the marker lexicon and the counting live in a scikit-learn-free module (the array
 # model counts with the same code); they are named here too, where pickles and callers find them
+from pipeline.model.keytable import KeyTable
 from pipeline.model.lexical import (  # noqa: F401 (re-exported)
     MARKERS_PATH,
     DemandWords,
@@ -71,29 +72,29 @@ def _plain_char(vec) -> bool:
 
 
 # fitted char vectorizer -> (its sorted n-gram keys, their columns); gone with the vectorizer
-_CHAR_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CHAR_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _char_keys(vec) -> tuple[np.ndarray, np.ndarray] | None:
-    """Each vocabulary n-gram as one integer (its code points + 1, 21 bits apart), sorted, with its
-    column; computed once per fitted vectorizer. None if a term is longer than three characters."""
-    found = _CHAR_KEYS.get(vec)
+def char_table(vec) -> KeyTable | None:
+    """The vectorizer's vocabulary as a key table (each n-gram one integer: its code points + 1, 21
+    bits apart, lexical.char_keys), built once per fitted vectorizer. None if a term is longer than
+    three characters."""
+    found = _CHAR_TABLES.get(vec)
     if found is None:
-        found = char_keys(vec.vocabulary_)
-        if found is None:
+        keys = char_keys(vec.vocabulary_)
+        if keys is None:
             return None
-        _CHAR_KEYS[vec] = found
+        found = _CHAR_TABLES[vec] = KeyTable(*keys)
     return found
 
 
 def _char_counts(vec, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(row, column, count) of every in-vocabulary character n-gram, sorted by row then column,
     computed over the whole batch with array operations instead of one dictionary step per n-gram."""
-    found = _char_keys(vec)
-    if found is None:
+    table = char_table(vec)
+    if table is None:
         return None
-    vkeys, vcols = found
-    return char_counts(vkeys, vcols, len(vec.vocabulary_), vec.ngram_range, vec.lowercase, docs)
+    return char_counts(table, len(vec.vocabulary_), vec.ngram_range, vec.lowercase, docs)
 
 
 def _generic_counts(vec, analyze, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KeyTable", "key_table"]
+__all__ = ["KeyTable"]
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of key * 2^64/phi
 _EMPTY = np.uint64(0)  # a slot holding no key (vocabulary keys are never 0: code points are stored + 1)
@@ -62,18 +62,3 @@ class KeyTable:
                 break
             todo, slot = todo[more], (slot[more] + 1) & self._mask
         return out
-
-
-_TABLES: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, KeyTable]] = {}
-
-
-def key_table(keys: np.ndarray, values: np.ndarray) -> KeyTable:
-    """The table of a vocabulary's key and value arrays, built once per pair (the arrays are kept with
-    it, so their ids are not reused while the entry lives)."""
-    found = _TABLES.get((id(keys), id(values)))
-    if found is None or found[0] is not keys or found[1] is not values:
-        if len(_TABLES) >= 8:
-            _TABLES.clear()
-        found = (keys, values, KeyTable(keys, values))
-        _TABLES[(id(keys), id(values))] = found
-    return found[2]

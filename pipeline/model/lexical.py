@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from types import MappingProxyType
 from itertools import repeat
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import yaml
 
 from pipeline.knowledge import lexicon_file
-from pipeline.model.keytable import key_table
+from pipeline.model.keytable import KeyTable
 from pipeline.text.regex_prefix import literal_first
 from pipeline.text.tokenise import Tokenizer
 
@@ -148,10 +149,11 @@ def char_keys(vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray] | Non
     return keys_arr[order], np.array(cols, dtype=np.int64)[order]
 
 
-def char_counts(vkeys: np.ndarray, vcols: np.ndarray, width: int, ngram_range: tuple[int, int], lowercase: bool,
+def char_counts(table: KeyTable, width: int, ngram_range: tuple[int, int], lowercase: bool,
                 docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(row, column, count) of every in-vocabulary character n-gram, sorted by row then column,
     computed over the whole batch with array operations instead of one dictionary step per n-gram.
+    `table`: the vocabulary's keys (`char_keys`) and columns, built once by the model that owns them.
     None when a text cannot be counted this way (a lone surrogate)."""
     lo, hi = ngram_range
     texts = [WHITE_SPACES.sub(" ", d.lower() if lowercase else d) for d in docs]
@@ -166,7 +168,6 @@ def char_counts(vkeys: np.ndarray, vcols: np.ndarray, width: int, ngram_range: t
     row_of = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
     left = (np.cumsum(lens)[row_of] - np.arange(total)) if total else np.zeros(0, dtype=np.int64)  # chars to the end
     rows_parts, cols_parts = [], []
-    table = key_table(vkeys, vcols)  # hash look-ups: the same columns as a binary search of vkeys
     key = None
     for k in range(1, hi + 1):
         if k == 1:
@@ -245,13 +246,13 @@ class DemandWords(WordNgrams):
 
 
 @lru_cache(maxsize=4)
-def _explicit_threats(path: str) -> tuple[dict[str, float], dict[str, re.Pattern], re.Pattern | None]:
+def _explicit_threats(path: str) -> tuple[Mapping[str, float], dict[str, re.Pattern], re.Pattern | None]:
     """Per flag: the gate and one pattern. A threat is an intent word shortly before its target; a sign
     (a physical act, a count of earlier complaints) is its own words and may carry a gate of its own."""
     with open(path, encoding="utf-8") as fh:
         raw = _safe_load(fh).get("explicit_threats") or {}
     if not raw:
-        return {}, {}, None
+        return MappingProxyType({}), {}, None
     within = int(raw.get("within", 10))
     gate = float(raw.get("gate", 1.0))
     patterns = {flag: f"{raw['intent']}[^，。！？,!?]{{0,{within}}}?(?:{'|'.join(targets)})"
@@ -274,7 +275,7 @@ def _explicit_threats(path: str) -> tuple[dict[str, float], dict[str, re.Pattern
             compiled[flag] = re.compile(pattern)
         except re.error as exc:
             raise ValueError(f"{path}: explicit_threats pattern of {flag} does not compile: {exc}") from exc
-    return gates, compiled, re.compile(raw["not_after"]) if raw.get("not_after") else None
+    return MappingProxyType(gates), compiled, re.compile(raw["not_after"]) if raw.get("not_after") else None
 
 
 def explicit_threat_gate(flag: str = "media_threat", path: str = str(MARKERS_PATH)) -> float:
@@ -283,9 +284,10 @@ def explicit_threat_gate(flag: str = "media_threat", path: str = str(MARKERS_PAT
     return _explicit_threats(path)[0].get(flag, 1.0)
 
 
-def explicit_threat_gates(path: str = str(MARKERS_PATH)) -> dict[str, float]:
-    """Flag -> its gate, for every flag with outright wording."""
-    return dict(_explicit_threats(path)[0])
+def explicit_threat_gates(path: str = str(MARKERS_PATH)) -> Mapping[str, float]:
+    """Flag -> its gate, for every flag with outright wording (read-only: one mapping per lexicon file,
+    read for every note)."""
+    return _explicit_threats(path)[0]
 
 
 def explicit_threats(text: str, path: str = str(MARKERS_PATH)) -> dict[str, tuple[int, int, str]]:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from re import _constants as c
 from re import _parser
 
-__all__ = ["DIGIT", "required_sets", "note_chars", "may_match", "screen"]
+__all__ = ["DIGIT", "caseless", "required_sets", "note_chars", "may_match", "screen"]
 
 #: Stands for "any decimal digit" (what `\d` matches) in a required set and in a note's characters.
 DIGIT = "\\d"
@@ -26,18 +26,19 @@ _ATOMIC = getattr(c, "ATOMIC_GROUP", None)
 Sets = tuple[frozenset[str], ...]
 
 
-def _caseless(ch: str) -> bool:
+def caseless(ch: str) -> bool:
     """A character that matches only itself under IGNORECASE: no case of its own, and a kind of
-    character (CJK and other letters without case, punctuation, digits) no cased character folds to."""
+    character (CJK and other letters without case, punctuation, digits, currency signs) no cased
+    character folds to."""
     cat = unicodedata.category(ch)
-    return ch.lower() == ch == ch.upper() and (cat == "Lo" or cat == "Nd" or cat.startswith("P"))
+    return ch.lower() == ch == ch.upper() and (cat in ("Lo", "Nd", "Sc") or cat.startswith("P"))
 
 
 def _item(op, av, ic: bool) -> Sets:
     """The sets one parsed item requires (each: one of its characters is in every match)."""
     if op is c.LITERAL:
         ch = chr(av)
-        return (frozenset(ch),) if not ic or _caseless(ch) else ()
+        return (frozenset(ch),) if not ic or caseless(ch) else ()
     if op is c.IN:
         chars: set[str] = set()
         for o, a in av:
@@ -49,7 +50,7 @@ def _item(op, av, ic: bool) -> Sets:
                 chars.add(DIGIT)
             else:  # a negation, another category (\w, \s) or a wide range: not a short list
                 return ()
-        if ic and not all(ch == DIGIT or _caseless(ch) for ch in chars):
+        if ic and not all(ch == DIGIT or caseless(ch) for ch in chars):
             return ()
         return (frozenset(chars),)
     if op in _REPEATS:

@@ -15,7 +15,8 @@ leaves the whole alternation as it was (`literal_first` returns None).
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from pipeline.text.prefilter import caseless
 
 __all__ = ["literal_first"]
 
@@ -25,13 +26,6 @@ _CLASS_FIRST = re.compile(r"\[([^\]\\^\[]+)\](\+|\{(\d+)(?:,(\d*))?\})?(?![?+*{]
 _WORDS_FIRST = re.compile(r"\(\?:([^()\\\[\]{}.*+?^$|]+(?:\|[^()\\\[\]{}.*+?^$|]+)*)\)(?![?+*{])(.*)", re.DOTALL)
 _SYNTAX = set("\\[](){}.*+?^$|")
 _MAX_CLASS = 64
-
-
-def _caseless(ch: str) -> bool:
-    """A character that matches only itself under IGNORECASE (pipeline.text.prefilter's test, and
-    currency signs, which no cased character folds to)."""
-    cat = unicodedata.category(ch)
-    return ch.lower() == ch == ch.upper() and (cat in ("Lo", "Nd", "Sc") or cat.startswith("P"))
 
 
 def _lit(ch: str) -> str:
@@ -142,7 +136,7 @@ def literal_first(patterns: list[str], ignorecase: bool) -> list[str] | None:
                 return None
             for form in forms:
                 first = form[1] if form[0] == "\\" else form[0]
-                if form[0] in _SYNTAX and form[0] != "\\" or (ignorecase and not _caseless(first)):
+                if form[0] in _SYNTAX and form[0] != "\\" or (ignorecase and not caseless(first)):
                     return None
             out.extend(forms)
     return out

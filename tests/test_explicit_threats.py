@@ -85,3 +85,44 @@ def test_a_sign_gate_outside_zero_to_one_is_a_lexicon_error_naming_the_file(tmp_
     bad.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ValueError, match=r"markers.yaml: explicit_threats gate of \w+ is 1.5, outside \[0, 1\]"):
         _explicit_threats(str(bad))
+
+
+def test_a_threat_the_customer_disclaims_everywhere_needs_near_certainty(small_model):
+    from pipeline.model.lexical import disclaimed_bar
+
+    model = small_model
+    j = model.flag_classes_.index("media_threat")
+    sure_enough = (model.flag_threshold_vec_[j] + disclaimed_bar()) / 2  # over the tuned bar, under the raised one
+    for text, expected in (("我也不是来闹的，更不会去找记者，就想请你们再看看这个病算不算既往症。", False),
+                           ("我在网上看到有文章说重疾险要看疾病定义，想请人讲讲两款产品的区别。", False),
+                           ("我不会去找记者，但三天内不解决我就发微博曝光。", True),
+                           ("这件事我会找记者报道。", True)):
+        docs, X = model.transform([text])
+        p = {k: v[0].copy() for k, v in model._proba_from_X(X).items()}
+        p["risk_flags"][j] = sure_enough
+        assert ("media_threat" in model._triage(docs[0], p).risk_flags) is expected, text
+        p["risk_flags"][j] = 0.995  # the model all but certain: the disclaimer does not hide it
+        assert "media_threat" in model._triage(docs[0], p).risk_flags, text
+
+
+def test_what_disclaims_a_threat_is_a_negation_just_before_or_hearsay():
+    from pipeline.model.lexical import disclaimed_threats
+
+    assert disclaimed_threats("我就是想把事办了，不至于找消协。") == {"regulator_threat"}
+    assert disclaimed_threats("近日在新闻上看到有保险公司被监管接管") == {"media_threat", "regulator_threat"}
+    assert disclaimed_threats("今天下班前没有回音我就找监管局的朋友") == frozenset()  # a condition, not a denial
+    assert disclaimed_threats("客户询问保单贷款的利率是多少。") == frozenset()  # nothing named, nothing disclaimed
+
+
+def test_a_disclaimer_bar_outside_zero_to_one_is_a_lexicon_error_naming_the_file(tmp_path):
+    import pytest
+    import yaml
+
+    from pipeline.model.lexical import MARKERS_PATH, _disclaimers
+
+    raw = yaml.safe_load(MARKERS_PATH.read_text(encoding="utf-8"))
+    raw["explicit_threats"]["disclaimed"]["bar"] = -0.1
+    bad = tmp_path / "markers.yaml"
+    bad.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"markers.yaml: explicit_threats disclaimed bar is -0.1, outside \[0, 1\]"):
+        _disclaimers(str(bad))

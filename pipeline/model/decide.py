@@ -13,7 +13,8 @@ import numpy as np
 
 from pipeline.contract.records import Evidence, Triage
 from pipeline.contract.taxonomy import HEADS
-from pipeline.model.lexical import evidence_map, explicit_threat_gates, explicit_threats, find_markers
+from pipeline.model.lexical import (disclaimed_bar, disclaimed_threats, evidence_map, explicit_threat_gates,
+                                   explicit_threats, find_markers)
 from pipeline.text.normalisation import NormalisedText
 
 __all__ = ["NO_MINDSET", "TriageDecision"]
@@ -133,11 +134,14 @@ class TriageDecision:
         flag_p = p["risk_flags"]
         # Python floats (tolist: the same values): a comparison per label on numpy scalars costs more
         flag_list = flag_p.tolist()
-        # a threat or sign said outright lowers its flag's bar to the lexicon's gate for that flag
+        # a threat or sign said outright lowers its flag's bar to the lexicon's gate for that flag;
+        # one the customer disclaims wherever it is named ("我不会去找记者") raises it
         said = explicit_threats(doc.model_text)
         gates = explicit_threat_gates()
+        disclaimed = disclaimed_threats(doc.model_text).difference(said)
+        bar = disclaimed_bar()
         flags = tax.resolve_flags([f for f, pr, t in zip(self.flag_classes_, flag_list, self.flag_threshold_vec_.tolist())
-                                   if pr >= t or (f in said and pr >= gates[f])])
+                                   if (pr >= t and (f not in disclaimed or pr >= bar)) or (f in said and pr >= gates[f])])
         level, note = self._reconcile(p["risk_level"], flags)
         m_order = (-p["mindset"]).argsort()
         mindset: list[str] = []

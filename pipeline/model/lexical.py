@@ -278,6 +278,52 @@ def _explicit_threats(path: str) -> tuple[Mapping[str, float], dict[str, re.Patt
     return MappingProxyType(gates), compiled, re.compile(raw["not_after"]) if raw.get("not_after") else None
 
 
+@lru_cache(maxsize=4)
+def _disclaimers(path: str) -> tuple[float, dict[str, re.Pattern], re.Pattern | None, re.Pattern | None]:
+    """The raised bar, each threat flag's targets, and what before or after a mention disclaims it."""
+    with open(path, encoding="utf-8") as fh:
+        raw = _safe_load(fh).get("explicit_threats") or {}
+    spec = raw.get("disclaimed") or {}
+    if not spec:
+        return 1.0, {}, None, None
+    bar = float(spec.get("bar", 1.0))
+    if not 0.0 <= bar <= 1.0:
+        raise ValueError(f"{path}: explicit_threats disclaimed bar is {bar}, outside [0, 1]")
+    try:
+        targets = {flag: re.compile("|".join(f"(?:{w})" for w in words))
+                   for flag, words in (raw.get("targets") or {}).items()}
+        before = re.compile(spec["before"]) if spec.get("before") else None
+        after = re.compile(spec["after"]) if spec.get("after") else None
+    except re.error as exc:
+        raise ValueError(f"{path}: explicit_threats disclaimed pattern does not compile: {exc}") from exc
+    return bar, targets, before, after
+
+
+def disclaimed_bar(path: str = str(MARKERS_PATH)) -> float:
+    """The probability a disclaimed threat needs to fire anyway (markers.yaml `explicit_threats.disclaimed`)."""
+    return _disclaimers(path)[0]
+
+
+def disclaimed_threats(text: str, path: str = str(MARKERS_PATH)) -> frozenset[str]:
+    """Threat flags every mention of whose targets the customer disclaims: negated just before ("不会去找
+    记者") or only read or heard ("在网上看到"). A flag with no mention at all is not disclaimed."""
+    _, targets, before, after = _disclaimers(path)
+    if before is None and after is None:
+        return frozenset()
+    found = []
+    for flag, rx in targets.items():
+        mentions = 0
+        for m in rx.finditer(text):
+            mentions += 1
+            if not ((before is not None and before.search(text, max(0, m.start() - 14), m.start()))
+                    or (after is not None and after.match(text, m.end(), m.end() + 14))):
+                break
+        else:
+            if mentions:
+                found.append(flag)
+    return frozenset(found)
+
+
 def explicit_threat_gate(flag: str = "media_threat", path: str = str(MARKERS_PATH)) -> float:
     """The lowest probability at which a flag said outright fires (markers.yaml `explicit_threats`);
     1.0 for a flag with no outright wording."""

@@ -224,6 +224,7 @@ def test_an_unfitted_triager_raises_not_fitted(call):
     ({"C": 0}, "C must be a positive number"),
     ({"min_df": 0}, "min_df must be"),
     ({"n_jobs": 0}, "n_jobs must be"),
+    ({"cause_marker_weight": -0.1}, "cause_marker_weight must be None or a number >= 0"),
 ])
 def test_bad_parameters_are_accepted_by_init_and_refused_by_fit(tiny, params, message):
     from pipeline.model.triager import Triager
@@ -254,3 +255,17 @@ def test_prediction_reads_the_fitted_label_rule_not_the_global_taxonomy(small_mo
     assert [(t.risk_level, t.risk_flags, t.cause, t.mindset) for t in after] == \
            [(t.risk_level, t.risk_flags, t.cause, t.mindset) for t in before]
     assert small_model.taxonomy_ == tax
+
+
+def test_the_cause_head_reads_the_lexicon_markers_at_its_own_weight(small_corpus):
+    """The markers say how the customer behaves, which the flags need and the main cause does not: at
+    cause_marker_weight 0 the cause head puts no weight on them while the flag heads still do."""
+    from pipeline.model.triager import Triager
+
+    train, _ = small_corpus
+    model = Triager(char_ngrams=None, cv=2, marker_weight=0.15, cause_marker_weight=0.0).fit(train["text"], train)
+    width = len(model.features_.transformer_list[-1][1].get_feature_names_out())
+    assert model.features_.transformer_list[-1][0] == "marker"
+    assert not model.cause_head_.coef[:, -width:].any()
+    assert model.flag_head_.coef[:, -width:].any()
+    assert model.cause_head_.coef[:, :-width].any()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -75,10 +75,15 @@ class Case:
     channel: str = "unknown"
     enquiry: bool = False
     thresholds: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)  # playbook settings this case overrides
 
 
 def plan_of(case: Case):
-    return plan(case.triage, case.facts, channel=case.channel, enquiry=case.enquiry, flag_thresholds=case.thresholds)
+    pb = default_playbook()
+    if case.settings:
+        pb = replace(pb, settings=replace(pb.settings, **case.settings))
+    return plan(case.triage, case.facts, playbook=pb, channel=case.channel, enquiry=case.enquiry,
+                flag_thresholds=case.thresholds)
 
 
 def all_steps(p) -> list[str]:
@@ -289,13 +294,17 @@ BEYOND_CASES = [
          absent=("bey_elderly_slow", "bey_elderly_cash_value")),
     Case("unsure_main_cause_is_reviewed", tri(("other",), cause_proba=[0.31]), review=True),
     Case("truncated_note_is_reviewed", tri(("contract_claims",), truncated=True), review=True),
-    Case("level_hinging_on_a_borderline_flag_is_reviewed", tri(("contract_claims",), "medium", ["anger"],
-                                                              flag_proba={"anger": 0.53}),
-         thresholds={"anger": 0.5}, review=True),
+    Case("level_hinging_on_a_borderline_flag_is_reviewed_when_the_playbook_asks",
+         tri(("contract_claims",), "medium", ["anger"], flag_proba={"anger": 0.53}),
+         thresholds={"anger": 0.5}, settings={"review_flag_margin": 0.05}, review=True),
+    Case("the_default_playbook_leaves_a_borderline_flag_to_the_level_model",  # review_flag_margin 0 (session 7)
+         tri(("contract_claims",), "medium", ["anger"], flag_proba={"anger": 0.53}),
+         thresholds={"anger": 0.5}, review=False),
     Case("a_borderline_flag_that_does_not_move_the_level_is_not", tri(("contract_claims",), "high",
                                                                      ["self_harm_threat", "anger"],
                                                                      flag_proba={"self_harm_threat": 0.9, "anger": 0.55}),
-         thresholds={"anger": 0.5, "self_harm_threat": 0.5}, review=False, owner="supervisor"),
+         thresholds={"anger": 0.5, "self_harm_threat": 0.5}, settings={"review_flag_margin": 0.05}, review=False,
+         owner="supervisor"),
     Case("confident_no_review", tri(("contract_claims",), "medium", ["anger"]), review=False),
 ]
 
@@ -458,8 +467,10 @@ def test_invariants_random(t: Triage, f: Facts) -> None:
 
 
 def test_review_reasons_are_chinese_and_quote_the_probability() -> None:
+    pb = default_playbook()
+    pb = replace(pb, settings=replace(pb.settings, review_flag_margin=0.05))  # the hinge reason on
     p = plan(tri(("other",), "medium", ["anger"], cause_proba=[0.3], flag_proba={"anger": 0.52}), Facts(),
-             flag_thresholds={"anger": 0.5})
+             playbook=pb, flag_thresholds={"anger": 0.5})
     assert p.review
     assert any(r.startswith("主要原因把握不足：其他") and "0.30" in r for r in p.review_reasons)
     assert any("情绪激动" in r and "0.52" in r and "0.50" in r for r in p.review_reasons)

@@ -10,10 +10,12 @@ Thin click commands: parse options, call the pipeline, print. Exit codes
   5 retrain refused: the challenger was worse
   6 the case store refused the request or cannot be reached
   7 the output cannot be written (disk full, read-only or missing folder); nothing is left behind
+  141 the reader of stdout went away (a pipe into `head`): stopped quietly, as a shell reports SIGPIPE
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from datetime import date
@@ -22,6 +24,7 @@ from pathlib import Path
 import click
 
 EXIT_USAGE, EXIT_INPUT, EXIT_MODEL, EXIT_REFUSED, EXIT_STORE, EXIT_OUTPUT = 2, 3, 4, 5, 6, 7
+EXIT_BROKEN_PIPE = 141
 
 
 def _fail(message: str, code: int) -> None:
@@ -40,6 +43,11 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            # the reader went away (`tousu score ... | head -3`): stop quietly, as other Unix tools do;
+            # stdout is pointed at /dev/null so the interpreter's final flush cannot fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as exc:
             if debug:
                 traceback.print_exc()

@@ -115,3 +115,19 @@ def test_label_files_and_retrain_input_suggest_the_valid_ids(registry, tmp_path)
     assert "field 'mindset': unknown id 'revenj'; did you mean 'revenge'?" in msg
     out = run("retrain", "--new", bad, code=3).output
     assert "did you mean 'anger'?" in out and "valid ids: venting, respect" in out
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(registry):
+    """`tousu score ... | head -3`: the pipe closes, tousu stops with the shell's SIGPIPE code, no 'internal error'."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(cli.__file__).resolve().parent
+    proc = subprocess.Popen([sys.executable, str(root / "cli.py"), "score", "客户称再不退保就去找电视台曝光"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root)
+    proc.stdout.close()  # the reader is gone before the first line is written
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == cli.EXIT_BROKEN_PIPE == 141
+    assert "internal error" not in err and "Traceback" not in err, err

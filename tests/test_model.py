@@ -269,3 +269,21 @@ def test_the_cause_head_reads_the_lexicon_markers_at_its_own_weight(small_corpus
     assert not model.cause_head_.coef[:, -width:].any()
     assert model.flag_head_.coef[:, -width:].any()
     assert model.cause_head_.coef[:, :-width].any()
+
+
+def test_a_flags_threshold_sits_in_the_middle_of_the_near_best_cuts():
+    """On a flat F curve the single best cut wanders between retrains; the middle of the plateau does not."""
+    import numpy as np
+
+    from pipeline.model.triager import THRESHOLD_PLATEAU, _best_threshold
+
+    assert 0 < THRESHOLD_PLATEAU <= 0.02
+    # positives at 0.6-0.9, negatives at 0.1-0.3: every cut from 0.325 to 0.6 separates them perfectly
+    proba = np.array([0.6, 0.7, 0.8, 0.9, 0.1, 0.2, 0.3])
+    y = np.array([1, 1, 1, 1, 0, 0, 0])
+    assert _best_threshold(proba, y, plateau=0.0) == pytest.approx(0.475)  # the middle of 0.325..0.6
+    # one more positive just above the negatives: the exact best (F 0.909) is a narrow band at 0.225-0.3,
+    # while every cut up to 0.6 is within 0.05 of it (F 0.889); the band's middle is the cut
+    proba, y = np.append(proba, 0.31), np.append(y, 1)
+    assert _best_threshold(proba, y, plateau=0.0) == pytest.approx(0.275)
+    assert _best_threshold(proba, y, plateau=0.05) == pytest.approx(0.425)

@@ -10,9 +10,7 @@ setting: the share of notes review marks, main-cause top-1 and risk-level accura
 leaves unmarked, the share of wrong notes (main cause or level) it catches, and the share of call
 transcripts it marks (they are marked more, and a handler's queue of calls should not fill with
 reviews). The chosen point keeps both shares within `--max-share` and the unmarked level accuracy at
-`--min-level` or above; among those, `--pick catches`
-takes the one that catches most (the default), `--pick balanced` the one whose weaker unmarked
-accuracy (cause or level) is highest, since the issue asks both to hold.
+`--min-level` or above; among those, the one that catches most.
 """
 from __future__ import annotations
 
@@ -58,7 +56,6 @@ def main() -> None:
     ap.add_argument("--slices", help="slice-held-out predictions (tools.model_selection --predictions)")
     ap.add_argument("--model")
     ap.add_argument("--max-share", type=float, default=0.18)
-    ap.add_argument("--pick", choices=("catches", "balanced"), default="catches")
     ap.add_argument("--min-level", type=float, default=0.92,
                     help="keep only points whose unmarked risk-level accuracy is at least this (the escalation "
                          "is what costs most when wrong; issue 15 asks 0.92)")
@@ -88,17 +85,15 @@ def main() -> None:
         call_share = sum(marked[i] for i in calls) / len(calls) if calls else 0.0
         print(f"{below:>6.2f} {margin:>6.2f} {flag:>6.2f} {level:>6.2f} {share:>7.3f} {c:>7.3f} {lv:>7.3f} {caught:>8.3f} "
               f"{call_share:>6.3f}")
-        score = caught if args.pick == "catches" else (min(c, lv), caught)
         if (share <= args.max_share and call_share <= args.max_share and lv >= args.min_level
-                and (best is None or score > best[0])):
-            best = (score, below, margin, flag, level, share, c, lv, caught, call_share)
+                and (best is None or caught > best[-2])):
+            best = (below, margin, flag, level, share, c, lv, caught, call_share)
     print(f"current playbook: review_cause_below={current.review_cause_below}, "
           f"review_cause_margin={current.review_cause_margin}, review_flag_margin={current.review_flag_margin}, "
           f"review_level_below={current.review_level_below}")
     if best:
-        _, below, margin, flag, level, share, c, lv, caught, call_share = best
-        how = "most caught" if args.pick == "catches" else "best weaker unmarked accuracy"
-        print(f"{how} within {args.max_share:.0%} marked (notes and calls), unmarked level >= {args.min_level}: "
+        below, margin, flag, level, share, c, lv, caught, call_share = best
+        print(f"most caught within {args.max_share:.0%} marked (notes and calls), unmarked level >= {args.min_level}: "
               f"review_cause_below={below}, "
               f"review_cause_margin={margin}, review_flag_margin={flag}, review_level_below={level} (review {share:.3f}, "
               f"calls {call_share:.3f}, unmarked cause {c:.3f}, risk {lv:.3f}, catches {caught:.3f})")

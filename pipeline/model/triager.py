@@ -380,17 +380,14 @@ class Triager(TriageDecision, BaseEstimator):
         oof_proba = softmax(oof[sub] / temperature, axis=1)
         return head, oof_proba, y_main[sub]
 
-    def _cause_column_scale(self, features, width: int) -> np.ndarray | None:
+    def _cause_column_scale(self, features) -> np.ndarray | None:
         """Per feature column, the cause head's scale: `cause_marker_weight / marker_weight` on the marker
-        block (the union's last part), 1 elsewhere; None when the cause head sees what the others see."""
+        block, 1 elsewhere; None when the cause head sees what the others see."""
         if self.cause_marker_weight is None or not self.markers or self.cause_marker_weight == self.marker_weight:
             return None
-        name, markers = features.transformer_list[-1]
-        assert name == "marker", name
         ratio = self.cause_marker_weight / self.marker_weight if self.marker_weight else 0.0
-        scale = np.ones(width)
-        scale[width - len(markers.get_feature_names_out()):] = ratio
-        return scale
+        in_markers = np.char.startswith(features.get_feature_names_out().astype(str), "marker__")
+        return np.where(in_markers, ratio, 1.0)
 
     def _binary_lr(self, C: float) -> LogisticRegression:
         # the dual problem: far fewer variables than the primal here (notes, not ~90k features), the same
@@ -521,7 +518,7 @@ class Triager(TriageDecision, BaseEstimator):
                                  self.C, sub, rw)), use_fork=self.n_jobs not in (None, 1))
         self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
             X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub, rw,
-            secondary=self.cause_secondary_weight, column_scale=self._cause_column_scale(features, X.shape[1]))
+            secondary=self.cause_secondary_weight, column_scale=self._cause_column_scale(features))
         stages.done(f"cause: {self.multiclass_cv or self.cv} folds and the final fit")
         flag_sets = [set(f) for f in df["risk_flags"]]
         Y = np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int)

@@ -73,3 +73,23 @@ def test_the_training_row_brings_its_peak_memory_judged_against_one_gigabyte():
     assert rows["< 1 GB"]["met"] is False and rows["< 1 GB"]["figure"] == 1463.0
     lean = {row["goal"]: row for row in issue_table(_figures(training={**training, "peak_pss_mb": 900.0}))}
     assert lean["< 1 GB"]["met"] is True
+
+
+def test_the_issue_length_row_is_judged_on_its_own_ratio():
+    from pipeline.apps.bench import issue_table
+
+    length = {"notes": 20000, "median_note_chars": 165.0, "raw_jieba_notes_per_s": 800.0,
+              "tag_all_cores_notes_per_s": 1000.0, "ratio_all_cores": 1.25, "cpu_ratio_all_cores": 1.3}
+    rows = [row for row in issue_table(_figures(throughput_issue_length=length)) if "issue's note length" in row["what"]]
+    assert len(rows) == 1 and rows[0]["figure"] == 1.25 and rows[0]["met"] is False and "median 165" in rows[0]["what"]
+
+
+def test_notes_drawn_at_the_issue_length_have_its_median(small_corpus, monkeypatch):
+    import pipeline.model.corpus as corpus
+    from pipeline.apps.bench import notes_of_median
+
+    monkeypatch.setattr(corpus, "load_corpus", lambda *a, **k: small_corpus[0])
+    notes = notes_of_median(400, median_chars=60)
+    lengths = notes["text"].str.len()
+    assert len(notes) == 400 and notes["id"].is_unique
+    assert (lengths >= 60).sum() == 200  # half at least the median, half shorter

@@ -13,12 +13,45 @@ from pipeline.text.tokenise import Tokenizer
     "[客户]我要退保，现金价值太低了\n[客服]您也可以向监管部门反映\n[客户]我先问问",
     "客户 喂 我要退保 现金价值太低了\n坐席 您也可以向监管部门反映\n客户 我先问问",
     "客户：我要退保，现金价值太低了。坐席：您也可以向监管部门反映。客户：我先问问",
+    # a relative speaking for the customer, an agent named by staff number or by a title
+    "客户女儿：我妈要退保，现金价值太低了\n坐席：您也可以向监管部门反映\n客户女儿：我先问问",
+    "工号1032：您好，您也可以向监管部门反映。客户：我要退保，现金价值太低了。工号1032：好的",
+    "理赔专员：王女士您好，您也可以向监管部门反映\n客户妻子：我要退保，现金价值太低了",
+    # unnamed speakers: the side is read from what each says
+    "A:喂 我要退保 现金价值太低了\nB:您好先生 请问有什么可以帮您 您也可以向监管部门反映\nA:我先问问",
+    "说话人1：您好很高兴为您服务 您也可以向监管部门反映 说话人2：我要退保 你们现金价值太低了 说话人1：好的",
+    # ASR on one line, labels between spaces
+    "坐席 您好 请问有什么可以帮您 客户 喂 我要退保 现金价值太低了 坐席 您也可以向监管部门反映 客户 我先问问",
 ])
 def test_agent_words_never_count_as_the_customers(transcript):
     doc = normalise(transcript)
     assert doc.is_transcript
     assert "监管" not in doc.model_text
     assert "退保" in doc.customer and "监管部门" in doc.agent
+
+
+@pytest.mark.parametrize("transcript, stated", [
+    ("专员：张先生您好，关于从您儿子账户扣保费的事给您回个电话\n客户：你们录错了卡号，我要退回来", "儿子账户扣保费"),
+    ("工号6120：您好，您通过12378反映的问题，监管已经转办过来了。客户：对，我要求退款", "12378"),
+])
+def test_an_agent_turn_that_states_the_case_is_read_with_the_customers_words(transcript, stated):
+    doc = normalise(transcript)
+    assert doc.is_transcript and stated in doc.model_text and stated not in doc.customer
+
+
+def test_an_agent_suggesting_where_to_complain_is_never_read_as_the_case():
+    doc = normalise("坐席：关于您的问题，您也可以向监管部门反映\n客户：我先问问，退保能退多少")
+    assert doc.is_transcript and "监管" not in doc.model_text and doc.case_statement == ""
+
+
+@pytest.mark.parametrize("note", [
+    "A：退还全部保费\nB：只退现金价值\n客户要求按A方案处理，向监管部门反映",  # options, not speakers
+    "工号1032的客服态度很差，我要向监管部门反映，还要退保",  # a staff number inside a sentence
+    "先生 您好 我是来退保的 向监管部门反映过了",  # an address, not a label
+])
+def test_labels_that_are_not_speakers_leave_the_note_whole(note):
+    doc = normalise(note)
+    assert not doc.is_transcript and "监管" in doc.model_text
 
 
 def test_an_agent_summary_is_not_a_transcript():

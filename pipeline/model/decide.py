@@ -175,7 +175,8 @@ class TriageDecision:
         )
 
     def _evidence(self, doc: NormalisedText, flag: str, said: tuple[int, int, str] | None = None) -> list[Evidence]:
-        """Lexicon spans in the customer's words; offsets refer to `NormalisedText.customer`.
+        """Lexicon spans in what the model read: offsets refer to `NormalisedText.customer`, and a span past
+        its end lies in the agent's statement of the case that `model_text` adds after it.
         A threat said outright comes first: it is the sentence a handler needs to see."""
         found: list[Evidence] = []
         for marker in evidence_map().get(flag, []):

@@ -30,13 +30,14 @@ def _per_note(value, n: int, what: str) -> list:
 def triage_notes(model, notes: Sequence[str | NormalisedText], *,
                  received: dt.date | Sequence[dt.date | None] | None = None,
                  channel: str | Sequence[str | None] | None = None,
-                 with_plan: bool = True) -> list[Result]:
+                 with_plan: bool = True, evidence: bool = True) -> list[Result]:
     """Triage notes in one pass over the model; facts, the rule's risk level and a plan for each.
 
     `received`: the date the complaint came in (one for all notes, or one per note); it sets the
     regulatory decision date. None leaves the dated deadlines empty.
     `channel`: phone, counter, letter, regulator or online (one for all, or one per note); None or
     an empty value: read from the note.
+    `evidence`: False leaves the flags' quoted spans out, for a caller that shows none (a tagged file).
     """
     docs = [n if isinstance(n, NormalisedText) else normalise(n) for n in notes]
     if not docs:
@@ -45,7 +46,7 @@ def triage_notes(model, notes: Sequence[str | NormalisedText], *,
     channels = _per_note(channel, len(docs), "channels")
     thresholds = getattr(model, "flag_thresholds_", {})
     results = []
-    for doc, triage, day, given in zip(docs, model.triage(docs), days, channels):
+    for doc, triage, day, given in zip(docs, model.triage(docs, evidence=evidence), days, channels):
         facts = extract_facts(doc.text, day)
         triage = apply_risk(triage, facts)
         how = given or infer_channel(doc.text, doc.is_transcript)

@@ -287,3 +287,24 @@ def test_a_flags_threshold_sits_in_the_middle_of_the_near_best_cuts():
     proba, y = np.append(proba, 0.31), np.append(y, 1)
     assert _best_threshold(proba, y, plateau=0.0) == pytest.approx(0.275)
     assert _best_threshold(proba, y, plateau=0.05) == pytest.approx(0.425)
+
+
+def test_a_tagged_file_gets_the_same_rows_without_the_flags_quoted_spans(small_model, small_corpus):
+    """tag leaves evidence out (no column shows it); every column it writes is the same either way."""
+    import pandas as pd
+
+    from pipeline.apps.batch import tag_frame
+    from pipeline.flow import triage_notes
+
+    _, test = small_corpus
+    texts = list(test["text"][:150])
+    with_spans = triage_notes(small_model, texts)
+    without = triage_notes(small_model, texts, evidence=False)
+    assert any(r.triage.flag_evidence for r in with_spans)
+    assert all(r.triage.flag_evidence == {} for r in without)
+    assert [r.tag_row("full") for r in with_spans] == [r.tag_row("full") for r in without]
+    frame = pd.DataFrame({"id": range(len(texts)), "text": texts})
+    kept: dict = {}
+    stored = tag_frame(small_model, frame, results=kept)  # a case store keeps the evidence
+    assert any(r.triage.flag_evidence for r in kept.values())
+    pd.testing.assert_frame_equal(tag_frame(small_model, frame), stored)

@@ -126,7 +126,7 @@ def tag_frame(model, df: pd.DataFrame, text_column: str = "text", plan_mode: str
     if channel_column and channel_column in df.columns:
         channels = [channel_id(_text_of(df[channel_column].iloc[i])) for i in index]
     done = triage_notes(model, [docs[i] for i in index], received=received, channel=channels,
-                        with_plan=plan_mode != "none" or results is not None)
+                        with_plan=plan_mode != "none" or results is not None, evidence=results is not None)
     for i, result in zip(index, done):
         if results is not None:
             results[i] = result

@@ -88,17 +88,19 @@ class TriageDecision:
         _, X = self.transform(texts)
         return self.mindset_any_head_.proba(X)
 
-    def triage(self, texts: Sequence[str | NormalisedText]) -> list[Triage]:
-        """The rich result per note: top-3 causes, level, flags with evidence, mindsets, review heads."""
-        return self.predict_with_proba(texts)[0]
+    def triage(self, texts: Sequence[str | NormalisedText], evidence: bool = True) -> list[Triage]:
+        """The rich result per note: top-3 causes, level, flags with evidence, mindsets, review heads.
+        `evidence=False` leaves each flag's quoted spans out (a tagged file has no column for them)."""
+        return self.predict_with_proba(texts, evidence=evidence)[0]
 
-    def predict_with_proba(self, texts: Sequence[str | NormalisedText]) -> tuple[list[Triage], dict[str, np.ndarray]]:
+    def predict_with_proba(self, texts: Sequence[str | NormalisedText], evidence: bool = True
+                           ) -> tuple[list[Triage], dict[str, np.ndarray]]:
         """Triages and the four heads' probability matrices behind them, from one pass over the features."""
         docs, X = self.transform(texts)
         proba = self._proba_from_X(X)
         shown = {k: round4(proba[k]).tolist() for k in _SHOWN}  # the whole batch rounded at once
-        triages = [self._triage(docs[i], {k: v[i] for k, v in proba.items()}, {k: v[i] for k, v in shown.items()})
-                   for i in range(len(docs))]
+        triages = [self._triage(docs[i], {k: v[i] for k, v in proba.items()}, {k: v[i] for k, v in shown.items()},
+                                evidence=evidence) for i in range(len(docs))]
         return triages, self._heads_only(proba)
 
     def _reconcile(self, level_p: np.ndarray, flags: list[str]) -> tuple[str, str | None]:
@@ -121,8 +123,8 @@ class TriageDecision:
             note = f"learned {learned} ({level_p.max():.2f}) -> {final}: flags {sorted(flags) or 'none'} give at least {floor}"
         return final, note
 
-    def _triage(self, doc: NormalisedText, p: dict[str, np.ndarray], shown: dict[str, list[float]] | None = None
-                ) -> Triage:
+    def _triage(self, doc: NormalisedText, p: dict[str, np.ndarray], shown: dict[str, list[float]] | None = None,
+                evidence: bool = True) -> Triage:
         """One note's triage from its probability rows; `shown`: those of `_SHOWN` rounded (`round4`)."""
         if shown is None:
             shown = {k: round4(p[k]).tolist() for k in _SHOWN}
@@ -166,7 +168,7 @@ class TriageDecision:
             mindset=mindset,
             # shown to the handler: how likely each mindset is present at all (main or second)
             mindset_proba=dict(zip(mindset_classes[:-1], shown["mindset_any"])),
-            flag_evidence={f: self._evidence(doc, f, said.get(f)) for f in flags},
+            flag_evidence={f: self._evidence(doc, f, said.get(f)) for f in flags} if evidence else {},
             uncertain=uncertain,
             head_top_proba={h: round(v, 4) for h, v in tops.items()},
             reconciliation=note,

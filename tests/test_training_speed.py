@@ -17,6 +17,7 @@ def pair(small_corpus):
     return one, two
 
 
+@pytest.mark.slow  # two fits of the small model (about 11 s)
 def test_a_second_process_fits_exactly_what_one_process_fits(pair):
     one, two = pair
     for head in ("cause_head_", "mindset_head_", "level_head_", "flag_head_", "mindset_any_head_"):
@@ -74,6 +75,7 @@ def test_forked_gives_the_result_raises_the_error_and_runs_inline_where_it_canno
     p.join()
 
 
+@pytest.mark.slow  # two fits of the small model (about 13 s)
 def test_nb_scaling_changes_the_flag_heads_except_the_excepted_ones(small_corpus):
     train, _ = small_corpus
     kw = dict(char_ngrams=None, cv=2, n_jobs=1)

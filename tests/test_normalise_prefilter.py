@@ -19,15 +19,11 @@ def test_halfwidth_is_the_translation(s):
 @given(st.one_of(TEXT, st.text(max_size=60)))
 @settings(max_examples=400, deadline=None)
 def test_the_turns_are_the_same_with_every_scan_done(s):
-    matches = [m.span() for m in N._INLINE_TURN.finditer(s)]
+    lex = N.turn_lexicon()
+    matches = [m.span() for m in lex.inline.finditer(s)]
     if matches:
-        assert N._INLINE_SCREEN.search(s)
-    fast = N.split_turns(s)
-    screen_was, N._INLINE_SCREEN = N._INLINE_SCREEN, None
-    try:
-        assert N.split_turns(s) == fast
-    finally:
-        N._INLINE_SCREEN = screen_was
+        assert lex.inline_screen.search(s)
+    assert N.split_turns(s, screened=False) == N.split_turns(s)
 
 
 def test_a_screen_is_one_required_character_class():

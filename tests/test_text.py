@@ -122,3 +122,44 @@ def test_the_model_never_reads_a_personal_number():
     assert len(doc.model_text) == len(doc.customer)
     for marker in evidence_map().get("regulator_threat", []):
         assert not find_markers(doc.model_text, marker), marker
+
+
+def _turns_yaml() -> dict:
+    import yaml
+
+    from pipeline.knowledge import bundled
+
+    return yaml.safe_load(bundled("lexicon", "turns.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"agent_roles": None}, "agent_roles must be a list of words"),
+    ({"case_statement_pattern": "关于(("}, "case_statement_pattern does not compile"),
+    ({"unnamed_pattern": ...}, "missing unnamed_pattern"),
+])
+def test_a_bad_turns_lexicon_is_refused_naming_the_file_and_the_key(change, message):
+    from pipeline.text.normalisation import TurnLexicon
+
+    raw = _turns_yaml()
+    for key, value in change.items():
+        if value is ...:
+            del raw[key]
+        else:
+            raw[key] = value
+    with pytest.raises(ValueError, match=message) as err:
+        TurnLexicon(raw, "centre/turns.yaml")
+    assert "centre/turns.yaml" in str(err.value)
+
+
+def test_a_centres_own_speaker_label_is_read_from_its_turns_lexicon(monkeypatch):
+    from pipeline.text import normalisation as N
+
+    text = "服务代表：您也可以向监管部门反映\n客户：我要退保，现金价值太低了"
+    assert not N.split_turns(text)  # the bundled lexicon does not know the label
+    raw = _turns_yaml()
+    raw["agent_roles"] = raw["agent_roles"] + ["服务代表"]
+    centre = N.TurnLexicon(raw, "centre/turns.yaml")
+    monkeypatch.setattr(N, "turn_lexicon", lambda: centre)
+    assert [k for k, _ in N.split_turns(text)] == ["agent", "customer"]
+    doc = N.normalise(text)
+    assert doc.is_transcript and "监管" not in doc.model_text

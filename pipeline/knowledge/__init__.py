@@ -55,7 +55,8 @@ def lexicon_file(name: str) -> Path:
     return bundled("lexicon", name)
 
 
-LEXICON_FILES = ("cause_keywords.yaml", "channels.yaml", "demand.yaml", "facts.yaml", "insurance_terms.txt", "markers.yaml", "stopwords.txt")
+LEXICON_FILES = ("cause_keywords.yaml", "channels.yaml", "demand.yaml", "facts.yaml", "insurance_terms.txt", "markers.yaml",
+                 "stopwords.txt", "turns.yaml")
 
 
 def check_lexicon_dir(path: Path) -> None:

@@ -20,50 +20,62 @@ from pipeline.text.prefilter import screen
 #: What the model reads at most; longer notes keep their full text for output.
 MAX_MODEL_CHARS = 3000
 
-CUSTOMER_ROLES = ("客户", "用户", "顾客", "来电人", "来电者", "投保人", "被保险人", "消费者", "客人", "先生", "女士", "家属",
-                  "投诉人", "报案人")
-AGENT_ROLES = ("坐席", "座席", "客服", "接线员", "工作人员", "柜员", "专员", "理赔员", "服务人员", "客服人员", "回访员",
-               "主管", "客服主管", "值班主管", "回访专员", "理赔专员", "投诉专员", "保全专员", "理赔回访", "质检员", "核保员")
-#: a customer's relative or colleague speaking for them ("客户女儿：", "客户的儿子："): the customer's side
-_KIN = r"客户的?(?:儿子|女儿|妻子|丈夫|老公|老婆|爱人|父亲|母亲|爸爸|妈妈|家属|亲属|同事|朋友|孙子|孙女|本人)"
-#: an agent named by staff number ("工号1032：")
-_STAFF_NO = r"工号\s?\d{3,6}"
-#: speakers an export names without a role ("A:", "说话人1：", "角色2", "Speaker 1"): sides read from what they say
-_ANON = r"说话人\s?\d|角色\s?\d|发言人\s?\d|[Ss]peaker\s?\d|[A-D](?![A-Za-z])"
-
 _TIME = r"(?:\[?\(?\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?\]?\)?)"
-_NAMED = "|".join([_KIN, _STAFF_NO] + sorted(CUSTOMER_ROLES + AGENT_ROLES, key=len, reverse=True))
-_ROLE = f"{_NAMED}|{_ANON}"
-# A speaker label: optional timestamp, role (optionally bracketed), then a colon,
-# a closing bracket, or (ASR style, named roles only) a space. It must start a line.
-_TURN = re.compile(
-    rf"^[ \t]*(?:{_TIME}[ \t]*)?(?:[\[【(（]\s*(?P<b>{_ROLE})\s*[\]】)）]|(?P<r>{_ROLE})(?:[ \t]*{_TIME})?(?=[ \t]*[:：])"
-    rf"|(?P<s>{_NAMED})(?:[ \t]*{_TIME})?(?=[ \t]+\S|[ \t]*$))[ \t]*[:：]?[ \t]*",
-    re.MULTILINE,
-)
-# Inline turns on one line ("客户：……坐席：……"): colon or bracket required.
-_INLINE_TURN = re.compile(rf"[\[【]\s*(?P<b>{_ROLE})\s*[\]】]|(?:(?<=[。！？!?；;，,…—\s])|^)(?P<r>{_ROLE})[ \t]*[:：]")
-# ASR on one line, labels between spaces ("坐席 您好 请问 客户 我想问一下"): only named roles (not 先生/女士, which
-# an agent says to the customer), only when the note starts with one
-_SPOKEN = "|".join([_KIN, _STAFF_NO] + sorted(set(CUSTOMER_ROLES + AGENT_ROLES) - {"先生", "女士", "客人"}, key=len, reverse=True))
-_SPACED_TURN = re.compile(rf"(?:(?<=\s)|^)(?P<r>{_SPOKEN})(?=[ \t]+\S)[ \t]+")
-_SPACED_START = re.compile(rf"^(?:{_SPOKEN})[ \t]+\S")
-_CUSTOMER_ROLE = re.compile(rf"(?:{_KIN}|{'|'.join(CUSTOMER_ROLES)})")
-_ANON_ROLE = re.compile(_ANON)
 
-#: what staff say and customers do not: greetings, offers to help, addressing the customer; read to tell
-#: which of an export's unnamed speakers is the agent
-_AGENT_SAYS = re.compile(r"请问有什么|为您服务|很高兴|帮您|为您|请您|您的|您好|稍等|抱歉|不好意思|先生|女士|阿姨|大爷|工号|我司|"
-                         r"核实|登记|反馈给|给您|您看|您这边|您反映|您说的")
-#: an agent's turn that states the customer's case ("关于您反映的退保金额问题", "12378转来您的投诉", "关于从您儿子
-#: 账户扣保费的事"): in callbacks and transfers the matter and the regulator forward are said by staff, so
-#: the model reads these turns too; one that suggests where to complain ("您也可以向监管部门反映") stays out
-_CASE_STATEMENT = re.compile(r"关于|针对|就您|的事|的问题|您(?:反映|投诉|申诉|说)的|(?:反映|投诉)的|转来|转办|转过来|转到|转给我|转交")
-_SUGGESTION = re.compile(r"(?:可以|可|建议|不妨|也能|有权)[^，。？！]{0,10}(?:向|去|找|到|打|拨打|通过)[^，。？！]{0,10}"
-                         r"(?:监管|法院|起诉|律师|消协|媒体|记者|仲裁|12378|12315|12345|信访)")
-_CUSTOMER_SAYS = re.compile(r"我的保单|我买|我要|我想|我妈|我爸|我老|我家|你们|凭什么|投诉你|我交|我当时|喂")
 
-_INLINE_SCREEN = screen(_INLINE_TURN)
+class TurnLexicon:
+    """The speaker-turn patterns, compiled from the lexicon file `turns.yaml` (roles, unnamed speakers,
+    what staff say, the agent's statement of the case). Built once per process, on the first note."""
+
+    _LISTS = ("customer_roles", "agent_roles", "address_forms", "agent_says", "customer_says")
+    _PATTERNS = ("kin_pattern", "staff_number_pattern", "unnamed_pattern", "case_statement_pattern",
+                 "suggestion_pattern")
+
+    def __init__(self, raw: dict, where: str) -> None:
+        missing = [k for k in self._LISTS + self._PATTERNS if k not in raw]
+        if missing:
+            raise ValueError(f"{where}: missing {', '.join(missing)}")
+        for key in self._LISTS:
+            if not isinstance(raw[key], list) or not all(isinstance(w, str) and w for w in raw[key]):
+                raise ValueError(f"{where}: {key} must be a list of words")
+        for key in self._PATTERNS:
+            try:
+                re.compile(raw[key])
+            except (re.error, TypeError) as exc:
+                raise ValueError(f"{where}: {key} does not compile: {exc}") from None
+        self.customer_roles = tuple(raw["customer_roles"])
+        kin, staff, unnamed = raw["kin_pattern"], raw["staff_number_pattern"], raw["unnamed_pattern"]
+        roles = sorted(set(raw["customer_roles"]) | set(raw["agent_roles"]), key=lambda r: (-len(r), r))
+        named = "|".join([kin, staff] + [re.escape(r) for r in roles])
+        role = f"{named}|{unnamed}"
+        # a speaker label: optional timestamp, role (optionally bracketed), then a colon, a closing
+        # bracket, or (ASR style, named roles only) a space; it must start a line
+        self.turn = re.compile(
+            rf"^[ \t]*(?:{_TIME}[ \t]*)?(?:[\[【(（]\s*(?P<b>{role})\s*[\]】)）]|(?P<r>{role})(?:[ \t]*{_TIME})?(?=[ \t]*[:：])"
+            rf"|(?P<s>{named})(?:[ \t]*{_TIME})?(?=[ \t]+\S|[ \t]*$))[ \t]*[:：]?[ \t]*",
+            re.MULTILINE)
+        # inline turns on one line ("客户：……坐席：……"): colon or bracket required
+        self.inline = re.compile(rf"[\[【]\s*(?P<b>{role})\s*[\]】]|(?:(?<=[。！？!?；;，,…—\s])|^)(?P<r>{role})[ \t]*[:：]")
+        self.inline_screen = screen(self.inline)
+        # one-line ASR with labels between spaces ("坐席 您好 请问 客户 我想问一下"): named roles that are not
+        # also forms of address, and only when the note starts with one
+        spoken = "|".join([kin, staff] + [re.escape(r) for r in roles if r not in set(raw["address_forms"])])
+        self.spaced = re.compile(rf"(?:(?<=\s)|^)(?P<r>{spoken})(?=[ \t]+\S)[ \t]+")
+        self.spaced_start = re.compile(rf"^(?:{spoken})[ \t]+\S")
+        self.customer_role = re.compile(rf"(?:{kin}|{'|'.join(re.escape(r) for r in raw['customer_roles'])})")
+        self.unnamed = re.compile(unnamed)
+        self.agent_says = re.compile("|".join(re.escape(w) for w in raw["agent_says"]))
+        self.customer_says = re.compile("|".join(re.escape(w) for w in raw["customer_says"]))
+        self.case_statement = re.compile(raw["case_statement_pattern"])
+        self.suggestion = re.compile(raw["suggestion_pattern"])
+
+
+@lru_cache(maxsize=1)
+def turn_lexicon() -> TurnLexicon:
+    from pipeline.knowledge import lexicon_file, lexicon_yaml
+
+    return TurnLexicon(lexicon_yaml("turns.yaml"), str(lexicon_file("turns.yaml")))
+
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -166,16 +178,16 @@ def clean(text: str) -> str:
     return text.strip()
 
 
-def _role_kind(role: str) -> str:
+def _role_kind(role: str, lex: TurnLexicon) -> str:
     role = re.sub(r"\s", "", role)
-    if _CUSTOMER_ROLE.fullmatch(role):
+    if lex.customer_role.fullmatch(role):
         return "customer"
-    if _ANON_ROLE.fullmatch(role):
+    if lex.unnamed.fullmatch(role):
         return "anon:" + role.upper()
     return "agent"
 
 
-def _sides_of_unnamed(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _sides_of_unnamed(turns: list[tuple[str, str]], lex: TurnLexicon) -> list[tuple[str, str]]:
     """An export's unnamed speakers ("A:", "说话人1：") given sides: the one who talks most like staff
     is the agent (and any other who only talks like staff), the rest the customer's side. [] when no
     speaker talks like staff: a note whose sides cannot be told is read whole."""
@@ -185,7 +197,7 @@ def _sides_of_unnamed(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
     score: dict[str, float] = {}
     for k in anon:
         words = " ".join(w for kind, w in turns if kind == k)
-        score[k] = len(_AGENT_SAYS.findall(words)) - len(_CUSTOMER_SAYS.findall(words))
+        score[k] = len(lex.agent_says.findall(words)) - len(lex.customer_says.findall(words))
     agent = max(anon, key=lambda k: score[k])
     if score[agent] <= 0 and "agent" not in {k for k, _ in turns}:
         return []
@@ -195,22 +207,25 @@ def _sides_of_unnamed(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return sided if {"agent", "customer"} <= {k for k, _ in sided} else []
 
 
-def split_turns(text: str) -> list[tuple[str, str]]:
+def split_turns(text: str, screened: bool = True) -> list[tuple[str, str]]:
     """Speaker turns as (customer|agent|unknown, words); [] when the text is not a transcript.
 
     A transcript needs at least two labelled turns with both sides present, so
     an agent's summary that starts "客户：..." stays a note. Speakers named by a role
     (客户, 坐席, 客户女儿, 工号1032) take its side; unnamed ones (A/B, 说话人1/2) are
-    sided by what they say.
+    sided by what they say. `screened=False` scans for inline turns without the
+    one-class screen first (the same turns; tests compare the two).
     """
-    matches = list(_TURN.finditer(text))
+    lex = turn_lexicon()
+    matches = list(lex.turn.finditer(text))
     if len(matches) < 2:  # inline turns need a bracket or a colon: a note with neither is not scanned
-        matches = list(_INLINE_TURN.finditer(text)) if _INLINE_SCREEN is None or _INLINE_SCREEN.search(text) else []
-    if len(matches) < 2 and _SPACED_START.match(text):
-        matches = list(_SPACED_TURN.finditer(text))
+        screen_ = lex.inline_screen if screened else None
+        matches = list(lex.inline.finditer(text)) if screen_ is None or screen_.search(text) else []
+    if len(matches) < 2 and lex.spaced_start.match(text):
+        matches = list(lex.spaced.finditer(text))
     if len(matches) < 2:
         return []
-    kinds = [_role_kind(next(v for v in m.groupdict().values() if v)) for m in matches]
+    kinds = [_role_kind(next(v for v in m.groupdict().values() if v), lex) for m in matches]
     named = {k for k in kinds if not k.startswith("anon:")}
     if len(set(kinds)) < 2 or (named and not (named <= {"customer", "agent"})):
         return []
@@ -223,10 +238,16 @@ def split_turns(text: str) -> list[tuple[str, str]]:
         words = text[m.end():end].strip()
         if words:
             turns.append((kinds[i], words))
-    turns = _sides_of_unnamed(turns)
+    turns = _sides_of_unnamed(turns, lex)
     if {k for k, _ in turns} & {"customer", "agent"} != {"customer", "agent"}:
         return []
     return turns
+
+
+def case_statement(turns: list[tuple[str, str]]) -> str:
+    """The agent's turns that state the customer's case, without one that suggests where to complain."""
+    lex = turn_lexicon()
+    return "\n".join(w for k, w in turns if k == "agent" and lex.case_statement.search(w) and not lex.suggestion.search(w))
 
 
 def normalise(text: str, max_chars: int = MAX_MODEL_CHARS) -> NormalisedText:
@@ -237,7 +258,7 @@ def normalise(text: str, max_chars: int = MAX_MODEL_CHARS) -> NormalisedText:
     if turns:
         customer = "\n".join(w for k, w in turns if k != "agent")
         agent = "\n".join(w for k, w in turns if k == "agent")
-        case = "\n".join(w for k, w in turns if k == "agent" and _CASE_STATEMENT.search(w) and not _SUGGESTION.search(w))
+        case = case_statement(turns)
     else:
         customer, agent, case = cleaned, "", ""
     return NormalisedText(

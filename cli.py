@@ -60,6 +60,9 @@ def _guard(fn):
                 _fail(str(exc), EXIT_USAGE)
             if io is not None and isinstance(exc, io.OutputError):
                 _fail(str(exc), EXIT_OUTPUT)
+            batch = sys.modules.get("pipeline.apps.batch")
+            if batch is not None and isinstance(exc, batch.WorkerLost):  # not a bug: a process was killed
+                _fail(str(exc), 1)
             registry = sys.modules.get("pipeline.model.registry")
             if registry is not None and isinstance(exc, registry.ModelError):
                 _fail(str(exc), EXIT_MODEL)

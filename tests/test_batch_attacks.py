@@ -343,3 +343,29 @@ def test_a_channel_column_decides_the_channel_and_the_steps_that_need_it(tmp_pat
     missing = CliRunner().invoke(cli.main, ["tag", str(src), "-o", str(tmp_path / "x.csv"), "--quiet",
                                             "--channel-column", "渠道名"], catch_exceptions=False)
     assert missing.exit_code == 3 and "渠道名" in missing.output
+
+
+# ------------------------------------------------------------------ a worker that dies
+
+def test_a_worker_that_dies_mid_run_stops_the_run_with_one_sentence_and_resume_finishes_it(registry, tmp_path,
+                                                                                            monkeypatch):
+    """A killed worker (out of memory) must not leave `tag` waiting for ever: the run stops, says what
+    happened, keeps the finished chunks, and --resume completes the same file."""
+    src = _jsonl(tmp_path / "in.jsonl", _rows(60))
+    out = tmp_path / "out.jsonl"
+    args = (src, "-o", out, "--chunk-size", "10", "--jobs", "2", "-q")
+    real = batch._tag_chunk
+
+    def dies_on_the_fourth(model, chunk, first_row, *rest):
+        if first_row == 30:
+            os._exit(9)  # in the worker: gone without a word, as the kernel's OOM killer leaves it
+        return real(model, chunk, first_row, *rest)
+
+    monkeypatch.setattr(batch, "_tag_chunk", dies_on_the_fourth)
+    stopped = run("tag", *args)
+    assert stopped.exit_code == 1 and "worker process died" in stopped.output and "--resume" in stopped.output
+    monkeypatch.setattr(batch, "_tag_chunk", real)
+    assert run("tag", *args, "--resume").exit_code == 0
+    whole = tmp_path / "whole.jsonl"
+    assert run("tag", src, "-o", whole, "-q").exit_code == 0
+    assert whole.read_bytes() == out.read_bytes()

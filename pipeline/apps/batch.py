@@ -21,7 +21,7 @@ import shutil
 import sys
 import time
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -541,6 +541,38 @@ def _fewer_collections() -> Iterator[None]:
 _WORKER_MODEL = None
 
 
+def _in_workers(ctx, jobs: int, init, args: tuple, tasks: Iterator[tuple]) -> Iterator[TaggedChunk]:
+    """Each task tagged by a worker process, results in input order, at most two chunks per worker in
+    flight (a large file is never read ahead into memory).
+
+    A process pool executor, not `multiprocessing.Pool`: when the parent stops half-way (a full disk
+    while writing a chunk, an interrupt), `Pool.terminate()` could hang for good on its task thread
+    (seen in 1 of 3 interrupted runs on a busy 2-core machine); the executor cancels what has not
+    started, lets at most one chunk per worker finish, and returns."""
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=init, initargs=args)
+    pending: deque = deque()
+    try:
+        for task in tasks:
+            pending.append(pool.submit(_worker_tag, task))
+            if len(pending) >= 2 * jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    except BrokenProcessPool:
+        raise WorkerLost("a tagging worker process died (out of memory, or killed); the chunks written so far "
+                         "are kept: run the same command with --resume, or with --jobs 1") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class WorkerLost(RuntimeError):
+    """A worker process of `tag` died mid-run: the run stops with what it finished kept for --resume."""
+
+
 def _worker_init(model_dir: str) -> None:
     global _WORKER_MODEL
     from pipeline.model.registry import load_model
@@ -660,9 +692,9 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
                 ctx, init, args = mp.get_context("fork"), None, ()
             else:
                 ctx, init, args = mp.get_context("spawn"), _worker_init, (model_dir,)
-            with _fewer_collections(), ctx.Pool(jobs, initializer=init, initargs=args) as pool:
-                tasks = ((c, row, kw, store, fmt_out, first) for c, row, first in chunks())
-                for tagged in pool.imap(_worker_tag, tasks, chunksize=1):
+            tasks = ((c, row, kw, store, fmt_out, first) for c, row, first in chunks())
+            with _fewer_collections(), closing(_in_workers(ctx, jobs, init, args, tasks)) as tagged_chunks:
+                for tagged in tagged_chunks:
                     consume(tagged)
         else:
             with _fewer_collections():

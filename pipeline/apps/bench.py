@@ -75,6 +75,12 @@ def raw_jieba_rate(texts: list[str]) -> dict:
     return {"notes_per_s": len(texts) / wall, "cpu_ms_per_note": 1000 * cpu / len(texts)}
 
 
+def _cpu_ratio(raw: dict, notes: int, tag_cpu_s: float, cores: int) -> float:
+    """tag against raw jieba in CPU time: what the ratio would be with the cores to itself (the tag
+    process tree's CPU seconds spread evenly over `cores`)."""
+    return round(raw["cpu_ms_per_note"] * notes / 1000 / (tag_cpu_s / cores), 3)
+
+
 def latency_ms(model, texts: list[str], calls: int) -> dict:
     """One note per call through the whole flow, in process: wall-clock percentiles, and the p99 of
     CPU time per call (the same calls, unmoved by other work on the machine)."""
@@ -337,8 +343,8 @@ def run(quick: bool = False, out_dir: Path = Path("bench") / "results", memory_r
             # (the whole process tree's CPU time spread evenly over them)
             "raw_jieba_cpu_ms_per_note": round(raw["cpu_ms_per_note"], 4),
             "tag_all_cores_cpu_s": round(all_cpu, 2), "tag_1_core_cpu_s": round(one_cpu, 2),
-            "cpu_ratio_all_cores": round(raw["cpu_ms_per_note"] * n / 1000 / (all_cpu / jobs_all), 3),
-            "cpu_ratio_1_core": round(raw["cpu_ms_per_note"] * n / 1000 / one_cpu, 3)}
+            "cpu_ratio_all_cores": _cpu_ratio(raw, n, all_cpu, jobs_all),
+            "cpu_ratio_1_core": _cpu_ratio(raw, n, one_cpu, 1)}
         long_frame = notes_of_median(n)
         long_path = Path(tmp) / "notes-median.jsonl"
         long_frame.to_json(long_path, orient="records", lines=True, force_ascii=False)
@@ -350,7 +356,7 @@ def run(quick: bool = False, out_dir: Path = Path("bench") / "results", memory_r
             "mean_note_chars": round(long_frame["text"].str.len().mean(), 1),
             "raw_jieba_notes_per_s": round(long_raw["notes_per_s"], 1), "tag_all_cores_notes_per_s": round(long_all, 1),
             "ratio_all_cores": round(long_all / long_raw["notes_per_s"], 3),
-            "cpu_ratio_all_cores": round(long_raw["cpu_ms_per_note"] * n / 1000 / (long_cpu / jobs_all), 3)}
+            "cpu_ratio_all_cores": _cpu_ratio(long_raw, n, long_cpu, jobs_all)}
         # the figures earlier runs wrote, kept under their names
         result["raw_jieba_notes_per_s"] = round(rate, 1)
         result["tag_notes_per_s_all_cores"] = round(all_cores, 1)

@@ -38,12 +38,12 @@ class TurnLexicon:
         for key in self._LISTS:
             if not isinstance(raw[key], list) or not all(isinstance(w, str) and w for w in raw[key]):
                 raise ValueError(f"{where}: {key} must be a list of words")
+        compiled: dict[str, re.Pattern] = {}
         for key in self._PATTERNS:
             try:
-                re.compile(raw[key])
+                compiled[key] = re.compile(raw[key])
             except (re.error, TypeError) as exc:
                 raise ValueError(f"{where}: {key} does not compile: {exc}") from None
-        self.customer_roles = tuple(raw["customer_roles"])
         kin, staff, unnamed = raw["kin_pattern"], raw["staff_number_pattern"], raw["unnamed_pattern"]
         roles = sorted(set(raw["customer_roles"]) | set(raw["agent_roles"]), key=lambda r: (-len(r), r))
         named = "|".join([kin, staff] + [re.escape(r) for r in roles])
@@ -59,15 +59,16 @@ class TurnLexicon:
         self.inline_screen = screen(self.inline)
         # one-line ASR with labels between spaces ("坐席 您好 请问 客户 我想问一下"): named roles that are not
         # also forms of address, and only when the note starts with one
-        spoken = "|".join([kin, staff] + [re.escape(r) for r in roles if r not in set(raw["address_forms"])])
+        address = set(raw["address_forms"])
+        spoken = "|".join([kin, staff] + [re.escape(r) for r in roles if r not in address])
         self.spaced = re.compile(rf"(?:(?<=\s)|^)(?P<r>{spoken})(?=[ \t]+\S)[ \t]+")
         self.spaced_start = re.compile(rf"^(?:{spoken})[ \t]+\S")
         self.customer_role = re.compile(rf"(?:{kin}|{'|'.join(re.escape(r) for r in raw['customer_roles'])})")
-        self.unnamed = re.compile(unnamed)
+        self.unnamed = compiled["unnamed_pattern"]
         self.agent_says = re.compile("|".join(re.escape(w) for w in raw["agent_says"]))
         self.customer_says = re.compile("|".join(re.escape(w) for w in raw["customer_says"]))
-        self.case_statement = re.compile(raw["case_statement_pattern"])
-        self.suggestion = re.compile(raw["suggestion_pattern"])
+        self.case_statement = compiled["case_statement_pattern"]
+        self.suggestion = compiled["suggestion_pattern"]
 
 
 @lru_cache(maxsize=1)
@@ -190,7 +191,8 @@ def _role_kind(role: str, lex: TurnLexicon) -> str:
 def _sides_of_unnamed(turns: list[tuple[str, str]], lex: TurnLexicon) -> list[tuple[str, str]]:
     """An export's unnamed speakers ("A:", "说话人1：") given sides: the one who talks most like staff
     is the agent (and any other who only talks like staff), the rest the customer's side. [] when no
-    speaker talks like staff: a note whose sides cannot be told is read whole."""
+    speaker talks like staff: a note whose sides cannot be told is read whole (split_turns checks that
+    both sides speak)."""
     anon = sorted({k for k, _ in turns if k.startswith("anon:")})
     if not anon:
         return turns
@@ -203,24 +205,21 @@ def _sides_of_unnamed(turns: list[tuple[str, str]], lex: TurnLexicon) -> list[tu
         return []
     agents = {agent} if score[agent] > 0 else set()
     agents |= {k for k in anon if k != agent and score[k] > 0 and score[k] >= score[agent] / 2}
-    sided = [("agent" if k in agents else "customer" if k.startswith("anon:") else k, w) for k, w in turns]
-    return sided if {"agent", "customer"} <= {k for k, _ in sided} else []
+    return [("agent" if k in agents else "customer" if k.startswith("anon:") else k, w) for k, w in turns]
 
 
-def split_turns(text: str, screened: bool = True) -> list[tuple[str, str]]:
+def split_turns(text: str) -> list[tuple[str, str]]:
     """Speaker turns as (customer|agent|unknown, words); [] when the text is not a transcript.
 
     A transcript needs at least two labelled turns with both sides present, so
     an agent's summary that starts "客户：..." stays a note. Speakers named by a role
     (客户, 坐席, 客户女儿, 工号1032) take its side; unnamed ones (A/B, 说话人1/2) are
-    sided by what they say. `screened=False` scans for inline turns without the
-    one-class screen first (the same turns; tests compare the two).
+    sided by what they say.
     """
     lex = turn_lexicon()
     matches = list(lex.turn.finditer(text))
     if len(matches) < 2:  # inline turns need a bracket or a colon: a note with neither is not scanned
-        screen_ = lex.inline_screen if screened else None
-        matches = list(lex.inline.finditer(text)) if screen_ is None or screen_.search(text) else []
+        matches = list(lex.inline.finditer(text)) if lex.inline_screen is None or lex.inline_screen.search(text) else []
     if len(matches) < 2 and lex.spaced_start.match(text):
         matches = list(lex.spaced.finditer(text))
     if len(matches) < 2:

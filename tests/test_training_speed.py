@@ -38,6 +38,25 @@ def test_training_reports_each_stage(small_corpus, caplog):
     assert all("s in all)" in s for s in stages)
 
 
+def test_the_second_process_starts_once_the_cause_head_is_fitted(small_corpus, caplog, monkeypatch):
+    """The cause head's L-BFGS memory and the forked child's together were training's peak (issue 19)."""
+    import pipeline.model.triager as triager_module
+
+    train, _ = small_corpus
+    started_after: list[list[str]] = []
+    real = triager_module.Forked
+
+    class Watched(real):
+        def __init__(self, fn, use_fork=True):
+            started_after.append([r.getMessage().split(":")[0] for r in caplog.records if r.name == "tousu.train"])
+            super().__init__(fn, use_fork)
+
+    monkeypatch.setattr(triager_module, "Forked", Watched)
+    with caplog.at_level(logging.INFO, logger="tousu.train"):
+        Triager(char_ngrams=None, cv=2, n_jobs=1).fit(train["text"][:400], train[:400])
+    assert started_after == [["features", "cause"]]
+
+
 def test_multiclass_folds_are_checked_and_default_to_cv(small_corpus):
     train, _ = small_corpus
     with pytest.raises(ValueError, match="multiclass_cv"):

@@ -509,17 +509,18 @@ class Triager(TriageDecision, BaseEstimator):
         rw = np.where(generated, self.generated_weight, 1.0)
         causes = [list(c) for c in df["cause"]]
         minds = [list(m) for m in df["mindset"]]
-        # mindset and risk level fit in a forked second process while cause (the largest) fits here:
-        # L-BFGS holds the GIL, so only a process overlaps them; the same fits, the same results
+        self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
+            X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub, rw,
+            secondary=self.cause_secondary_weight, column_scale=self._cause_column_scale(features))
+        stages.done(f"cause: {self.multiclass_cv or self.cv} folds and the final fit")
+        # mindset and risk level fit in a forked second process while the flags fit here: L-BFGS holds
+        # the GIL, so only a process overlaps them; the same fits, the same results. Not beside the cause
+        # head: its L-BFGS memory and the child's together were the whole run's peak (about 1 GB)
         side = Forked(lambda: (
             self._fit_multiclass(X, [m[0] if m else NO_MINDSET for m in minds], [m[1:] for m in minds],
                                  self.mindset_classes_, self.C, sub, rw, balance=self.mindset_balance),
             self._fit_multiclass(X, list(df["risk_level"]), [[] for _ in range(len(df))], self.level_classes_,
                                  self.C, sub, rw)), use_fork=self.n_jobs not in (None, 1))
-        self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
-            X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub, rw,
-            secondary=self.cause_secondary_weight, column_scale=self._cause_column_scale(features))
-        stages.done(f"cause: {self.multiclass_cv or self.cv} folds and the final fit")
         flag_sets = [set(f) for f in df["risk_flags"]]
         Y = np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int)
         nb = [0.0 if f in self.flag_nb_except else self.flag_nb for f in self.flag_classes_]

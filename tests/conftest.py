@@ -32,16 +32,39 @@ def small_model(small_corpus):
     return Triager(char_ngrams=None, cv=2).fit(train["text"], train)
 
 
+@pytest.fixture(scope="session")
+def signed_copy(tmp_path_factory, small_model, small_corpus):
+    """`signed_copy(root, version, metrics)`: `small_model` saved and signed as that version inside `root`.
+    Each (version, metrics) is saved once per session and copied after that: a save takes about half a
+    second, dozens of tests start from one, and the signature does not name the models folder."""
+    import json
+    import shutil
+
+    from pipeline.model.registry import save_model
+
+    saved: dict[str, Path] = {}
+
+    def copy(root: Path, version: str, metrics: dict) -> Path:
+        key = json.dumps([version, metrics], sort_keys=True)
+        if key not in saved:
+            saved[key] = save_model(small_model, small_corpus[0], metrics, root=tmp_path_factory.mktemp("signed"),
+                                    version=version)
+        root.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copytree(saved[key], root / version))
+
+    return copy
+
+
 @pytest.fixture
-def registry(tmp_path, monkeypatch, small_model, small_corpus) -> Path:
+def registry(tmp_path, monkeypatch, signed_copy) -> Path:
     """A model registry in tmp holding `small_model`, promoted; no API tokens in the environment."""
-    from pipeline.model.registry import promote, save_model
+    from pipeline.model.registry import promote
 
     root = tmp_path / "models"
     monkeypatch.setenv("TOUSU_MODELS_DIR", str(root))
     monkeypatch.delenv("TOUSU_API_TOKEN", raising=False)
     monkeypatch.delenv("TOUSU_API_TOKENS", raising=False)
-    path = save_model(small_model, small_corpus[0], {"heldout": {"cause_top1": 0.5}}, root=root, version="v-small")
+    path = signed_copy(root, "v-small", {"heldout": {"cause_top1": 0.5}})
     promote(path.name, root)
     return root
 

@@ -21,10 +21,10 @@ ROWS = [
 
 
 @pytest.fixture
-def registry(tmp_path, monkeypatch, small_model, small_corpus):
+def registry(tmp_path, monkeypatch, signed_copy):
     root = tmp_path / "models"
     monkeypatch.setenv("TOUSU_MODELS_DIR", str(root))
-    path = save_model(small_model, small_corpus[0], {"heldout": {}}, root=root, version="v-small")
+    path = signed_copy(root, "v-small", {"heldout": {}})
     promote(path.name, root)
     return root
 

@@ -22,17 +22,22 @@ def root(tmp_path, monkeypatch):
     return folder
 
 
-@pytest.fixture
-def saved(root, small_model, small_corpus):
-    train, _ = small_corpus
-    path = save_model(small_model, train, {"heldout": {}}, root=root, version="v1")
-    return root, path
+def _copy_versions(signed_copy, root, *names):
+    for v in names:
+        signed_copy(root, v, {} if v in ("v2", "v3", "v4", "v5") else {"heldout": {}})
 
 
 @pytest.fixture
-def outside(tmp_path, small_model, small_corpus):
+def saved(root, signed_copy):
+    _copy_versions(signed_copy, root, "v1")
+    return root, root / "v1"
+
+
+@pytest.fixture
+def outside(tmp_path, signed_copy):
     """A correctly signed model in a folder that is NOT the models folder."""
-    return save_model(small_model, small_corpus[0], {"heldout": {}}, root=tmp_path / "elsewhere", version="v9")
+    _copy_versions(signed_copy, tmp_path / "elsewhere", "v9")
+    return tmp_path / "elsewhere" / "v9"
 
 
 def _evil_pickle(marker) -> bytes:
@@ -274,10 +279,9 @@ def test_missing_model_directory_says_what_to_do(root):
 # ------------------------------------------------------------------ promotion history
 
 @pytest.fixture
-def three(saved, small_model, small_corpus):
+def three(saved, signed_copy):
     root, _ = saved
-    for v in ("v2", "v3"):
-        save_model(small_model, small_corpus[0], {}, root=root, version=v)
+    _copy_versions(signed_copy, root, "v2", "v3")
     for v in ("v1", "v2", "v3"):
         promote(v, reason=f"because {v}")
     return root
@@ -335,11 +339,10 @@ def test_rollback_reads_a_registry_written_before_kinds_were_recorded(saved, sma
 # ------------------------------------------------------------------ prune
 
 @pytest.fixture
-def five(three, small_model, small_corpus):
+def five(three, signed_copy):
     """v1..v4 promoted in turn (rollback line v3, v2, v1), v5 trained but not promoted (a challenger)."""
     root = three
-    for v in ("v4", "v5"):
-        save_model(small_model, small_corpus[0], {}, root=root, version=v)
+    _copy_versions(signed_copy, root, "v4", "v5")
     promote("v4", reason="because v4")
     return root
 

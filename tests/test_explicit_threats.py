@@ -1,6 +1,7 @@
 """A threat said outright is not left to the model's doubt; the demand clause is a feature of its own."""
 from __future__ import annotations
 
+import pytest
 
 from pipeline.model.features import DemandWords, demand_clauses, explicit_threat_gate, explicit_threats
 
@@ -65,6 +66,22 @@ def test_a_physical_act_said_outright_sets_violence_whatever_the_model_says(smal
         assert ("violence_risk" in triage.risk_flags) is expected, text
         if expected:
             assert triage.flag_evidence["violence_risk"][0].text == "推了保安一把"
+
+
+@pytest.mark.parametrize("text, sign", [
+    ("客户在热线中称再算错保单贷款利息就上门砍人", "砍人"),
+    ("我知道他每天几点从你们职场出来，下次让我碰见，我保证他走不出那条街。", "走不出那条街"),
+    ("我見到佢一定打爆佢個頭", "打爆佢"),
+    ("那个业务员再敢来，见一次打一次！", "见一次打一次"),
+    ("现场有保户情绪失控翻倒桌椅", "翻倒桌"),
+])
+def test_harm_threatened_to_a_person_or_furniture_overturned_is_a_violence_sign(text, sign):
+    assert explicit_threats(text)["violence_risk"][2] == sign
+
+
+@pytest.mark.parametrize("text", ["我不会揍他的，你们放心", "理赔电话打了三次都没人接", "把他教的方法用上了"])
+def test_no_violence_sign_in_a_denial_or_in_everyday_words(text):
+    assert "violence_risk" not in explicit_threats(text)
 
 
 def test_a_count_of_earlier_complaints_is_a_repeat_complaint_sign():

@@ -91,7 +91,6 @@ def test_a_count_of_earlier_complaints_is_a_repeat_complaint_sign():
 
 
 def test_a_sign_gate_outside_zero_to_one_is_a_lexicon_error_naming_the_file(tmp_path):
-    import pytest
     import yaml
 
     from pipeline.model.lexical import MARKERS_PATH, _explicit_threats
@@ -132,7 +131,6 @@ def test_what_disclaims_a_threat_is_a_negation_just_before_or_hearsay():
 
 
 def test_a_disclaimer_bar_outside_zero_to_one_is_a_lexicon_error_naming_the_file(tmp_path):
-    import pytest
     import yaml
 
     from pipeline.model.lexical import MARKERS_PATH, _disclaimers

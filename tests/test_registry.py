@@ -22,22 +22,15 @@ def root(tmp_path, monkeypatch):
     return folder
 
 
-def _copy_versions(signed_copy, root, *names):
-    for v in names:
-        signed_copy(root, v, {} if v in ("v2", "v3", "v4", "v5") else {"heldout": {}})
-
-
 @pytest.fixture
 def saved(root, signed_copy):
-    _copy_versions(signed_copy, root, "v1")
-    return root, root / "v1"
+    return root, signed_copy(root, "v1", {"heldout": {}})
 
 
 @pytest.fixture
 def outside(tmp_path, signed_copy):
     """A correctly signed model in a folder that is NOT the models folder."""
-    _copy_versions(signed_copy, tmp_path / "elsewhere", "v9")
-    return tmp_path / "elsewhere" / "v9"
+    return signed_copy(tmp_path / "elsewhere", "v9", {"heldout": {}})
 
 
 def _evil_pickle(marker) -> bytes:
@@ -281,7 +274,8 @@ def test_missing_model_directory_says_what_to_do(root):
 @pytest.fixture
 def three(saved, signed_copy):
     root, _ = saved
-    _copy_versions(signed_copy, root, "v2", "v3")
+    for v in ("v2", "v3"):
+        signed_copy(root, v, {})
     for v in ("v1", "v2", "v3"):
         promote(v, reason=f"because {v}")
     return root
@@ -342,7 +336,8 @@ def test_rollback_reads_a_registry_written_before_kinds_were_recorded(saved, sma
 def five(three, signed_copy):
     """v1..v4 promoted in turn (rollback line v3, v2, v1), v5 trained but not promoted (a challenger)."""
     root = three
-    _copy_versions(signed_copy, root, "v4", "v5")
+    for v in ("v4", "v5"):
+        signed_copy(root, v, {})
     promote("v4", reason="because v4")
     return root
 

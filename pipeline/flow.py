@@ -47,7 +47,7 @@ def triage_notes(model, notes: Sequence[str | NormalisedText], *,
     thresholds = getattr(model, "flag_thresholds_", {})
     results = []
     for doc, triage, day, given in zip(docs, model.triage(docs, evidence=evidence), days, channels):
-        facts = extract_facts(doc.text, day)
+        facts = extract_facts(doc.text, day, simplified=True)
         triage = apply_risk(triage, facts)
         how = given or infer_channel(doc.text, doc.is_transcript)
         if not with_plan:

@@ -173,6 +173,18 @@ def test_traditional_spans_point_at_converted_text() -> None:
         assert simp[f.start:f.end] == f.text or f.kind in ("phone", "id_number", "bank_card", "email")
 
 
+def test_the_normalisers_clean_text_needs_no_second_conversion() -> None:
+    """The flow hands the facts extractor the normaliser's clean text and skips the script conversion;
+    traditional script, full-width digits and a transcript give the same facts either way."""
+    from pipeline.text.normalisation import normalise
+
+    for raw in (SEED_TRAD, "客戶說要賠償伍萬元，三天內不答覆就找記者，電話１３８１２３４５６７８",
+                "坐席：您好\n客戶：我已經第三次打電話了，保費４５０００元"):
+        clean = normalise(raw).text
+        assert extract_facts(clean, RECEIVED, simplified=True) == extract_facts(raw, RECEIVED)
+        assert extract_facts(clean, RECEIVED, simplified=True).items
+
+
 @pytest.mark.parametrize("text,kind,value", [
     ("客戶說要賠償伍萬元", "amount", 50000.0),
     ("已經是第三次來電", "prior_complaints", 2),

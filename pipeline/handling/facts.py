@@ -551,11 +551,14 @@ def _cues(s: str) -> list[Fact]:
 # ----------------------------------------------------------------- public
 
 
-def extract_facts(text: str, received: dt.date | None = None) -> Facts:
-    """All facts of a note, in text order; spans refer to the simplified text."""
+def extract_facts(text: str, received: dt.date | None = None, *, simplified: bool = False) -> Facts:
+    """All facts of a note, in text order; spans refer to the simplified text.
+
+    `simplified`: the text is already the normaliser's clean form (`NormalisedText.text`), which
+    script and width conversion leave as it is (cleaning is idempotent), so it is not converted again."""
     if isinstance(received, dt.datetime):
         received = received.date()
-    s = to_simplified(text or "")
+    s = (text or "") if simplified else to_simplified(text or "")
     claims = _Claims()
     items: list[Fact] = []
     items += _policy_numbers(s, claims)

@@ -149,6 +149,25 @@ def char_keys(vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray] | Non
     return keys_arr[order], np.array(cols, dtype=np.int64)[order]
 
 
+def count_cells(rows: np.ndarray, cols: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, count) of the distinct (row, column) cells, sorted by row then column: what
+    np.unique(..., return_counts=True) gives, at about half its cost. The cells come in runs already
+    (row by row, or one run per n-gram length), which the stable sort (timsort) merges instead of
+    sorting from scratch."""
+    cells = rows * width + cols
+    cells.sort(kind="stable")
+    if not cells.size:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    first = np.empty(cells.size, dtype=bool)
+    first[0] = True
+    np.not_equal(cells[1:], cells[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, cells.size))
+    cells = cells[starts]
+    return cells // width, cells % width, counts.astype(np.int64)
+
+
 def char_counts(table: KeyTable, width: int, ngram_range: tuple[int, int], lowercase: bool,
                 docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(row, column, count) of every in-vocabulary character n-gram, sorted by row then column,
@@ -183,9 +202,7 @@ def char_counts(table: KeyTable, width: int, ngram_range: tuple[int, int], lower
         cols_parts.append(col[hit])
     rows = np.concatenate(rows_parts) if rows_parts else np.zeros(0, dtype=np.int64)
     cols = np.concatenate(cols_parts) if cols_parts else np.zeros(0, dtype=np.int64)
-    width = max(width, 1)
-    cells, counts = np.unique(rows * width + cols, return_counts=True)
-    return cells // width, cells % width, counts
+    return count_cells(rows, cols, max(width, 1))
 
 
 def generic_counts(get: Callable, analyze: Callable[[str], list[str]], docs: list[str]
@@ -203,9 +220,7 @@ def generic_counts(get: Callable, analyze: Callable[[str], list[str]], docs: lis
     row = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
     keep = j >= 0
     row, j = row[keep], j[keep]
-    width = int(j.max()) + 1 if j.size else 1
-    cells, counts = np.unique(row * width + j, return_counts=True)
-    return cells // width, cells % width, counts.astype(np.int64)
+    return count_cells(row, j, int(j.max()) + 1 if j.size else 1)
 
 
 DEMAND_PATH = lexicon_file("demand.yaml")

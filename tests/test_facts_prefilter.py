@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from pipeline.handling import facts
 from pipeline.handling.facts import _patterns, _triggers, extract_facts
-from pipeline.text.prefilter import DIGIT, may_match, note_chars, required_sets
+from pipeline.text.prefilter import DIGIT, first_chars, may_match, note_chars, required_sets
 
 
 @pytest.mark.parametrize("pattern, need", [
@@ -27,6 +27,25 @@ from pipeline.text.prefilter import DIGIT, may_match, note_chars, required_sets
 ])
 def test_the_characters_a_match_needs(pattern, need):
     assert sorted(map(set, required_sets(re.compile(pattern))), key=sorted) == sorted(need, key=sorted)
+
+
+@pytest.mark.parametrize("pattern, first", [
+    ("a|bc", {"a", "b"}),
+    ("(?<![不没])生气|气愤", {"生", "气"}),
+    ("[锤捶]死|(?:踢|踹)(?:翻|倒)", {"锤", "捶", "踢", "踹"}),
+    ("(?:已经?|先后)[^，]{0,8}次", {"已", "先"}),
+    ("x?y", {"x", "y"}),
+    ("x*", None),  # may match empty
+    ("(?:a|)b", {"a", "b"}),
+    (r"\d+次", None),  # a digit class: not listed
+    ("[^a]b", None),
+    (".b", None),
+    ("(?i)ab", None),
+    ("(?i)媒体", {"媒"}),
+])
+def test_the_characters_a_match_starts_with(pattern, first):
+    got = first_chars(re.compile(pattern))
+    assert (set(got) if got is not None else None) == first
 
 
 def test_a_digit_stands_for_every_decimal_digit():

@@ -18,6 +18,7 @@ import yaml
 
 from pipeline.knowledge import lexicon_file
 from pipeline.model.keytable import KeyTable
+from pipeline.text.prefilter import start_screen
 from pipeline.text.regex_prefix import literal_first
 from pipeline.text.tokenise import Tokenizer
 
@@ -351,12 +352,28 @@ def explicit_threat_gates(path: str = str(MARKERS_PATH)) -> Mapping[str, float]:
     return _explicit_threats(path)[0]
 
 
+@lru_cache(maxsize=4)
+def _threat_screens(path: str) -> dict[str, re.Pattern | None]:
+    """Per flag, the class of characters its pattern's matches start with (`start_screen`): the signs'
+    alternations start with groups, classes and look-behinds, which the regex engine tries at every
+    character of the note."""
+    return {flag: start_screen(pattern) for flag, pattern in _explicit_threats(path)[1].items()}
+
+
 def explicit_threats(text: str, path: str = str(MARKERS_PATH)) -> dict[str, tuple[int, int, str]]:
     """Flag -> the first span where the customer says the threat outright (not negated just before)."""
     _, patterns, negated = _explicit_threats(path)
+    screens = _threat_screens(path)
     found: dict[str, tuple[int, int, str]] = {}
     for flag, pattern in patterns.items():
-        for m in pattern.finditer(text):
+        screen = screens[flag]
+        start = 0
+        if screen is not None:
+            hit = screen.search(text)
+            if hit is None:
+                continue
+            start = hit.start()
+        for m in pattern.finditer(text, start):
             if negated is not None and negated.search(text[max(0, m.start() - 8):min(m.end(), m.start() + 4)]):
                 continue
             found[flag] = (m.start(), m.end(), m.group(0))

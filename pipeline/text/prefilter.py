@@ -15,7 +15,7 @@ from functools import lru_cache
 from re import _constants as c
 from re import _parser
 
-__all__ = ["DIGIT", "caseless", "required_sets", "note_chars", "may_match", "screen"]
+__all__ = ["DIGIT", "caseless", "required_sets", "note_chars", "may_match", "screen", "first_chars", "start_screen"]
 
 #: Stands for "any decimal digit" (what `\d` matches) in a required set and in a note's characters.
 DIGIT = "\\d"
@@ -125,3 +125,76 @@ def screen(pattern: re.Pattern) -> re.Pattern | None:
     chars = sets[0]
     members = "".join(re.escape(ch) for ch in sorted(chars) if ch != DIGIT) + (r"\d" if DIGIT in chars else "")
     return re.compile(f"[{members}]")
+
+
+_ZERO_WIDTH = (c.ASSERT, c.ASSERT_NOT, c.AT)
+
+
+def _first_item(op, av, ic: bool) -> tuple[set[str] | None, bool]:
+    """(characters a match of this item can start with, whether it can match empty); None: any."""
+    if op is c.LITERAL:
+        ch = chr(av)
+        return ({ch}, False) if not ic or caseless(ch) else (None, False)
+    if op is c.IN:
+        sets = _item(op, av, ic)
+        return (set(sets[0]), False) if sets and DIGIT not in sets[0] else (None, False)
+    if op in _ZERO_WIDTH:  # look-arounds and anchors consume nothing: the next item starts the match
+        return set(), True
+    if op is c.SUBPATTERN:
+        _, add_flags, del_flags, sub = av
+        return _first_seq(sub, (ic or bool(add_flags & re.IGNORECASE)) and not del_flags & re.IGNORECASE)
+    if op is _ATOMIC:
+        return _first_seq(av, ic)
+    if op is c.BRANCH:
+        chars: set[str] = set()
+        empty = False
+        for branch in av[1]:
+            f, e = _first_seq(branch, ic)
+            if f is None:
+                return None, False
+            chars |= f
+            empty = empty or e
+        return chars, empty
+    if op in _REPEATS:
+        lo, _, sub = av
+        f, e = _first_seq(sub, ic)
+        return f, e or lo == 0
+    return None, False  # any character, a negated class, a category, a group reference
+
+
+def _first_seq(items, ic: bool) -> tuple[set[str] | None, bool]:
+    chars: set[str] = set()
+    for op, av in items:
+        f, empty = _first_item(op, av, ic)
+        if f is None:
+            return None, False
+        chars |= f
+        if not empty:
+            return chars, False
+    return chars, True
+
+
+@lru_cache(maxsize=512)
+def first_chars(pattern: re.Pattern) -> frozenset[str] | None:
+    """The characters every match of `pattern` starts with one of; None when they cannot be listed
+    (a match may be empty, or start with any character, a digit class or a negated class)."""
+    if pattern.flags & (re.LOCALE | re.VERBOSE) or not isinstance(pattern.pattern, str):
+        return None
+    try:
+        parsed = _parser.parse(pattern.pattern, pattern.flags)
+    except re.error:
+        return None
+    chars, empty = _first_seq(parsed, bool(pattern.flags & re.IGNORECASE))
+    return None if chars is None or empty or not chars else frozenset(chars)
+
+
+def start_screen(pattern: re.Pattern) -> re.Pattern | None:
+    """A class of the characters a match of `pattern` can start with: `pattern.finditer(text, pos)` from
+    the class's first hit finds every match `pattern.finditer(text)` finds (look-behinds still see the
+    text before `pos`), after one C scan instead of an attempt at every character. Worth it for an
+    alternation whose branches start with a group, a class or a look-behind, where the regex engine
+    cannot skip ahead by itself. None when the class cannot be named."""
+    chars = first_chars(pattern)
+    if chars is None:
+        return None
+    return re.compile("[" + "".join(re.escape(ch) for ch in sorted(chars)) + "]")

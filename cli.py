@@ -90,7 +90,7 @@ def get_model(model_dir: str | None, predict_only: bool = False):
         from pipeline.model.training import train_default
 
         click.echo(f"tousu: no model in {models_dir()} yet; training the default model from the bundled corpus "
-                   "(once, about 40 seconds on two cores)...", err=True)
+                   "(once, about a minute on two cores)...", err=True)
         path, metrics = train_default()
         click.echo(f"tousu: trained and promoted {path.name}; held-out cause top-1 "
                    f"{metrics['heldout']['cause_top1']:.3f}", err=True)

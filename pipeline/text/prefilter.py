@@ -122,7 +122,11 @@ def screen(pattern: re.Pattern) -> re.Pattern | None:
     sets = required_sets(pattern)
     if not sets:
         return None
-    chars = sets[0]
+    return _char_class(sets[0])
+
+
+def _char_class(chars: frozenset[str]) -> re.Pattern:
+    """One compiled class of these characters (`DIGIT`: any decimal digit)."""
     members = "".join(re.escape(ch) for ch in sorted(chars) if ch != DIGIT) + (r"\d" if DIGIT in chars else "")
     return re.compile(f"[{members}]")
 
@@ -195,6 +199,4 @@ def start_screen(pattern: re.Pattern) -> re.Pattern | None:
     alternation whose branches start with a group, a class or a look-behind, where the regex engine
     cannot skip ahead by itself. None when the class cannot be named."""
     chars = first_chars(pattern)
-    if chars is None:
-        return None
-    return re.compile("[" + "".join(re.escape(ch) for ch in sorted(chars)) + "]")
+    return None if chars is None else _char_class(chars)

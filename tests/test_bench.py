@@ -93,3 +93,17 @@ def test_notes_drawn_at_the_issue_length_have_its_median(small_corpus, monkeypat
     lengths = notes["text"].str.len()
     assert len(notes) == 400 and notes["id"].is_unique
     assert (lengths >= 60).sum() == 200  # half at least the median, half shorter
+
+
+def test_the_issue_length_ratio_is_the_median_of_paired_rounds_and_shows_every_round(monkeypatch, tmp_path):
+    import pipeline.apps.bench as bench
+
+    raw = iter([1000.0, 1000.0, 1000.0])
+    tag = iter([(1190.0, 10.0), (1490.0, 10.0), (1260.0, 10.0)])
+    monkeypatch.setattr(bench, "raw_jieba_rate", lambda texts: {"notes_per_s": next(raw), "cpu_ms_per_note": 1.0})
+    monkeypatch.setattr(bench, "tag_process", lambda path, rows, jobs: next(tag))
+    got = bench.paired_rounds(tmp_path / "notes.jsonl", ["一"] * 20, 3, 2)
+    assert got["ratio_all_cores"] == 1.26 and [r["ratio_all_cores"] for r in got["rounds"]] == [1.19, 1.49, 1.26]
+    length = {"notes": 20, "median_note_chars": 165.0, "mean_note_chars": 150.0, **got}
+    row = [r for r in bench.issue_table(_figures(throughput_issue_length=length)) if "issue's note length" in r["what"]][0]
+    assert row["figure"] == 1.26 and "median of 3 paired rounds, 1.19x / 1.49x / 1.26x" in row["what"]

@@ -70,3 +70,19 @@ def test_the_minimiser_finds_a_quadratics_minimum_and_says_how_many_steps():
     x, steps = minimise_lbfgs(lambda x: (0.5 * x @ A @ x - b @ x, A @ x - b), np.zeros(40), tol=1e-9, max_iter=3)
     assert steps == 3
 
+
+
+def test_a_second_label_weighted_on_the_same_row_is_the_same_model_as_an_extra_row_for_it():
+    """The cause head's secondary causes: a class weight on the note's own row, not a copy of the row."""
+    X, y, w = _problem(seed=4, n=300, k=5)
+    second = (y + 1) % 5
+    extra = np.arange(0, 300, 3)  # a third of the notes have a secondary label, at weight 0.1
+    rows = SoftmaxRegression(C=10, tol=1e-8, max_iter=5000).fit(
+        sparse.vstack([X, X[extra]]), np.r_[y, second[extra]], sample_weight=np.r_[w, 0.1 * w[extra]])
+    T = np.zeros((300, 5))
+    T[np.arange(300), y] = w
+    T[extra, second[extra]] += 0.1 * w[extra]
+    targets = SoftmaxRegression(C=10, tol=1e-8, max_iter=5000).fit_targets(X, T)
+    assert list(targets.classes_) == list(rows.classes_)
+    assert np.abs(targets.coef_ - rows.coef_).max() < 1e-4 * np.abs(rows.coef_).max()
+    assert np.abs(targets.intercept_ - rows.intercept_).max() < 1e-4

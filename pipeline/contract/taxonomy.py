@@ -12,9 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-import yaml
 
-from pipeline.knowledge import taxonomy_path
+from pipeline.knowledge import safe_yaml, taxonomy_path
 
 TAXONOMY_PATH = taxonomy_path()
 
@@ -152,7 +151,7 @@ def _check(raw: dict, path: Path) -> Taxonomy:
 def load_taxonomy(path: Path | str = TAXONOMY_PATH) -> Taxonomy:
     path = Path(path)
     with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
+        raw = safe_yaml(fh)
     return _check(raw, path)
 
 

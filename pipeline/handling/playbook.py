@@ -70,13 +70,8 @@ from pipeline.contract.records import (
 from pipeline.contract.taxonomy import HEADS, RISK_LEVELS, taxonomy
 from pipeline.handling.facts import FACT_KINDS, cue_names
 from pipeline.handling.gates import RuleIndex
-from pipeline.knowledge import bundled, playbook_dir
+from pipeline.knowledge import bundled, playbook_dir, safe_yaml
 
-
-def _safe_load(fh):
-    """yaml.safe_load, with LibYAML's parser where installed: the same constructors, so the same data,
-    several times faster (part of every command's start)."""
-    return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (a safe loader)
 
 
 PLAYBOOK_DIR = bundled("playbook")
@@ -572,7 +567,7 @@ def _files(path: Path) -> list[Path]:
 def _read(path: Path, problems: list[str]) -> dict | None:
     try:
         with open(path, encoding="utf-8") as fh:
-            raw = _safe_load(fh)
+            raw = safe_yaml(fh)
     except (OSError, yaml.YAMLError) as exc:
         problems.append(f"{path.name}: cannot read YAML: {exc}".replace("\n", " "))
         return None

@@ -40,15 +40,22 @@ def because_zh(text: str) -> str:
 
 
 def level_hinges_on(triage: Triage, thresholds: dict[str, float], margin: float) -> list[tuple[str, float, float]]:
-    """Flags close to their threshold whose flip would change the level: (flag, p, threshold)."""
-    from pipeline.contract.taxonomy import taxonomy
+    """Flags close to their threshold whose flip would change the level: (flag, p, threshold). A flag judged
+    by degree beside another medium sign is read against the second-sign bar it had to pass."""
+    from pipeline.model.lexical import second_signal
 
     tax = taxonomy()
     base = tax.risk_floor(triage.risk_flags)
+    bar, judged = second_signal()
+    medium = set(tax.medium_flags)
     out = []
     for flag, p in triage.risk_flag_proba.items():
         thr = thresholds.get(flag)
-        if thr is None or abs(p - thr) > margin:
+        if thr is None:
+            continue
+        if flag in judged and any(f in medium and f != flag for f in triage.risk_flags):
+            thr = max(thr, bar)
+        if abs(p - thr) > margin:
             continue
         flipped = [f for f in triage.risk_flags if f != flag] if flag in triage.risk_flags else triage.risk_flags + [flag]
         if tax.risk_floor(tax.resolve_flags(flipped)) != base:

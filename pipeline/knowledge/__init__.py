@@ -55,6 +55,14 @@ def lexicon_file(name: str) -> Path:
     return bundled("lexicon", name)
 
 
+def safe_yaml(stream):
+    """yaml.safe_load, with LibYAML's parser where installed: the same constructors, so the same data,
+    several times faster (every command's start parses the lexicons, taxonomy and playbook)."""
+    import yaml
+
+    return yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (a safe loader)
+
+
 LEXICON_FILES = ("cause_keywords.yaml", "channels.yaml", "demand.yaml", "facts.yaml", "insurance_terms.txt", "markers.yaml",
                  "stopwords.txt", "turns.yaml")
 
@@ -75,7 +83,7 @@ def check_lexicon_dir(path: Path) -> None:
             problems.append(f"{f}: not a lexicon file tousu reads (known: {', '.join(LEXICON_FILES)})")
         elif f.suffix == ".yaml":
             try:
-                raw = yaml.safe_load(f.read_text(encoding="utf-8"))
+                raw = safe_yaml(f.read_text(encoding="utf-8"))
             except (yaml.YAMLError, UnicodeDecodeError) as exc:
                 problems.append(f"{f}: not valid YAML ({str(exc).splitlines()[0]})")
                 continue
@@ -101,8 +109,6 @@ def lexicon_yaml(name: str) -> dict:
     """A lexicon YAML file, parsed once per process (facts.yaml serves both PII and facts)."""
     path = lexicon_file(name)
     if path not in _YAML_CACHE:
-        import yaml
-
         with open(path, encoding="utf-8") as fh:
-            _YAML_CACHE[path] = yaml.safe_load(fh)
+            _YAML_CACHE[path] = safe_yaml(fh)
     return _YAML_CACHE[path]

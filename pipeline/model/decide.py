@@ -13,8 +13,8 @@ import numpy as np
 
 from pipeline.contract.records import Evidence, Triage
 from pipeline.contract.taxonomy import HEADS
-from pipeline.model.lexical import (disclaimed_bar, disclaimed_threats, evidence_map, explicit_threat_gates,
-                                   explicit_threats, find_markers)
+from pipeline.model.lexical import (disclaimed_bar, disclaimed_threats, drop_weak_second_signals, evidence_map,
+                                   explicit_threat_gates, explicit_threats, find_markers)
 from pipeline.text.normalisation import NormalisedText
 
 __all__ = ["NO_MINDSET", "TriageDecision"]
@@ -144,6 +144,9 @@ class TriageDecision:
         bar = disclaimed_bar()
         flags = tax.resolve_flags([f for f, pr, t in zip(self.flag_classes_, flag_list, self.flag_threshold_vec_.tolist())
                                    if (pr >= t and (f not in disclaimed or pr >= bar)) or (f in said and pr >= gates[f])])
+        # a flag judged by degree makes the second medium sign (a major complaint) only when it is likelier than not
+        if len(flags) >= 2:
+            flags = drop_weak_second_signals(flags, dict(zip(self.flag_classes_, flag_list)), said, tax)
         level, note = self._reconcile(p["risk_level"], flags)
         m_order = (-p["mindset"]).argsort()
         mindset: list[str] = []

@@ -17,11 +17,10 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from pipeline.contract.records import Triage
 from pipeline.contract.taxonomy import RISK_LEVELS, taxonomy
-from pipeline.knowledge import lexicon_file
+from pipeline.knowledge import lexicon_file, safe_yaml
 from pipeline.model.features import evidence_map, load_markers
 from pipeline.model.triager import NO_MINDSET
 from pipeline.text.normalisation import normalise
@@ -152,7 +151,7 @@ def calibration(model, gold: pd.DataFrame) -> dict:
 @lru_cache(maxsize=1)
 def _keywords() -> dict:
     with open(lexicon_file(KEYWORDS_FILE), encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return safe_yaml(fh)
 
 
 def keyword_baseline(texts: Sequence[str]) -> list[Prediction]:

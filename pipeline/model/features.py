@@ -26,7 +26,6 @@ from pipeline.model.lexical import (  # noqa: F401 (re-exported)
     explicit_threat_gate,
     explicit_threats,
     _evidence_map,
-    _safe_load,
     char_counts,
     char_keys,
     compile_markers,

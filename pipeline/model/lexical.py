@@ -14,19 +14,13 @@ from itertools import repeat
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
-import yaml
 
-from pipeline.knowledge import lexicon_file
+from pipeline.knowledge import lexicon_file, safe_yaml
 from pipeline.model.keytable import KeyTable
 from pipeline.text.prefilter import start_screen
 from pipeline.text.regex_prefix import literal_first
 from pipeline.text.tokenise import Tokenizer
 
-
-def _safe_load(fh):
-    """yaml.safe_load, with LibYAML's parser where installed: the same constructors, so the same data,
-    several times faster (part of every command's start)."""
-    return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (a safe loader)
 
 
 MARKERS_PATH = lexicon_file("markers.yaml")
@@ -35,7 +29,7 @@ MARKERS_PATH = lexicon_file("markers.yaml")
 def marker_patterns(path: str = str(MARKERS_PATH)) -> dict[str, list[str]]:
     """Marker name -> its patterns as written in the lexicon file (what a fitted model keeps)."""
     with open(path, encoding="utf-8") as fh:
-        return {name: [str(p) for p in pats] for name, pats in _safe_load(fh)["markers"].items()}
+        return {name: [str(p) for p in pats] for name, pats in safe_yaml(fh)["markers"].items()}
 
 
 def compile_markers(patterns: dict[str, list[str]], where: str) -> dict[str, re.Pattern]:
@@ -100,7 +94,7 @@ def find_markers(text: str, name: str, path: str = str(MARKERS_PATH)) -> list[tu
 @lru_cache(maxsize=4)
 def _evidence_map(path: str) -> dict[str, tuple[str, ...]]:
     with open(path, encoding="utf-8") as fh:
-        raw = _safe_load(fh)
+        raw = safe_yaml(fh)
     return {flag: tuple(names) for flag, names in raw.get("evidence", {}).items()}
 
 
@@ -230,7 +224,7 @@ DEMAND_PATH = lexicon_file("demand.yaml")
 @lru_cache(maxsize=4)
 def _demand_patterns(path: str) -> tuple[re.Pattern, re.Pattern]:
     with open(path, encoding="utf-8") as fh:
-        raw = _safe_load(fh)
+        raw = safe_yaml(fh)
     return re.compile("|".join(f"(?:{c})" for c in raw["cues"])), re.compile(raw["clause_breaks"])
 
 
@@ -266,7 +260,7 @@ def _explicit_threats(path: str) -> tuple[Mapping[str, float], dict[str, re.Patt
     """Per flag: the gate and one pattern. A threat is an intent word shortly before its target; a sign
     (a physical act, a count of earlier complaints) is its own words and may carry a gate of its own."""
     with open(path, encoding="utf-8") as fh:
-        raw = _safe_load(fh).get("explicit_threats") or {}
+        raw = safe_yaml(fh).get("explicit_threats") or {}
     if not raw:
         return MappingProxyType({}), {}, None
     within = int(raw.get("within", 10))
@@ -298,7 +292,7 @@ def _explicit_threats(path: str) -> tuple[Mapping[str, float], dict[str, re.Patt
 def _disclaimers(path: str) -> tuple[float, dict[str, re.Pattern], re.Pattern | None, re.Pattern | None]:
     """The raised bar, each threat flag's targets, and what before or after a mention disclaims it."""
     with open(path, encoding="utf-8") as fh:
-        raw = _safe_load(fh).get("explicit_threats") or {}
+        raw = safe_yaml(fh).get("explicit_threats") or {}
     spec = raw.get("disclaimed") or {}
     if not spec:
         return 1.0, {}, None, None
@@ -338,6 +332,58 @@ def disclaimed_threats(text: str, path: str = str(MARKERS_PATH)) -> frozenset[st
             if mentions:
                 found.append(flag)
     return frozenset(found)
+
+
+@lru_cache(maxsize=4)
+def _second_signal(path: str) -> tuple[float, frozenset[str]]:
+    with open(path, encoding="utf-8") as fh:
+        spec = safe_yaml(fh).get("second_signal") or {}
+    if not spec:
+        return 0.0, frozenset()
+    bar = float(spec.get("bar", 0.0))
+    if not 0.0 <= bar <= 1.0:
+        raise ValueError(f"{path}: second_signal bar is {bar}, outside [0, 1]")
+    from pipeline.contract.taxonomy import taxonomy
+
+    tax = taxonomy()
+    flags = frozenset(spec.get("flags") or ())
+    for flag in sorted(flags):
+        if flag not in tax.medium_flags:
+            raise ValueError(f"{path}: second_signal names '{flag}', which is not a medium risk flag")
+    return bar, flags
+
+
+def second_signal(path: str = str(MARKERS_PATH)) -> tuple[float, frozenset[str]]:
+    """(bar, flags): the probability a flag judged by degree needs to count as a second medium sign
+    (markers.yaml `second_signal`); (0.0, empty) when the lexicon sets none."""
+    return _second_signal(path)
+
+
+def drop_weak_second_signals(flags: list[str], proba: Mapping[str, float], said: Iterable[str] = (), tax=None,
+                             path: str = str(MARKERS_PATH)) -> list[str]:
+    """The flags without the weak second signs: while two or more medium signs would make the note high
+    (and nothing else does), the weakest judged flag under the bar is dropped. A flag said outright
+    (`said`: "情绪冲动", "第三次投诉") is the note's own words, not a judgement, and stays. `tax`: the label
+    rule to read (a fitted model's own; the installed taxonomy when None)."""
+    bar, judged = _second_signal(path)
+    if not judged:
+        return flags
+    if tax is None:
+        from pipeline.contract.taxonomy import taxonomy
+
+        tax = taxonomy()
+    if set(flags) & set(tax.high_flags) or ("vip_identity" in flags and set(flags) & set(tax.threat_flags)):
+        return flags
+    medium = [f for f in flags if f in tax.medium_flags]
+    kept = list(flags)
+    while len(medium) >= 2:
+        weak = [f for f in medium if f in judged and f not in said and proba[f] < bar]
+        if not weak:
+            break
+        weakest = min(weak, key=lambda f: proba[f])
+        kept.remove(weakest)
+        medium.remove(weakest)
+    return kept
 
 
 def explicit_threat_gate(flag: str = "media_threat", path: str = str(MARKERS_PATH)) -> float:

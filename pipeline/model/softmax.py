@@ -73,7 +73,9 @@ def minimise_lbfgs(loss_and_gradient, x: np.ndarray, tol: float, max_iter: int, 
 @dataclass
 class SoftmaxRegression:
     """`fit(X, y, sample_weight)` then `coef_` (classes, features), `intercept_`, `classes_`
-    (the labels of `y` that occur, sorted), `n_iter_`; `decision_function(X)` as scikit-learn's."""
+    (the labels of `y` that occur, sorted), `n_iter_`; `decision_function(X)` as scikit-learn's.
+    `fit_targets(X, T)` takes a weight per row and class instead: a note with a main and a secondary
+    label is one row, not two copies of it (the same objective, without the copies' memory)."""
 
     C: float = 1.0
     tol: float = 1e-4
@@ -81,26 +83,38 @@ class SoftmaxRegression:
     memory: int = 10  # L-BFGS correction pairs (float32): 8 * memory bytes per coefficient
 
     def fit(self, X, y: np.ndarray, sample_weight: np.ndarray | None = None) -> "SoftmaxRegression":
+        labels, codes = np.unique(np.asarray(y), return_inverse=True)
+        n = len(codes)
+        T = np.zeros((n, len(labels)))
+        T[np.arange(n), codes] = 1.0 if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        self.fit_targets(X, T)
+        self.classes_ = labels[self.classes_]
+        return self
+
+    def fit_targets(self, X, T: np.ndarray) -> "SoftmaxRegression":
+        """Minimise sum_ic T_ic * (-log p_ic) / sum(T) + |W|^2 / (2 C sum(T)): scikit-learn's weighted
+        multinomial log loss when each row has one label. `classes_`: the columns of T with any weight."""
         X = X.tocsr() if hasattr(X, "tocsr") else np.asarray(X, dtype=np.float64)
-        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
-        n, d = X.shape
-        k = len(self.classes_)
-        if k < 2:
-            raise ValueError(f"a multinomial head needs at least two classes in y, got {list(self.classes_)}.")
-        w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        share = w / w.sum()  # the weighted mean of the log loss
-        l2 = 1.0 / (self.C * w.sum())
+        T = np.asarray(T, dtype=np.float64)
+        present = np.flatnonzero(T.sum(axis=0) > 0)
+        if len(present) < 2:
+            raise ValueError(f"a multinomial head needs at least two classes in y, got {list(present)}.")
+        self.classes_ = present
+        total = T.sum()
+        share = T[:, present] / total  # each row's and class's part of the weighted mean log loss
+        row_share = share.sum(axis=1)
+        d, k = X.shape[1], len(present)
+        l2 = 1.0 / (self.C * total)
         XT = X.T.tocsr() if hasattr(X, "tocsr") else X.T
-        rows = np.arange(n)
 
         def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
             W = theta[: d * k].reshape(d, k)
             z = X @ W + theta[d * k:]
             lse = logsumexp(z, axis=1)
-            loss = float(share @ (lse - z[rows, codes])) + 0.5 * l2 * float(np.dot(theta[: d * k], theta[: d * k]))
+            loss = float(row_share @ lse - np.einsum("ij,ij->", share, z)) + 0.5 * l2 * float(np.dot(theta[: d * k], theta[: d * k]))
             g = np.exp(z - lse[:, None])
-            g[rows, codes] -= 1.0
-            g *= share[:, None]
+            g *= row_share[:, None]
+            g -= share
             grad = np.empty_like(theta)
             grad_W = grad[: d * k].reshape(d, k)  # written in place: no coefficient-sized temporaries
             np.multiply(W, l2, out=grad_W)

@@ -3,7 +3,7 @@
 Shape of the model, and why:
 - one shared feature union (word + char TF-IDF + marker counts), fitted once;
 - `cause` and `mindset`: multinomial logistic regression on the main label,
-  with secondary labels added as down-weighted rows so they rank in the top 3;
+  with secondary labels as down-weighted targets of the same row so they rank in the top 3;
 - `risk_flags`: twelve independent binary logistic regressions, each with a
   threshold tuned on out-of-fold predictions (not 0.5);
 - `risk_level`: a learned multinomial model, reconciled with the flags by the
@@ -336,8 +336,8 @@ class Triager(TriageDecision, BaseEstimator):
     def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float, sub: np.ndarray,
                         row_weight: np.ndarray | None = None, balance: float = 0.0, secondary: float | None = None,
                         column_scale: np.ndarray | None = None):
-        """Main label rows at weight 1, secondary labels as extra rows at a lower weight (`secondary`,
-        default `secondary_weight`). Out-of-fold scores come from the rows in `sub`; the final fit uses
+        """Each note's main label at weight 1, its secondary labels on the same row at a lower weight
+        (`secondary`, default `secondary_weight`). Out-of-fold scores come from the rows in `sub`; the final fit uses
         every row. `column_scale`: this head sees each feature column times its scale, folded into the
         coefficients, so prediction is the shared matrix product."""
         if column_scale is not None:
@@ -347,31 +347,32 @@ class Triager(TriageDecision, BaseEstimator):
         counts = pd.Series(main).value_counts()
         class_w = {c: (len(main) / (len(counts) * counts[c])) ** balance for c in counts.index}
         rw = row_weight if row_weight is not None else np.ones(len(main))
-        rows, ys, ws = [], [], []
+        # one row per note, a weight per class: the main label at the row's weight, each secondary label at
+        # `secondary` of it (the objective of extra rows for the secondary labels, without copying the rows)
+        T = np.zeros((len(main), len(classes)))
         for i, (m, more) in enumerate(zip(main, extra)):
-            rows.append(i); ys.append(index[m]); ws.append(rw[i] * class_w[m])
+            T[i, index[m]] += rw[i] * class_w[m]
             for s in more:
-                rows.append(i); ys.append(index[s]); ws.append(rw[i] * secondary)
-        rows, ys, ws = np.array(rows), np.array(ys), np.array(ws)
+                T[i, index[s]] += rw[i] * secondary
         y_main = np.array([index[m] for m in main])
         # out-of-fold logits on the main label, for calibration and review thresholds
         folds = [(sub[tr], sub[te]) for tr, te in
                  StratifiedKFold(self.multiclass_cv or self.cv, shuffle=True, random_state=self.random_state)
                  .split(np.zeros(len(sub)), y_main[sub])]
 
-        def fit(keep: np.ndarray) -> SoftmaxRegression:
-            return self._lr(C).fit(X[rows[keep]], ys[keep], sample_weight=ws[keep])
+        def fit(keep: np.ndarray | None) -> SoftmaxRegression:
+            return self._lr(C).fit_targets(X, T) if keep is None else self._lr(C).fit_targets(X[keep], T[keep])
 
         # one fit after another, each fold's model dropped once it has scored its rows: each fit of the
         # cause head holds a few hundred megabytes of L-BFGS memory (two at once took training past 2 GB)
         oof = np.zeros((X.shape[0], len(classes)))
         for tr, te in folds:
-            lr = fit(np.isin(rows, tr))
+            lr = fit(np.sort(tr))
             part = np.full((len(te), len(classes)), -30.0)
             part[:, lr.classes_] = lr.decision_function(X[te])
             oof[te] = part
             del lr
-        lr = fit(np.ones(len(rows), dtype=bool))
+        lr = fit(None)
         temperature = _fit_temperature(oof[sub], y_main[sub])
         coef = np.zeros((len(classes), X.shape[1]))
         intercept = np.full(len(classes), -30.0)

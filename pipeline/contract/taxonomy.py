@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -63,13 +63,18 @@ class Taxonomy:
             return self.groups[label]
         raise KeyError(label)
 
-    @property
-    def medium_flags(self) -> list[str]:
-        return [f for f, v in self.flags.items() if v["severity"] == "medium"]
+    # read for every note (the rule's level, review, the second-sign bar): worked out once per taxonomy
+    @cached_property
+    def medium_flags(self) -> tuple[str, ...]:
+        return tuple(f for f, v in self.flags.items() if v["severity"] == "medium")
 
-    @property
-    def high_flags(self) -> list[str]:
-        return [f for f, v in self.flags.items() if v["severity"] == "high"]
+    @cached_property
+    def high_flags(self) -> tuple[str, ...]:
+        return tuple(f for f, v in self.flags.items() if v["severity"] == "high")
+
+    @cached_property
+    def _severity_sets(self) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        return frozenset(self.high_flags), frozenset(self.medium_flags), frozenset(self.threat_flags)
 
     def resolve_flags(self, flags: list[str]) -> list[str]:
         """Drop flags that an exclusive flag beside them overrides; order kept."""
@@ -92,12 +97,13 @@ class Taxonomy:
         The rule cannot see a concrete deadline in the text, so it is a floor:
         a note with one medium sign and a dated regulator action is still high.
         """
+        high, medium, threat = self._severity_sets
         flags = set(flags)
-        if flags & set(self.high_flags):
+        if not high.isdisjoint(flags):
             return "high"
-        if "vip_identity" in flags and flags & set(self.threat_flags):
+        if "vip_identity" in flags and not threat.isdisjoint(flags):
             return "high"
-        n_medium = len(flags & set(self.medium_flags))
+        n_medium = len(medium.intersection(flags))
         if n_medium >= 2:
             return "high"
         if n_medium == 1:

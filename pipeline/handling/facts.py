@@ -449,11 +449,19 @@ def _is_money(m: re.Match, s: str) -> bool:
     return not any(i in window for i in money["idioms"])
 
 
+#: without a prefix, a number is money only with a unit (元, 块) or a big multiplier (万, 亿) in its match
+_MONEY_MARKS = frozenset("元圆块万亿")
+
+
 def _amounts(s: str, claims: _Claims) -> list[Fact]:
     out = []
     for name in ("money_prefixed", "money_arabic", "money_cn"):
+        prefixed = name == "money_prefixed"
         for m in _find(name, s):
-            if not m.group("num") or not claims.free(m.span()) or not _is_money(m, s):
+            # most numbers of a note are no money: the cheap test first (`_is_money` says the same of them)
+            if not m.group("num") or (not prefixed and _MONEY_MARKS.isdisjoint(m.group())):
+                continue
+            if not claims.free(m.span()) or not _is_money(m, s):
                 continue
             value = _money_value(m)
             if value is None or value <= 0:

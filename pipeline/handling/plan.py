@@ -74,20 +74,23 @@ def _reply_due(settings: PlaybookSettings, triage: Triage, facts: Facts, receive
     )
 
 
-def _tiers(fired: list[Rule], pb: Playbook) -> tuple[list[Step], list[Step], list[Step]]:
-    """Steps of the fired rules into now / then / reference, ordered by urgency (firing order breaks ties)."""
-    by_urgency = sorted(enumerate(fired), key=lambda ir: (-ir[1].urgency, ir[0]))
-    now_rules = [r for _, r in by_urgency if r.tier == "now"]
-    focus_rules = [r for _, r in by_urgency if r.tier == "focus" and r.steps]
+def _minus_urgency(rule: Rule) -> float:
+    return -rule.urgency
+
+
+def _tiers(by_urgency: list[Rule], pb: Playbook) -> tuple[list[Step], list[Step], list[Step]]:
+    """Steps of the fired rules (most urgent first, firing order breaking ties) into now / then / reference."""
+    now_rules = [r for r in by_urgency if r.tier == "now"]
+    focus_rules = [r for r in by_urgency if r.tier == "focus" and r.steps]
     now = _dedupe(pb.steps[s] for r in now_rules for s in r.steps)
     overflow = now[pb.settings.max_now:]
     now = now[:pb.settings.max_now]
     focus_first = focus_rules[0].steps[0] if focus_rules else None
     if focus_first and len(now) < pb.settings.max_now and focus_first not in {s.id for s in now}:
         now.append(pb.steps[focus_first])
-    later = [pb.steps[s] for _, r in by_urgency if r.tier in ("then", "focus") for s in r.steps]
+    later = [pb.steps[s] for r in by_urgency if r.tier in ("then", "focus") for s in r.steps]
     then = _dedupe(overflow + later, taken={s.id for s in now})[:pb.settings.max_then]
-    reference = _dedupe(pb.steps[s] for _, r in by_urgency if r.tier == "reference" for s in r.steps)
+    reference = _dedupe(pb.steps[s] for r in by_urgency if r.tier == "reference" for s in r.steps)
     return now, then, reference
 
 
@@ -117,9 +120,9 @@ def plan(triage: Triage, facts: Facts, received: dt.date | None = None, playbook
         records.append(FiredRule(rule=rule.id, because=because, confidence=conf, tier=rule.tier))
         if rule.review:
             flagged_by_rules.append((rule, because))
-    now, then, reference = _tiers(fired, pb)
+    by_urgency = sorted(fired, key=_minus_urgency)  # a stable sort: firing order breaks ties
+    now, then, reference = _tiers(by_urgency, pb)
     reasons = review_reasons(triage, pb.settings, flag_thresholds or {}, flagged_by_rules, pb.steps)
-    by_urgency = [r for _, r in sorted(enumerate(fired), key=lambda ir: (-ir[1].urgency, ir[0]))]
     return HandlingPlan(
         steps=now + then,
         avoid=_dedupe(pb.avoid[a] for r in by_urgency for a in r.avoid)[:pb.settings.max_avoid],

@@ -45,18 +45,19 @@ def level_hinges_on(triage: Triage, thresholds: dict[str, float], margin: float)
     from pipeline.model.lexical import second_signal
 
     tax = taxonomy()
-    base = tax.risk_floor(triage.risk_flags)
     bar, judged = second_signal()
-    medium = set(tax.medium_flags)
+    base = None  # the level of the flags as they are: worked out only for a flag near its bar
     out = []
     for flag, p in triage.risk_flag_proba.items():
         thr = thresholds.get(flag)
-        if thr is None:
+        if thr is None or (abs(p - thr) > margin and (flag not in judged or abs(p - bar) > margin)):
             continue
-        if flag in judged and any(f in medium and f != flag for f in triage.risk_flags):
+        if flag in judged and any(f != flag and f in tax.medium_flags for f in triage.risk_flags):
             thr = max(thr, bar)
-        if abs(p - thr) > margin:
-            continue
+            if abs(p - thr) > margin:
+                continue
+        if base is None:
+            base = tax.risk_floor(triage.risk_flags)
         flipped = [f for f in triage.risk_flags if f != flag] if flag in triage.risk_flags else triage.risk_flags + [flag]
         if tax.risk_floor(tax.resolve_flags(flipped)) != base:
             out.append((flag, p, thr))

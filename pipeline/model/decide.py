@@ -13,8 +13,8 @@ import numpy as np
 
 from pipeline.contract.records import Evidence, Triage
 from pipeline.contract.taxonomy import HEADS
-from pipeline.model.lexical import (disclaimed_bar, disclaimed_threats, drop_weak_second_signals, evidence_map,
-                                   explicit_threat_gates, explicit_threats, find_markers)
+from pipeline.model.lexical import (disclaimable_flags, disclaimed_bar, disclaimed_threats, drop_weak_second_signals,
+                                   evidence_map, explicit_threat_gates, explicit_threats, find_markers)
 from pipeline.text.normalisation import NormalisedText
 
 __all__ = ["NO_MINDSET", "TriageDecision"]
@@ -140,10 +140,16 @@ class TriageDecision:
         # one the customer disclaims wherever it is named ("我不会去找记者") raises it
         said = explicit_threats(doc.model_text)
         gates = explicit_threat_gates()
-        disclaimed = disclaimed_threats(doc.model_text).difference(said)
+        over = [pr >= t for pr, t in zip(flag_list, self.flag_threshold_vec_.tolist())]
+        # a disclaimer can only hold back a threat flag over its threshold and not said outright: most notes have none
+        disclaimable = disclaimable_flags()
+        if any(o and f in disclaimable and f not in said for f, o in zip(self.flag_classes_, over)):
+            disclaimed = disclaimed_threats(doc.model_text).difference(said)
+        else:
+            disclaimed = frozenset()
         bar = disclaimed_bar()
-        flags = tax.resolve_flags([f for f, pr, t in zip(self.flag_classes_, flag_list, self.flag_threshold_vec_.tolist())
-                                   if (pr >= t and (f not in disclaimed or pr >= bar)) or (f in said and pr >= gates[f])])
+        flags = tax.resolve_flags([f for f, pr, o in zip(self.flag_classes_, flag_list, over)
+                                   if (o and (f not in disclaimed or pr >= bar)) or (f in said and pr >= gates[f])])
         # a flag judged by degree makes the second medium sign (a major complaint) only when it is likelier than not
         if len(flags) >= 2:
             flags = drop_weak_second_signals(flags, dict(zip(self.flag_classes_, flag_list)), said, tax)

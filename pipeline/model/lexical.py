@@ -314,6 +314,17 @@ def disclaimed_bar(path: str = str(MARKERS_PATH)) -> float:
     return _disclaimers(path)[0]
 
 
+def disclaimable_flags(path: str = str(MARKERS_PATH)) -> frozenset[str]:
+    """The flags a disclaimer can hold back (those with named targets); read for every note."""
+    return _disclaimable(path)
+
+
+@lru_cache(maxsize=4)
+def _disclaimable(path: str) -> frozenset[str]:
+    _, targets, before, after = _disclaimers(path)
+    return frozenset(targets) if (before is not None or after is not None) else frozenset()
+
+
 def disclaimed_threats(text: str, path: str = str(MARKERS_PATH)) -> frozenset[str]:
     """Threat flags every mention of whose targets the customer disclaims: negated just before ("不会去找
     记者") or only read or heard ("在网上看到"). A flag with no mention at all is not disclaimed."""
@@ -372,9 +383,10 @@ def drop_weak_second_signals(flags: list[str], proba: Mapping[str, float], said:
         from pipeline.contract.taxonomy import taxonomy
 
         tax = taxonomy()
-    if set(flags) & set(tax.high_flags) or ("vip_identity" in flags and set(flags) & set(tax.threat_flags)):
-        return flags
     medium = [f for f in flags if f in tax.medium_flags]
+    if len(medium) < 2 or any(f in tax.high_flags for f in flags) or (
+            "vip_identity" in flags and any(f in tax.threat_flags for f in flags)):
+        return flags  # one medium sign, or high whatever the medium signs are
     kept = list(flags)
     while len(medium) >= 2:
         weak = [f for f in medium if f in judged and f not in said and proba[f] < bar]

@@ -165,14 +165,15 @@ def _as_configured(X):
 
 def build_features(word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] | None = (1, 3),
                    markers: bool = True, min_df: int = 2, tokenizer: Tokenizer | None = None,
-                   marker_weight: float = 1.0, demand_weight: float = 0.0) -> FeatureUnion:
+                   marker_weight: float = 1.0, demand_weight: float = 0.0, max_features: int = 60_000) -> FeatureUnion:
     """The feature union the heads share; the comparison in the evaluation report picks its settings."""
-    # vocabularies are capped so that training time grows with the rows, not with every rare n-gram
-    # of a large corpus (the default corpus has about 77k features in all, under both caps)
+    # vocabularies are capped so that training time and memory grow with the rows, not with every rare
+    # n-gram of a large corpus (the 16,225-note corpus fills both caps: 120,019 features in all)
     parts = [("word", TfidfVectorizer(analyzer=WordNgrams(tokenizer, word_ngrams), sublinear_tf=True, min_df=min_df,
-                                      lowercase=False, max_features=60_000))]
+                                      lowercase=False, max_features=max_features))]
     if char_ngrams:
-        parts.append(("char", TfidfVectorizer(analyzer="char", ngram_range=tuple(char_ngrams), sublinear_tf=True, min_df=min_df, max_features=60_000)))
+        parts.append(("char", TfidfVectorizer(analyzer="char", ngram_range=tuple(char_ngrams), sublinear_tf=True,
+                                              min_df=min_df, max_features=max_features)))
     if demand_weight > 0:
         parts.append(("demand", TfidfVectorizer(analyzer=DemandWords(tokenizer, word_ngrams), sublinear_tf=True,
                                                 min_df=min_df, lowercase=False, max_features=20_000)))

@@ -282,7 +282,7 @@ class Triager(TriageDecision, BaseEstimator):
                  generated_weight: float = 1.0, multiclass_cv: int | None = None, demand_weight: float = 0.0,
                  cause_secondary_weight: float = 0.1, flag_nb: float = 1.0,
                  flag_nb_except: tuple[str, ...] = ("self_harm_threat", "excessive_demand"),
-                 cause_marker_weight: float | None = 0.0):
+                 cause_marker_weight: float | None = 0.0, max_features: int = 60_000):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.markers = markers
@@ -308,7 +308,7 @@ class Triager(TriageDecision, BaseEstimator):
         self.generated_weight = generated_weight
         # weight of the demand clauses' own word block (0: off); the demand names the main cause
         self.demand_weight = demand_weight
-        # weight of a note's secondary causes as extra rows of the cause head (`secondary_weight` is the
+        # weight of a note's secondary causes in the cause head (`secondary_weight` is the
         # second mindset's): low, so the main cause (the dispute to settle) outranks the cause behind it;
         # 0.1 chosen on slice-held-out figures (cause top-1 0.812 -> 0.821 against 0.3; model_selection.md)
         self.cause_secondary_weight = cause_secondary_weight
@@ -327,6 +327,8 @@ class Triager(TriageDecision, BaseEstimator):
         # (docs/model_selection.md, session 7): markers 0.3 for every head -> 0.15, and 0 for the cause:
         # cause top-1 0.824 -> 0.829, group 0.874 -> 0.878, risk 0.882 -> 0.887, flags 0.895 -> 0.898
         self.cause_marker_weight = cause_marker_weight
+        # the word and the character blocks each keep their most frequent n-grams up to this many
+        self.max_features = max_features
 
     # ------------------------------------------------------------ fitting
 
@@ -459,6 +461,8 @@ class Triager(TriageDecision, BaseEstimator):
             value = getattr(self, name)
             if not (_is_number(value) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+        if not (_is_int(self.max_features) and self.max_features >= 1):
+            raise ValueError(f"max_features must be a whole number >= 1, got {self.max_features!r}.")
         if not (_is_number(self.escalation_beta) and self.escalation_beta > 0):
             raise ValueError(f"escalation_beta must be a positive number, got {self.escalation_beta!r}.")
         if not (_is_int(self.cv) and self.cv >= 2):
@@ -495,7 +499,8 @@ class Triager(TriageDecision, BaseEstimator):
         stages = _Stages()
         texts = [normalise(t).model_text for t in texts]
         features = build_features(self.word_ngrams, self.char_ngrams, self.markers, self.min_df,
-                                  marker_weight=self.marker_weight, demand_weight=self.demand_weight)
+                                  marker_weight=self.marker_weight, demand_weight=self.demand_weight,
+                                  max_features=self.max_features)
         X = features.fit_transform(texts).tocsr()
         stages.done(f"features: {X.shape[0]:,} notes, {X.shape[1]:,} features")
         self.features_ = features
@@ -627,6 +632,7 @@ class Triager(TriageDecision, BaseEstimator):
         state.setdefault("flag_nb_except", ())
         state.setdefault("cause_marker_weight", None)
         state.setdefault("multiclass_cv", None)  # cv folds, as every head had
+        state.setdefault("max_features", 60_000)
         state.setdefault("cause_secondary_weight", state.get("secondary_weight", 0.3))  # one weight for both, then
         self.__dict__.update(state)
 

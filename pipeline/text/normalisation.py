@@ -208,6 +208,11 @@ def _sides_of_unnamed(turns: list[tuple[str, str]], lex: TurnLexicon) -> list[tu
     return [("agent" if k in agents else "customer" if k.startswith("anon:") else k, w) for k, w in turns]
 
 
+def _label_ends(text: str) -> int:
+    """Colons and closing brackets: each inline speaker label ends in one."""
+    return text.count("：") + text.count(":") + text.count("】") + text.count("]")
+
+
 def split_turns(text: str) -> list[tuple[str, str]]:
     """Speaker turns as (customer|agent|unknown, words); [] when the text is not a transcript.
 
@@ -218,8 +223,9 @@ def split_turns(text: str) -> list[tuple[str, str]]:
     """
     lex = turn_lexicon()
     matches = list(lex.turn.finditer(text))
-    if len(matches) < 2:  # inline turns need a bracket or a colon: a note with neither is not scanned
-        matches = list(lex.inline.finditer(text)) if lex.inline_screen is None or lex.inline_screen.search(text) else []
+    if len(matches) < 2:  # two inline turns need two colons or closing brackets: a note with fewer is not scanned
+        matches = list(lex.inline.finditer(text)) if _label_ends(text) >= 2 and (
+            lex.inline_screen is None or lex.inline_screen.search(text)) else []
     if len(matches) < 2 and lex.spaced_start.match(text):
         matches = list(lex.spaced.finditer(text))
     if len(matches) < 2:

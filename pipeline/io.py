@@ -22,6 +22,11 @@ from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - a dependency; the json module writes the same values without it
+    orjson = None
+
 from pipeline.contract.ids import unknown_ids_message
 from pipeline.contract.taxonomy import RISK_LEVELS, taxonomy
 
@@ -500,9 +505,21 @@ def _jsonl_line(rec: dict) -> str:
     return line
 
 
+def _record_bytes(rec: dict) -> bytes:
+    """One JSONL line's UTF-8 bytes (without the newline): orjson, several times faster than the json
+    module on a tagged row (issue 19), with the same values; the json module for what orjson refuses
+    (a lone surrogate, an integer past 64 bits, a dict with keys that are not strings)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(rec, default=_json_default)
+        except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
+            pass
+    return _jsonl_line(rec).encode("utf-8")
+
+
 def dataframe_to_jsonl(df: pd.DataFrame, fh) -> None:
     for rec in _jsonl_records(df):
-        fh.write(_jsonl_line(rec) + "\n")
+        fh.write(_record_bytes(rec).decode("utf-8") + "\n")
 
 
 def _utf8(text: str) -> bytes | None:
@@ -514,10 +531,8 @@ def _utf8(text: str) -> bytes | None:
 
 
 def jsonl_bytes(df: pd.DataFrame) -> bytes:
-    """The UTF-8 bytes `dataframe_to_jsonl` writes. One encode of the whole text finds a lone surrogate
-    anywhere, so only a frame that has one pays for the search line by line."""
-    data = _utf8("".join([_JSON_LINE(rec) + "\n" for rec in _jsonl_records(df)]))
-    return data if data is not None else "".join([_jsonl_line(rec) + "\n" for rec in _jsonl_records(df)]).encode("utf-8")
+    """The UTF-8 bytes `dataframe_to_jsonl` writes."""
+    return b"".join([_record_bytes(rec) + b"\n" for rec in _jsonl_records(df)])
 
 
 def _no_surrogates(value: Any) -> Any:

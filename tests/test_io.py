@@ -109,3 +109,32 @@ def test_atomic_write_leaves_no_temp_files_and_round_trips(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv", "o.jsonl", "o.parquet", "o.xlsx"]
     assert pd.read_csv(tmp_path / "o.csv")["pred_cause"][0] == "contract_claims|other"
     assert json.loads((tmp_path / "o.jsonl").read_text(encoding="utf-8"))["pred_cause"] == ["contract_claims", "other"]
+
+
+def test_jsonl_lines_hold_the_values_the_json_module_writes_and_are_always_valid_json():
+    """orjson writes the rows (issue 19); what it refuses (a lone surrogate, an integer past 64 bits, a
+    dict keyed by numbers) falls back to the json module, and a NaN deep in a passed-through cell is
+    null, which strict JSON readers accept, instead of the json module's NaN."""
+    import datetime as dt
+    from io import StringIO
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from pipeline import io as tousu_io
+
+    df = pd.DataFrame({"id": ["a", "b", "c"], "text": ["正常\n文本", "坏\ud800字", "x"],
+                       "big": [1, 2 ** 70, 3], "cell": [{"k": 1}, {1: 2}, {"z": [1.5, float("nan")]}],
+                       "when": [pd.Timestamp("2024-05-08"), None, dt.date(2024, 1, 2)],
+                       "flag": [np.bool_(True), False, True], "arr": [np.array([1, 2]), [3], []]})
+    lines = tousu_io.jsonl_bytes(df).decode("utf-8").splitlines()
+    assert len(lines) == 3
+    records = [json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} is not JSON")) for line in lines]
+    assert records[0] == {"id": "a", "text": "正常\n文本", "big": 1, "cell": {"k": 1}, "when": "2024-05-08T00:00:00",
+                          "flag": True, "arr": [1, 2]}
+    assert records[1]["text"] == "坏\ud800字" and records[1]["big"] == 2 ** 70 and records[1]["cell"] == {"1": 2}
+    assert records[2]["cell"] == {"z": [1.5, None]} and records[2]["when"] == "2024-01-02"
+    buf = StringIO()
+    tousu_io.dataframe_to_jsonl(df, buf)
+    assert buf.getvalue().encode("utf-8") == tousu_io.jsonl_bytes(df)

@@ -31,7 +31,7 @@ def test_quick_bench_produces_every_figure(tmp_path, monkeypatch, small_model, s
     assert t["ratio_all_cores"] == round(t["tag_all_cores_notes_per_s"] / t["raw_jieba_notes_per_s"], 3)
     assert c["ratio"] == round(c["score_s"] / c["jieba_init_s"], 3) and c["score_s"] > 0
     assert tr["recipe_s"] > 0 and data["recipe_training_s_600"] > 0
-    assert [row["goal"] for row in data["issue_table"]][:1] == [">= 1.5x"]
+    assert [row["goal"] for row in data["issue_table"]][:2] == ["(for reference)", ">= 1.5x"]
     assert {row["goal"] for row in data["issue_table"]} >= {">= 1.5x", "<= 2.0x", "<= 1.5x", "<= 5 ms"}
 
 
@@ -107,3 +107,17 @@ def test_the_issue_length_ratio_is_the_median_of_paired_rounds_and_shows_every_r
     length = {"notes": 20, "median_note_chars": 165.0, "mean_note_chars": 150.0, **got}
     row = [r for r in bench.issue_table(_figures(throughput_issue_length=length)) if "issue's note length" in r["what"]][0]
     assert row["figure"] == 1.26 and "median of 3 paired rounds, 1.19x / 1.49x / 1.26x" in row["what"]
+
+
+def test_with_the_issue_length_measured_only_its_row_is_judged_against_the_throughput_goal():
+    """The issue's sample has a median of 165 characters; corpus notes as they come are a figure to read."""
+    from pipeline.apps.bench import issue_table
+
+    length = {"notes": 20000, "median_note_chars": 165.0, "raw_jieba_notes_per_s": 1000.0,
+              "tag_all_cores_notes_per_s": 1550.0, "ratio_all_cores": 1.55, "cpu_ratio_all_cores": 1.7}
+    corpus = {**_figures()["throughput"], "ratio_all_cores": 1.18}
+    rows = issue_table(_figures(throughput=corpus, throughput_issue_length=length))
+    judged = [r for r in rows if r["goal"] == ">= 1.5x"]
+    assert len(judged) == 1 and "issue's note length" in judged[0]["what"] and judged[0]["met"] is True
+    mix = [r for r in rows if "corpus notes as they come" in r["what"]]
+    assert len(mix) == 1 and mix[0]["goal"] == "(for reference)" and mix[0]["met"] is None

@@ -271,15 +271,20 @@ def issue_table(r: dict) -> list[dict]:
     """Issue 19's rows from one run's figures."""
     rows = []
     t = r.get("throughput")
+    tl = r.get("throughput_issue_length")
     if t:
-        rows.append(_row(f"`tousu tag --jobs 0`, whole process, {t['notes']:,} notes, vs raw single-core jieba.lcut"
+        # the issue's sample is its own: notes of median 165 characters (the next row). On corpus notes as
+        # they come (median about 100) the plan's fixed cost weighs more: a figure to read, not its goal
+        judged = not tl
+        rows.append(_row(f"`tousu tag --jobs 0`, whole process, {t['notes']:,} corpus notes as they come, vs raw "
+                         "single-core jieba.lcut"
                          + (f" (in CPU time: {t['cpu_ratio_all_cores']}x)" if "cpu_ratio_all_cores" in t else ""),
                          f"{t['tag_all_cores_notes_per_s']:,.0f} notes/s", f"{t['raw_jieba_notes_per_s']:,.0f} notes/s",
-                         t["ratio_all_cores"], f">= {GOALS['throughput']}x", t["ratio_all_cores"] >= GOALS["throughput"]))
-    tl = r.get("throughput_issue_length")
+                         t["ratio_all_cores"], f">= {GOALS['throughput']}x" if judged else "(for reference)",
+                         t["ratio_all_cores"] >= GOALS["throughput"] if judged else None))
     if tl:
         spread = (f"; the median of {len(tl['rounds'])} paired rounds, "
-                  + " / ".join(f"{r['ratio_all_cores']}x" for r in tl["rounds"])) if len(tl.get("rounds", ())) > 1 else ""
+                  + " / ".join(f"{p['ratio_all_cores']}x" for p in tl["rounds"])) if len(tl.get("rounds", ())) > 1 else ""
         rows.append(_row(f"the same at the issue's note length: {tl['notes']:,} notes, median {tl['median_note_chars']:g} "
                          f"characters (in CPU time: {tl['cpu_ratio_all_cores']}x{spread})",
                          f"{tl['tag_all_cores_notes_per_s']:,.0f} notes/s", f"{tl['raw_jieba_notes_per_s']:,.0f} notes/s",

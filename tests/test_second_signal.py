@@ -11,7 +11,7 @@ import pytest
 from pipeline.contract.records import Triage
 from pipeline.contract.taxonomy import taxonomy
 from pipeline.handling.review import level_hinges_on
-from pipeline.model.lexical import _second_signal, drop_weak_second_signals, second_signal
+from pipeline.model.lexical import drop_weak_second_signals, second_signal
 
 BAR, JUDGED = second_signal()
 
@@ -76,7 +76,7 @@ def test_a_bad_second_signal_section_is_a_lexicon_error_naming_the_file(tmp_path
     bad = tmp_path / "markers.yaml"
     bad.write_text("version: 2\nmarkers: {}\n" + section, encoding="utf-8")
     with pytest.raises(ValueError, match=re.escape(message)) as err:
-        _second_signal(str(bad))
+        second_signal(str(bad))
     assert str(bad) in str(err.value)
 
 

@@ -72,9 +72,6 @@ class Taxonomy:
     def high_flags(self) -> tuple[str, ...]:
         return tuple(f for f, v in self.flags.items() if v["severity"] == "high")
 
-    @cached_property
-    def _severity_sets(self) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-        return frozenset(self.high_flags), frozenset(self.medium_flags), frozenset(self.threat_flags)
 
     def resolve_flags(self, flags: list[str]) -> list[str]:
         """Drop flags that an exclusive flag beside them overrides; order kept."""
@@ -91,19 +88,21 @@ class Taxonomy:
         }
         return hashlib.sha256(json.dumps(ids, sort_keys=True).encode()).hexdigest()[:16]
 
+    def high_whatever_the_count(self, flags: set[str] | list[str]) -> bool:
+        """High by a high sign, or by a VIP's threat, however many medium signs there are."""
+        return any(f in flags for f in self.high_flags) or (
+            "vip_identity" in flags and any(f in flags for f in self.threat_flags))
+
     def risk_floor(self, flags: Iterable[str]) -> str:
         """The lowest level the spec's rule allows for these flags.
 
         The rule cannot see a concrete deadline in the text, so it is a floor:
         a note with one medium sign and a dated regulator action is still high.
         """
-        high, medium, threat = self._severity_sets
         flags = set(flags)
-        if not high.isdisjoint(flags):
+        if self.high_whatever_the_count(flags):
             return "high"
-        if "vip_identity" in flags and not threat.isdisjoint(flags):
-            return "high"
-        n_medium = len(medium.intersection(flags))
+        n_medium = len(flags.intersection(self.medium_flags))
         if n_medium >= 2:
             return "high"
         if n_medium == 1:

@@ -431,8 +431,14 @@ def _money_words() -> dict:
     return money
 
 
+#: without a prefix, a number is money only with a unit (元, 块) or a big multiplier (万, 亿) in its match
+_MONEY_MARKS = frozenset("元圆块万亿")
+
+
 def _is_money(m: re.Match, s: str) -> bool:
     """A unit or a prefix makes money; a bare 万 does unless a counter or an idiom follows."""
+    if "pre" not in m.re.groupindex and _MONEY_MARKS.isdisjoint(m.group()):
+        return False  # most numbers of a note: no prefix, no unit, no 万 (the test below, one C call)
     money = _money_words()
     g = m.groupdict()
     if g.get("unit") == "块" and s.startswith(money["kuai_not_before"], m.end()):
@@ -449,19 +455,11 @@ def _is_money(m: re.Match, s: str) -> bool:
     return not any(i in window for i in money["idioms"])
 
 
-#: without a prefix, a number is money only with a unit (元, 块) or a big multiplier (万, 亿) in its match
-_MONEY_MARKS = frozenset("元圆块万亿")
-
-
 def _amounts(s: str, claims: _Claims) -> list[Fact]:
     out = []
     for name in ("money_prefixed", "money_arabic", "money_cn"):
-        prefixed = name == "money_prefixed"
         for m in _find(name, s):
-            # most numbers of a note are no money: the cheap test first (`_is_money` says the same of them)
-            if not m.group("num") or (not prefixed and _MONEY_MARKS.isdisjoint(m.group())):
-                continue
-            if not claims.free(m.span()) or not _is_money(m, s):
+            if not m.group("num") or not _is_money(m, s) or not claims.free(m.span()):
                 continue
             value = _money_value(m)
             if value is None or value <= 0:

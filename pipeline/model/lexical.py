@@ -314,13 +314,9 @@ def disclaimed_bar(path: str = str(MARKERS_PATH)) -> float:
     return _disclaimers(path)[0]
 
 
+@lru_cache(maxsize=4)
 def disclaimable_flags(path: str = str(MARKERS_PATH)) -> frozenset[str]:
     """The flags a disclaimer can hold back (those with named targets); read for every note."""
-    return _disclaimable(path)
-
-
-@lru_cache(maxsize=4)
-def _disclaimable(path: str) -> frozenset[str]:
     _, targets, before, after = _disclaimers(path)
     return frozenset(targets) if (before is not None or after is not None) else frozenset()
 
@@ -346,7 +342,9 @@ def disclaimed_threats(text: str, path: str = str(MARKERS_PATH)) -> frozenset[st
 
 
 @lru_cache(maxsize=4)
-def _second_signal(path: str) -> tuple[float, frozenset[str]]:
+def second_signal(path: str = str(MARKERS_PATH)) -> tuple[float, frozenset[str]]:
+    """(bar, flags): the probability a flag judged by degree needs to count as a second medium sign
+    (markers.yaml `second_signal`); (0.0, empty) when the lexicon sets none."""
     with open(path, encoding="utf-8") as fh:
         spec = safe_yaml(fh).get("second_signal") or {}
     if not spec:
@@ -364,19 +362,13 @@ def _second_signal(path: str) -> tuple[float, frozenset[str]]:
     return bar, flags
 
 
-def second_signal(path: str = str(MARKERS_PATH)) -> tuple[float, frozenset[str]]:
-    """(bar, flags): the probability a flag judged by degree needs to count as a second medium sign
-    (markers.yaml `second_signal`); (0.0, empty) when the lexicon sets none."""
-    return _second_signal(path)
-
-
 def drop_weak_second_signals(flags: list[str], proba: Mapping[str, float], said: Iterable[str] = (), tax=None,
                              path: str = str(MARKERS_PATH)) -> list[str]:
     """The flags without the weak second signs: while two or more medium signs would make the note high
     (and nothing else does), the weakest judged flag under the bar is dropped. A flag said outright
     (`said`: "情绪冲动", "第三次投诉") is the note's own words, not a judgement, and stays. `tax`: the label
     rule to read (a fitted model's own; the installed taxonomy when None)."""
-    bar, judged = _second_signal(path)
+    bar, judged = second_signal(path)
     if not judged:
         return flags
     if tax is None:
@@ -384,8 +376,7 @@ def drop_weak_second_signals(flags: list[str], proba: Mapping[str, float], said:
 
         tax = taxonomy()
     medium = [f for f in flags if f in tax.medium_flags]
-    if len(medium) < 2 or any(f in tax.high_flags for f in flags) or (
-            "vip_identity" in flags and any(f in tax.threat_flags for f in flags)):
+    if len(medium) < 2 or tax.high_whatever_the_count(flags):
         return flags  # one medium sign, or high whatever the medium signs are
     kept = list(flags)
     while len(medium) >= 2:

@@ -369,7 +369,7 @@ class Triager(TriageDecision, BaseEstimator):
         # cause head holds a few hundred megabytes of L-BFGS memory (two at once took training past 2 GB)
         oof = np.zeros((X.shape[0], len(classes)))
         for tr, te in folds:
-            lr = fit(np.sort(tr))
+            lr = fit(tr)  # sub and each fold's indices are sorted, so the rows keep the notes' order
             part = np.full((len(te), len(classes)), -30.0)
             part[:, lr.classes_] = lr.decision_function(X[te])
             oof[te] = part

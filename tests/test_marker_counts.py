@@ -21,3 +21,16 @@ def test_rows_of_a_batch():
     assert rows[0].tolist() == [np.log1p(3), np.log1p(1), 0.0] and rows[1].tolist() == [0.0, 0.0, 0.0]
     assert rows[2, 1] == np.log1p(2)
     assert marker_rows("unused", list(patterns), [], patterns).shape == (0, 3)
+
+
+def test_the_bundled_lexicon_counts_a_customers_rhetorical_anger():
+    """Anger written in the customer's own voice (a single '！', 凭什么, 什么叫) is counted, so the anger
+    head sees it; a calm enquiry has none of it (slice-held-out anger F1 0.816 -> 0.825, model_selection.md)."""
+    from pipeline.model.lexical import MARKERS_PATH, marker_patterns
+
+    patterns = marker_patterns(str(MARKERS_PATH))
+    names = list(patterns)
+    rows = marker_rows(str(MARKERS_PATH), names, ["凭什么不赔！什么叫部分医院？你们说清楚！", "请问犹豫期是多少天？"], patterns)
+    angry, calm = dict(zip(names, rows[0])), dict(zip(names, rows[1]))
+    assert angry["exclaim_one"] == np.log1p(2) and angry["rhetorical"] == np.log1p(3)
+    assert calm["exclaim_one"] == 0 and calm["rhetorical"] == 0

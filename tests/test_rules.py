@@ -771,3 +771,43 @@ def test_card_masks_pii_and_shows_review() -> None:
     assert "13812345678" not in card and "138****5678" in card
     assert [ln for ln in card.splitlines() if ln.startswith("【需人工复核】主要原因把握不足")]
     assert "13812345678" not in json.dumps(plan_to_json(t, f, plan(t, f)), ensure_ascii=False)
+
+
+# ------------------------------------------------------ the trace as a handler reads it
+
+BECAUSE_ZH = [
+    ("enquiry false", "不是单纯咨询"),
+    ("risk_level high", "风险等级为「重大投诉」"),
+    ("flag repeat_complaint p=0.99; fact prior_complaints=2 >= 2", "多次投诉、踢皮球 p=0.99；此前投诉次数 2 ≥ 2"),
+    ("mindset remedy p=0.95 ≥ 0.40; cue compensation_demand '全额退保'", "补救心理 p=0.95 ≥ 0.40；原文线索「全额退保」"),
+    ("fact age max=68 >= 60", "年龄（最大） 68 ≥ 60"),
+    ("cue onlookers '在大厅'; channel counter", "原文线索「在大厅」；渠道：柜面"),
+    ("flag self_harm_threat p=0.30; not flag=self_harm_threat", "轻生言论 p=0.30；未判定为「轻生言论」"),
+    ("uncertain cause", "模型对投诉原因没有把握"),
+    ("top risk_level p=0.45 < 0.50", "风险等级最高概率 p=0.45 < 0.50"),
+    ("cause_group contract p=0.71", "合同或保单服务规则 p=0.71"),
+    ("triage truncated", "原文过长，只读了前面部分"),
+    ("always", "一律适用"),
+]
+
+
+@pytest.mark.parametrize("because,said", BECAUSE_ZH, ids=[b for b, _ in BECAUSE_ZH])
+def test_the_rule_trace_reads_in_chinese(because: str, said: str) -> None:
+    from pipeline.handling.review import because_zh
+
+    assert because_zh(because) == said
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.name for c in ALL_CASES])
+def test_every_fired_rule_of_the_table_reads_without_machine_words(case: Case) -> None:
+    """What the card and the page show for each fired rule: no condition keyword (flag, cue, fact,
+    enquiry, risk_level, channel...) and no snake_case id; the JSON keeps the machine form."""
+    from pipeline.handling.review import because_zh
+
+    machine = re.compile(r"\b(?:flag|cue|fact|enquiry|risk_level|cause_group|channel|uncertain|triage|top|not|always"
+                         r"|true|false)\b|[a-z]+_[a-z]+")
+    p = plan_of(case)
+    assert p.fired
+    for fired in p.fired:
+        said = because_zh(fired.because)
+        assert said and not machine.search(said), (fired.rule, fired.because, said)

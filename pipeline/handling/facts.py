@@ -35,6 +35,12 @@ FACT_KINDS: tuple[str, ...] = (
     "amount", "age", "date", "percent", "policy_number", "phone", "id_number", "bank_card",
     "email", "deadline", "group_size", "prior_complaints", "product", "cue",
 )
+#: What a person reads for each kind (card, page, workbook, rule trace).
+FACT_NAMES = {
+    "amount": "金额", "age": "年龄", "date": "日期", "percent": "百分比", "policy_number": "保单号",
+    "phone": "电话", "id_number": "身份证号", "bank_card": "银行卡号", "email": "邮箱", "deadline": "客户期限",
+    "group_size": "人数", "prior_complaints": "此前投诉次数", "product": "产品", "cue": "线索",
+}
 
 Span = tuple[int, int]
 

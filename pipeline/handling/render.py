@@ -14,6 +14,7 @@ from typing import Any
 from pipeline.contract.records import Evidence, Fact, Facts, HandlingPlan, Triage
 from pipeline.contract.taxonomy import taxonomy
 from pipeline.handling.channel import CHANNEL_NAMES
+from pipeline.handling.facts import FACT_NAMES
 from pipeline.handling.review import because_zh
 from pipeline.text.pii import mask_pii
 
@@ -23,11 +24,6 @@ SECTION_NAMES = {
     "general": "一般流程", "negotiation": "协商谈判", "mindset": "客户心理", "perception": "心理效应",
     "major": "重大投诉", "special_customer": "特殊客户", "compensation": "赔偿标准", "apology": "认错与道歉",
     "deadline": "处理时限", "beyond_course": "补充规则",
-}
-FACT_NAMES = {
-    "amount": "金额", "age": "年龄", "date": "日期", "percent": "百分比", "policy_number": "保单号",
-    "phone": "电话", "id_number": "身份证号", "bank_card": "银行卡号", "email": "邮箱", "deadline": "客户期限",
-    "group_size": "人数", "prior_complaints": "此前投诉次数", "product": "产品", "cue": "线索",
 }
 _P = 3  # decimals kept for probabilities in JSON
 

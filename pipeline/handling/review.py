@@ -23,20 +23,65 @@ if TYPE_CHECKING:
 
 __all__ = ["review_reasons", "level_hinges_on", "because_zh"]
 
-_ID = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b|\b(?:remedy|respect|venting|recognition|revenge|other|anger)\b")
+_ID = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b|\b(?:remedy|respect|venting|recognition|revenge|other|anger|high|medium|low)\b")
+_HEADS = {"cause": "投诉原因", "risk_level": "风险等级", "mindset": "客户心理"}
+_TRIAGE_ATTRS = {"reconciliation": "需要对账核实", "truncated": "原文过长，只读了前面部分", "is_transcript": "通话记录"}
+_AGG = {"max": "（最大）", "min": "（最小）", "count": "（条数）", "any": "", "sum": "（合计）"}
+_OPS = {">=": "≥", "<=": "≤", "==": "=", "!=": "≠", ">": ">", "<": "<"}
+_PART = [  # one trace part (what a condition wrote) -> the words a handler reads
+    (re.compile(r"^always$"), lambda m: "一律适用"),
+    (re.compile(r"^enquiry (true|false)$"), lambda m: "单纯咨询" if m[1] == "true" else "不是单纯咨询"),
+    (re.compile(r"^risk_level (\w+)$"), lambda m: f"风险等级为「{_name(m[1])}」"),
+    (re.compile(r"^channel (\w+)$"), lambda m: f"渠道：{_channel(m[1])}"),
+    (re.compile(r"^cue \w+ '(.*)'$"), lambda m: f"原文线索「{m[1]}」"),
+    (re.compile(r"^uncertain (\w+)$"), lambda m: f"模型对{_HEADS.get(m[1], m[1])}没有把握"),
+    (re.compile(r"^triage (\w+)$"), lambda m: _TRIAGE_ATTRS.get(m[1], m[1])),
+    (re.compile(r"^top (\w+) (p=\S+ < \S+)$"), lambda m: f"{_HEADS.get(m[1], m[1])}最高概率 {m[2]}"),
+    (re.compile(r"^fact (\w+)(?: (\w+))?=(\S+)(?: (\S+) (\S+))?$"), lambda m: _fact(*m.groups())),
+    (re.compile(r"^cause_group (\w+)(.*)$"), lambda m: f"{_name(m[1])}{m[2]}"),
+    (re.compile(r"^not (.*)$"), lambda m: f"未判定为「{_atom(m[1])}」"),
+]
+
+
+def _name(label: str) -> str:
+    try:
+        return taxonomy().name(label)
+    except KeyError:
+        return label
+
+
+def _channel(channel: str) -> str:
+    from pipeline.handling.channel import CHANNEL_NAMES
+    return CHANNEL_NAMES.get(channel, channel)
+
+
+def _fact(kind: str, agg: str | None, value: str, op: str | None, bound: str | None) -> str:
+    from pipeline.handling.facts import FACT_NAMES
+    what = FACT_NAMES.get(kind, kind) + (_AGG.get(agg, agg) if agg else "")
+    return f"{what} {value}" + (f" {_OPS.get(op, op)} {bound}" if op else "")
+
+
+def _atom(text: str) -> str:
+    """A described condition (`flag=self_harm_threat`, `cause=[a|b]`) in a handler's words."""
+    words = re.sub(r"\b(?:flag|cause_group|cause|mindset|risk_level|channel|cue|fact)=", "", text).strip("[]{}")
+    return "、".join(_channel(w) if w.isalpha() and w.islower() and "_" not in w and _channel(w) != w
+                    else _ID.sub(lambda m: _name(m[0]), w) for w in re.split(r"[|,]", words))
 
 
 def because_zh(text: str) -> str:
-    """Label ids in a rule trace replaced by their Chinese names."""
-    tax = taxonomy()
-
-    def name(m: re.Match) -> str:
-        try:
-            return tax.name(m.group(0))
-        except KeyError:
-            return m.group(0)
-
-    return _ID.sub(name, text).replace("flag ", "").replace("cause ", "").replace("mindset ", "")
+    """A rule trace as a handler reads it: Chinese names for labels, channels and fact kinds, no condition
+    keywords (the machine form stays in the JSON's `because`)."""
+    out = []
+    for part in text.split("; "):
+        for pattern, say in _PART:
+            m = pattern.match(part)
+            if m:
+                out.append(say(m))
+                break
+        else:  # a label with its probability: "flag media_threat p=0.93 ≥ 0.40", "cause_group contract p=0.71"
+            part = re.sub(r"^(?:flag|cause_group|cause|mindset) ", "", part)
+            out.append(_ID.sub(lambda m: _name(m[0]), part))
+    return "；".join(out)
 
 
 def level_hinges_on(triage: Triage, thresholds: dict[str, float], margin: float) -> list[tuple[str, float, float]]:

@@ -90,6 +90,13 @@ def test_a_count_of_earlier_complaints_is_a_repeat_complaint_sign():
     assert "repeat_complaint" not in explicit_threats("我想问一下保单贷款的利率")
 
 
+def test_tries_to_get_through_are_not_earlier_complaints():
+    """不下十次 counts earlier complaints, unless what follows is the line itself (没人接, 占线, 转人工)."""
+    assert explicit_threats("同一件事我反映了不下十次，到现在没人处理")["repeat_complaint"][2] == "不下十次"
+    assert "repeat_complaint" not in explicit_threats("我这两天打了不下十次，不是坐席忙，就是转人工又绕回语音菜单")
+    assert "repeat_complaint" not in explicit_threats("拨打热线不下二十次，或无人接听，或占线")
+
+
 def test_a_sign_gate_outside_zero_to_one_is_a_lexicon_error_naming_the_file(tmp_path):
     import yaml
 

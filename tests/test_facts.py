@@ -124,6 +124,12 @@ OTHER = [
     ("15:20客户之子到柜面", "group_size", []),
     ("投诉编号：0331\n消费者诉求：退还保费", "group_size", []),
     ("请提供身份证后四位\n客户：3309", "group_size", []),
+    # nor the tail of a masked policy number, nor a word that only starts with the noun
+    ("P****3158 投保人卫女士，二次来电", "group_size", []),
+    ("一年之内换了三个客户经理", "group_size", []),
+    ("网点门口那几个客户车位天天被占", "group_size", []),
+    ("在好几个业主群里转发", "group_size", []),
+    ("十几名受害客户联名", "group_size", [15]),
     ("这是第三次来电", "prior_complaints", [2]),
     ("打了五次电话都没人管", "prior_complaints", [5]),
     ("已经投诉过两次", "prior_complaints", [2]),
@@ -321,3 +327,21 @@ def test_random_text_never_breaks(text: str) -> None:
         for other in numeric:
             if other is not a:
                 assert not (a.start < other.end and other.start < a.end), (a, other)
+
+
+def test_a_cue_phrase_inside_a_word_that_does_not_mean_it_is_no_cue() -> None:
+    """转办 is a regulator forward; 转办公室 (passed to the office) and 来回转办 (between departments) are not."""
+    def cues(text: str) -> list[str]:
+        return [f.value for f in extract_facts(text).items if f.kind == "cue"]
+
+    assert "regulator_forward" in cues("金融监管分局 投诉转办单 编号：JZ-1")
+    assert "regulator_forward" not in cues("已登记书面说明要求，转办公室。")
+    assert "regulator_forward" not in cues("理赔被四个部门来回转办一个月无人负责")
+
+
+def test_a_not_cue_word_that_holds_no_cue_phrase_is_refused() -> None:
+    from pipeline.handling.facts import check_not_cues
+
+    assert check_not_cues(["转办公室"], ["转办"]) == ("转办公室",)
+    with pytest.raises(ValueError, match="not_cues word '办公室' holds no cue phrase"):
+        check_not_cues(["办公室"], ["转办"])

@@ -537,6 +537,32 @@ def _cue_first_chars() -> frozenset[str]:
     return frozenset(_cues_by_first_char())
 
 
+@lru_cache(maxsize=1)
+def _not_cue_words() -> tuple[tuple[str, frozenset[str]], ...]:
+    words = tuple(lexicon().get("not_cues") or ())
+    return tuple((w, frozenset(w)) for w in check_not_cues(words, [p for p, _ in _cue_phrases()]))
+
+
+def check_not_cues(words: tuple[str, ...] | list[str], phrases: list[str]) -> tuple[str, ...]:
+    """Each `not_cues` word must hold a cue phrase: one that holds none blocks nothing and is a typo."""
+    for w in words:
+        if not isinstance(w, str) or not any(p in w for p in phrases):
+            raise ValueError(f"facts.yaml: not_cues word {w!r} holds no cue phrase, so it cannot block one")
+    return tuple(words)
+
+
+def _not_cue_spans(s: str, chars: frozenset[str] | set[str]) -> list[Span]:
+    """Where the note holds a longer word that contains a cue phrase without meaning it (facts.yaml `not_cues`)."""
+    spans: list[Span] = []
+    for word, need in _not_cue_words():
+        if need <= chars:
+            start = s.find(word)
+            while start >= 0:
+                spans.append((start, start + len(word)))
+                start = s.find(word, start + 1)
+    return spans
+
+
 def _cues(s: str) -> list[Fact]:
     """Cue phrases, longest first; a phrase inside a longer one of the same cue is not repeated.
 
@@ -550,11 +576,14 @@ def _cues(s: str) -> list[Fact]:
     chars = _char_set(s)  # the note's characters, found once per note
     firsts = chars.intersection(_cue_first_chars())
     present = sorted(i for ch in firsts for i in by_first[ch] if others[i] <= chars)
+    blocked = _not_cue_spans(s, chars) if present else []
     for phrase, cue in (phrases[i] for i in present):
         start = s.find(phrase)
         while start >= 0:
             end = start + len(phrase)
-            if not overlaps((start, end), [(f.start, f.end) for f in out if f.value == cue]):
+            if any(b0 <= start and end <= b1 for b0, b1 in blocked):
+                pass  # inside a longer word that does not mean the cue (转办公室)
+            elif not overlaps((start, end), [(f.start, f.end) for f in out if f.value == cue]):
                 out.append(Fact(kind="cue", value=cue, start=start, end=end, text=phrase))
             start = s.find(phrase, start + 1)
     return out

@@ -163,3 +163,15 @@ def test_a_centres_own_speaker_label_is_read_from_its_turns_lexicon(monkeypatch)
     assert [k for k, _ in N.split_turns(text)] == ["agent", "customer"]
     doc = N.normalise(text)
     assert doc.is_transcript and "监管" not in doc.model_text
+
+
+def test_evidence_carries_the_words_as_the_note_writes_them():
+    """The page marks evidence in the note as typed: a traditional note's 消保會, not the model's 消保会."""
+    from pipeline.contract.records import Evidence
+    from pipeline.model.decide import _as_written
+
+    doc = normalise("客戶：你們再不處理，我就去消保會投訴。")
+    assert _as_written(doc, Evidence(0, 3, "消保会")).as_written == "消保會"
+    assert _as_written(doc, Evidence(0, 3, "媒体")).as_written == ""  # not in the note: nothing to mark
+    simplified = normalise("我就去消保会投诉")
+    assert _as_written(simplified, Evidence(3, 6, "消保会")).as_written == "消保会"

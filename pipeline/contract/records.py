@@ -17,6 +17,9 @@ class Evidence:
     end: int
     text: str
     source: str = "lexicon"  # "lexicon" (marker word found) or "model" (top weighted feature)
+    # the same words as the note writes them (traditional characters stay traditional), so a page can mark
+    # them in the note as it was typed; "" when the note's clean form is not character for character
+    as_written: str = ""
 
 
 @dataclass

@@ -40,7 +40,8 @@ def _round(p: float | None) -> float | None:
 
 
 def _evidence_json(ev: Evidence) -> dict[str, Any]:
-    return {"start": ev.start, "end": ev.end, "text": mask_pii(ev.text), "source": ev.source}
+    return {"start": ev.start, "end": ev.end, "text": mask_pii(ev.text), "source": ev.source,
+            "as_written": mask_pii(ev.as_written or ev.text)}
 
 
 def _triage_json(t: Triage) -> dict[str, Any]:

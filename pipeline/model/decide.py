@@ -196,4 +196,16 @@ class TriageDecision:
         found.sort(key=lambda e: e.start)
         if said is not None:
             found = [Evidence(*said, "lexicon")] + [e for e in found if not (said[0] <= e.start and e.end <= said[1])]
-        return found[:5]
+        return [_as_written(doc, e) for e in found[:5]]
+
+
+def _as_written(doc: NormalisedText, ev: Evidence) -> Evidence:
+    """The evidence with the note's own characters: the clean text is simplified character for character
+    (same length as the original), so the first place it says these words is the same place in the original."""
+    if len(doc.original) != len(doc.text):
+        return ev
+    i = doc.text.find(ev.text)
+    if i < 0:
+        return ev
+    return Evidence(ev.start, ev.end, ev.text, ev.source, doc.original[i:i + len(ev.text)])
+

@@ -99,7 +99,7 @@
       var ev = el("div", "ev");
       if (f.evidence.length) {
         ev.appendChild(el("span", "muted", "依据："));
-        f.evidence.forEach(function (e) { ev.appendChild(el("mark", null, e.text)); needles.push(e.text); });
+        f.evidence.forEach(function (e) { ev.appendChild(el("mark", null, e.text)); needles.push(e.as_written || e.text); });
       } else {
         ev.appendChild(el("span", "muted", "（模型判断，无直接词语依据）"));
       }
@@ -151,10 +151,19 @@
     $("result").hidden = false;
   }
 
+  // What the server said, in words a handler reads: the status in Chinese first, the server's own text
+  // (for IT) after it; the case store being off is said in Chinese alone.
+  var STATUS = { 400: "输入有误", 401: "未登录或登录已过期", 403: "没有权限", 404: "找不到", 409: "与已有记录冲突",
+                 413: "内容过长", 415: "格式不支持", 422: "输入有误", 429: "请求过于频繁，请稍后再试",
+                 503: "服务暂不可用", 504: "服务超时，请稍后再试" };
   function message(body, status) {
-    if (body && Array.isArray(body.detail)) return body.detail.map(function (d) { return d.msg; }).join("；");
-    if (body && body.detail) return String(body.detail);
-    return "服务返回错误 " + status;
+    var detail = "";
+    if (body && Array.isArray(body.detail)) detail = body.detail.map(function (d) { return d.msg; }).join("；");
+    else if (body && body.detail) detail = String(body.detail);
+    if (status === 503 && detail.indexOf("case store") >= 0)
+      return "案件库未开启或无法打开（服务以不存案件的方式启动），队列、纠正和一致率暂不可用";
+    var said = STATUS[status] || (status >= 500 ? "服务出错" : "请求失败");
+    return detail ? said + "（" + detail + "）" : said + "（" + status + "）";
   }
 
   // The page's login: with tokens configured, a token is exchanged once for an HttpOnly session cookie

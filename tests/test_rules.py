@@ -781,6 +781,7 @@ BECAUSE_ZH = [
     ("flag repeat_complaint p=0.99; fact prior_complaints=2 >= 2", "多次投诉、踢皮球 p=0.99；此前投诉次数 2 ≥ 2"),
     ("mindset remedy p=0.95 ≥ 0.40; cue compensation_demand '全额退保'", "补救心理 p=0.95 ≥ 0.40；原文线索「全额退保」"),
     ("fact age max=68 >= 60", "年龄（最大） 68 ≥ 60"),
+    ("cue compensation_demand '补偿'; fact amount=45000.0", "原文线索「补偿」；金额 45000"),
     ("cue onlookers '在大厅'; channel counter", "原文线索「在大厅」；渠道：柜面"),
     ("flag self_harm_threat p=0.30; not flag=self_harm_threat", "轻生言论 p=0.30；未判定为「轻生言论」"),
     ("uncertain cause", "模型对投诉原因没有把握"),

@@ -58,6 +58,7 @@ def _channel(channel: str) -> str:
 def _fact(kind: str, agg: str | None, value: str, op: str | None, bound: str | None) -> str:
     from pipeline.handling.facts import FACT_NAMES
     what = FACT_NAMES.get(kind, kind) + (_AGG.get(agg, agg) if agg else "")
+    value = value[:-2] if value.endswith(".0") else value  # 45000.0 -> 45000
     return f"{what} {value}" + (f" {_OPS.get(op, op)} {bound}" if op else "")
 
 

@@ -135,6 +135,9 @@ def test_what_disclaims_a_threat_is_a_negation_just_before_or_hearsay():
     assert disclaimed_threats("近日在新闻上看到有保险公司被监管接管") == {"media_threat", "regulator_threat"}
     assert disclaimed_threats("今天下班前没有回音我就找监管局的朋友") == frozenset()  # a condition, not a denial
     assert disclaimed_threats("客户询问保单贷款的利率是多少。") == frozenset()  # nothing named, nothing disclaimed
+    # what is said online is reported, not threatened; a threat beside it still counts
+    assert disclaimed_threats("网上都说贵公司要被接管，我交的钱还能拿回来吗") == {"media_threat"}
+    assert disclaimed_threats("网上传言你们要倒闭，不给退我就找记者曝光") == frozenset()
 
 
 def test_a_disclaimer_bar_outside_zero_to_one_is_a_lexicon_error_naming_the_file(tmp_path):

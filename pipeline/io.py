@@ -251,6 +251,7 @@ def iter_chunks(path: str | Path, chunksize: int = 2000, encoding: str | None = 
             raise CaseFileError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__}).") from None
         if not len(df.columns):
             raise CaseFileError(f"{path}: the sheet is empty; it needs a header row.")
+        df = ids_from_headers(df)
         for start in range(0, max(len(df), 1), chunksize):  # a header and no rows: one empty chunk
             yield df.iloc[start:start + chunksize].reset_index(drop=True)
     else:
@@ -590,15 +591,40 @@ NAME_COLUMNS = {"pred_cause": "预测投诉原因", "pred_cause_group": "预测�
                 "pred_risk_flags": "预测风险标记", "pred_mindset": "预测客户心理"}
 #: what each column tousu adds means, for the header notes and the 字段说明 sheet
 FIELD_NOTES = {
-    "pred_cause": "投诉原因编号（最多 3 个，主要的在前，| 分隔）", "pred_cause_proba": "各投诉原因的概率（与 pred_cause 对应）",
+    "pred_cause": "投诉原因编号（最多 3 个，主要的在前，| 分隔）", "pred_cause_proba": "各投诉原因的概率（与投诉原因编号对应）",
     "pred_cause_group": "投诉原因类别编号", "pred_risk_level": "升级风险等级编号：low 一般 / medium 可能升级 / high 重大",
     "pred_risk_flags": "风险标记编号（| 分隔）", "pred_mindset": "客户心理编号（最多 2 个，主要的在前）",
     "review": "是否需要人工复核（True/False）", "review_reasons": "需要复核的原因", "plan_owner": "负责人编号",
     "plan_departments": "协同部门编号", "plan_steps": "处理步骤编号（按顺序）", "reply_first_hours": "首次回复时限（小时）",
     "decision_due": "监管处理决定期限（收到日期起算）", "plan_step_texts": "处理步骤（按顺序）", "plan_avoid": "切勿",
     "plan_fired": "触发的处理规则", "facts": "从文本提取的关键事实（号码已脱敏）", "error": "出错原因（空表示已标注）",
-    **{name: f"{id_col} 的中文名称（模型的判断）" for id_col, name in NAME_COLUMNS.items()},
+    "risk_reason": "风险等级的依据（按信号规则）", "channel": "渠道：phone 电话 / counter 柜面 / letter 信函 / regulator 监管转办 / online 线上",
+    "plan_now": "现在就做的步骤（最多 5 条，最急的在前）", "plan_owner_name": "负责人",
+    **{name: "模型判断的中文名称（编号在左边一列）" for name in NAME_COLUMNS.values()},
 }
+#: the workbook's headers for the columns tousu adds: people read Chinese; reading a tagged workbook back
+#: maps them to the ids again (`ids_from_headers`), so the data sheet stays machine-readable
+HEADERS_ZH = {
+    "pred_cause": "投诉原因编号", "pred_cause_proba": "投诉原因概率", "pred_cause_group": "原因类别编号",
+    "pred_risk_level": "风险等级编号", "risk_reason": "风险等级依据", "pred_risk_flags": "风险标记编号",
+    "pred_mindset": "客户心理编号", "channel": "渠道", "review": "需人工复核", "review_reasons": "复核原因",
+    "plan_now": "现在就做", "plan_owner": "负责人编号", "plan_owner_name": "负责人", "plan_departments": "协同部门编号",
+    "plan_steps": "处理步骤编号", "reply_first_hours": "首次回复时限（小时）", "decision_due": "处理决定期限",
+    "plan_step_texts": "处理步骤", "plan_avoid": "切勿", "plan_fired": "触发的处理规则", "facts": "关键事实",
+    "error": "出错原因",
+}
+_TAGGED_SIGNATURE = (HEADERS_ZH["pred_cause"], HEADERS_ZH["pred_risk_level"])
+
+
+def ids_from_headers(df: pd.DataFrame) -> pd.DataFrame:
+    """A tagged workbook's Chinese headers back to the column ids (only in a workbook tousu tagged: a
+    centre's own 渠道 column in an input file stays as it is)."""
+    if not all(h in df.columns for h in _TAGGED_SIGNATURE):
+        return df
+    back = {h: c for c, h in HEADERS_ZH.items() if h in df.columns and c not in df.columns}
+    return df.rename(columns=back)
+
+
 #: columns whose cells wrap (long lists and plans), besides any column with long text
 WRAP_COLUMNS = ("plan_steps", "plan_step_texts", "plan_avoid", "plan_fired", "facts", "review_reasons",
                 "预测投诉原因", "预测风险标记")
@@ -636,8 +662,9 @@ def _display_width(value: Any) -> int:
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in line)
 
 
-def _format_sheet(ws, frame: pd.DataFrame) -> None:
-    """Bold frozen header with a filter, widths from the content, long cells wrapped, notes on tousu's columns."""
+def _format_sheet(ws, frame: pd.DataFrame, ids: list[str] | None = None) -> None:
+    """Bold frozen header with a filter, widths from the content, long cells wrapped, notes on tousu's columns.
+    `ids`: each column's id where the header shows its Chinese name."""
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -645,18 +672,18 @@ def _format_sheet(ws, frame: pd.DataFrame) -> None:
     header_font, fill = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
     wrap = Alignment(wrap_text=True, vertical="top")
     sample = frame.head(500)
-    for j, col in enumerate(frame.columns, start=1):
+    for j, (col, col_id) in enumerate(zip(frame.columns, ids or list(frame.columns)), start=1):
         letter = get_column_letter(j)
         cell = ws.cell(row=1, column=j)
         cell.font, cell.fill = header_font, fill
         cell.alignment = Alignment(wrap_text=True, vertical="center")
-        if col in FIELD_NOTES:
-            cell.comment = Comment(FIELD_NOTES[col], "tousu")
+        if col_id in FIELD_NOTES:
+            cell.comment = Comment(FIELD_NOTES[col_id], "tousu")
         widths = sorted(_display_width(v) for v in sample[col]) if len(sample) else [0]
         typical = widths[-(-9 * (len(widths) - 1) // 10)]  # the 90th percentile, rounded up
         width = min(max(_display_width(col) + 2, typical + 2, _MIN_WIDTH), _MAX_WIDTH)
         ws.column_dimensions[letter].width = width
-        if col in WRAP_COLUMNS or typical + 2 > _MAX_WIDTH:
+        if col_id in WRAP_COLUMNS or col in WRAP_COLUMNS or typical + 2 > _MAX_WIDTH:
             for row in ws.iter_rows(min_row=2, min_col=j, max_col=j):
                 row[0].alignment = wrap
     ws.freeze_panes = "A2"
@@ -702,27 +729,35 @@ def write_workbook(df: pd.DataFrame, path) -> None:
     """An Excel workbook people can read; the data sheet stays first and machine-readable.
 
     Data sheet: every column as written before (label ids `|`-separated), a Chinese name column beside
-    each label-id column of `tousu tag` output, bold frozen header with a filter, widths from the content,
-    long and plan cells wrapped, a note on each column tousu adds. Then a summary sheet (counts by risk,
-    cause group, cause, flag, mindset) when the frame is tagged, and a sheet describing the columns.
+    each label-id column of `tousu tag` output, Chinese headers on the columns tousu adds (read back as
+    ids), bold frozen header with a filter, widths from the content, long and plan cells wrapped, a note on
+    each column tousu adds. Then a summary sheet (counts by risk, cause group, cause, flag, mindset) when
+    the frame is tagged, and a sheet naming each column's id and meaning.
     """
     tagged = "pred_cause" in df.columns and "pred_risk_level" in df.columns
     frame = with_names(df) if tagged else df
+    # the machine's `*_name` twin of a Chinese name column says the same thing once more
+    frame = frame.drop(columns=[f"{c}_name" for c, name in NAME_COLUMNS.items()
+                                if f"{c}_name" in frame.columns and name in frame.columns])
+    ids = list(frame.columns)
     flat = flatten_lists(frame)
+    if tagged:
+        flat = flat.rename(columns={c: h for c, h in HEADERS_ZH.items() if c in flat.columns and h not in flat.columns})
     # a cell starting with = + - @ would run as a formula in Excel: keep it text
     for c in flat.columns:
         if flat[c].dtype == object:
             flat[c] = [("'" + v) if isinstance(v, str) and v and v[0] in "=+-@" else v for v in flat[c]]
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         flat.to_excel(xw, index=False, sheet_name=DATA_SHEET)
-        _format_sheet(xw.sheets[DATA_SHEET], flat)
+        _format_sheet(xw.sheets[DATA_SHEET], flat, ids)
         if tagged:
             _summary_sheet(xw.book.create_sheet(SUMMARY_SHEET), df)
         fields = xw.book.create_sheet(FIELDS_SHEET)
-        fields.append(["列名", "说明"])
-        for col in flat.columns:
-            fields.append([col, FIELD_NOTES.get(col, "原文件的列（原样保留）")])
-        fields.column_dimensions["A"].width, fields.column_dimensions["B"].width = 24, 60
+        fields.append(["列名", "编号（程序读取用）", "说明"])
+        for col, col_id in zip(flat.columns, ids):
+            fields.append([col, col_id, FIELD_NOTES.get(col_id, "原文件的列（原样保留）")])
+        fields.column_dimensions["A"].width, fields.column_dimensions["B"].width = 24, 22
+        fields.column_dimensions["C"].width = 60
         fields.freeze_panes = "A2"
 
 

@@ -168,7 +168,9 @@ def _read_out(path: Path) -> pd.DataFrame:
     if path.suffix == ".csv":
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     if path.suffix == ".xlsx":
-        return pd.read_excel(path, dtype=str).fillna("")
+        from pipeline.io import ids_from_headers  # the workbook's Chinese headers, as machines read them
+
+        return ids_from_headers(pd.read_excel(path, dtype=str).fillna(""))
     return pd.read_parquet(path)
 
 

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
+from pipeline.io import ids_from_headers
 from pipeline.apps import batch
 from pipeline.io import read_labelled
 from pipeline.model.registry import promote
@@ -47,7 +48,7 @@ def test_tag_keeps_every_row_in_order_with_extra_columns(registry, tmp_path, suf
     result = run("tag", str(src), "-o", str(out), "--quiet")
     assert result.exit_code == 0, result.output
     got = pd.read_json(out, lines=True, dtype=False) if suffix == ".jsonl" else (
-        pd.read_excel(out, dtype=str) if suffix == ".xlsx" else pd.read_csv(out, dtype=str, keep_default_na=False))
+        ids_from_headers(pd.read_excel(out, dtype=str)) if suffix == ".xlsx" else pd.read_csv(out, dtype=str, keep_default_na=False))
     assert list(got["id"]) == ["t1", "t2", "t3", "t4"]
     assert list(got["渠道"]) == ["热线", "柜面", "网络", "微信"]
     for col in ("pred_cause", "pred_cause_proba", "pred_cause_group", "pred_risk_level", "pred_risk_flags", "pred_mindset", "review", "plan_owner", "error"):

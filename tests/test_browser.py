@@ -1,6 +1,7 @@
 """The handler's page in a real browser: triage the seed case, read the result, correct and resolve it."""
 import contextlib
 import json
+import re
 import shutil
 import socket
 import tempfile
@@ -162,7 +163,9 @@ def test_the_page_corrects_and_resolves_a_stored_case(store_server, tmp_path):
         page.goto(server + "/")
         page.wait_for_selector("#fix-main-cause optgroup", state="attached")
         # the agreement box is filled by its own request, which may answer after the taxonomy's
-        page.wait_for_function("document.querySelector('#agreement-chart').innerText.trim() !== ''")
+        # (a locator's wait, not wait_for_function: polling a string predicate needs eval, which the page's
+        # Content-Security-Policy forbids, so it failed whenever the box was still empty at the first look)
+        page.locator("#agreement-chart").filter(has_text=re.compile(r"\S")).wait_for()
         assert page.inner_text("#agreement-chart").strip() == "暂无纠正记录"
 
         page.fill("#note", SEED)

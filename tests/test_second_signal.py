@@ -11,9 +11,10 @@ import pytest
 from pipeline.contract.records import Triage
 from pipeline.contract.taxonomy import taxonomy
 from pipeline.handling.review import level_hinges_on
-from pipeline.model.lexical import drop_weak_second_signals, second_signal
+from pipeline.model.lexical import drop_weak_second_signals, second_signal, second_signal_bar
 
 BAR, JUDGED = second_signal()
+CALL_BAR = second_signal_bar(is_transcript=True)
 
 
 def test_the_bundled_bar_covers_the_flags_judged_by_degree():
@@ -71,6 +72,8 @@ def test_review_reads_a_dropped_second_sign_against_the_bar_it_missed():
 @pytest.mark.parametrize("section, message", [
     ("second_signal:\n  bar: 1.5\n  flags: [anger]\n", "second_signal bar is 1.5, outside [0, 1]"),
     ("second_signal:\n  bar: 0.5\n  flags: [violence_risk]\n", "'violence_risk', which is not a medium risk flag"),
+    ("second_signal:\n  bar: 0.5\n  transcript_bar: -0.1\n  flags: [anger]\n",
+     "second_signal transcript_bar is -0.1, outside [0, 1]"),
 ])
 def test_a_bad_second_signal_section_is_a_lexicon_error_naming_the_file(tmp_path, section, message):
     bad = tmp_path / "markers.yaml"
@@ -85,3 +88,28 @@ def test_without_the_section_nothing_is_dropped(tmp_path):
     plain.write_text("version: 2\nmarkers: {}\n", encoding="utf-8")
     assert drop_weak_second_signals(["media_threat", "anger"], {"media_threat": 0.9, "anger": 0.36},
                                     path=str(plain)) == ["media_threat", "anger"]
+
+
+def test_a_call_transcript_asks_more_of_a_judged_second_sign():
+    """In a call the model reads the customer's turns alone, often unpunctuated ASR: a judged flag between
+    the two bars is a second medium sign in a written note, not in a call."""
+    assert BAR < CALL_BAR < 1.0
+    between = {"media_threat": 0.95, "anger": (BAR + CALL_BAR) / 2}
+    assert drop_weak_second_signals(["media_threat", "anger"], between) == ["media_threat", "anger"]
+    assert drop_weak_second_signals(["media_threat", "anger"], between, is_transcript=True) == ["media_threat"]
+    # said outright, it stays in a call too
+    assert drop_weak_second_signals(["media_threat", "anger"], between, ("anger",), is_transcript=True) == [
+        "media_threat", "anger"]
+
+
+def test_review_reads_a_call_against_the_call_bar():
+    thresholds = {"media_threat": 0.45, "anger": 0.35}
+    call = _triage(["media_threat"], {"media_threat": 0.95, "anger": CALL_BAR - 0.02})
+    call.is_transcript = True
+    assert [(f, thr) for f, _, thr in level_hinges_on(call, thresholds, 0.05)] == [("anger", CALL_BAR)]
+
+
+def test_without_a_transcript_bar_a_call_uses_the_notes_bar(tmp_path):
+    plain = tmp_path / "markers.yaml"
+    plain.write_text("version: 2\nmarkers: {}\nsecond_signal:\n  bar: 0.5\n  flags: [anger]\n", encoding="utf-8")
+    assert second_signal_bar(True, str(plain)) == second_signal_bar(False, str(plain)) == 0.5

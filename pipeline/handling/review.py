@@ -88,10 +88,11 @@ def because_zh(text: str) -> str:
 def level_hinges_on(triage: Triage, thresholds: dict[str, float], margin: float) -> list[tuple[str, float, float]]:
     """Flags close to their threshold whose flip would change the level: (flag, p, threshold). A flag judged
     by degree beside another medium sign is read against the second-sign bar it had to pass."""
-    from pipeline.model.lexical import second_signal
+    from pipeline.model.lexical import second_signal, second_signal_bar
 
     tax = taxonomy()
-    bar, judged = second_signal()
+    judged = second_signal()[1]
+    bar = second_signal_bar(bool(getattr(triage, "is_transcript", False)))
     base = None  # the level of the flags as they are: worked out only for a flag near its bar
     out = []
     for flag, p in triage.risk_flag_proba.items():

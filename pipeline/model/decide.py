@@ -152,7 +152,8 @@ class TriageDecision:
                                    if (o and (f not in disclaimed or pr >= bar)) or (f in said and pr >= gates[f])])
         # a flag judged by degree makes the second medium sign (a major complaint) only when it is likelier than not
         if len(flags) >= 2:
-            flags = drop_weak_second_signals(flags, dict(zip(self.flag_classes_, flag_list)), said, tax)
+            flags = drop_weak_second_signals(flags, dict(zip(self.flag_classes_, flag_list)), said, tax,
+                                             is_transcript=doc.is_transcript)
         level, note = self._reconcile(p["risk_level"], flags)
         m_order = (-p["mindset"]).argsort()
         mindset: list[str] = []

@@ -345,13 +345,31 @@ def disclaimed_threats(text: str, path: str = str(MARKERS_PATH)) -> frozenset[st
 def second_signal(path: str = str(MARKERS_PATH)) -> tuple[float, frozenset[str]]:
     """(bar, flags): the probability a flag judged by degree needs to count as a second medium sign
     (markers.yaml `second_signal`); (0.0, empty) when the lexicon sets none."""
+    return _second_signal(path)[0], _second_signal(path)[2]
+
+
+@lru_cache(maxsize=4)
+def transcript_second_signal_bar(path: str = str(MARKERS_PATH)) -> float:
+    """The bar in a call transcript (`second_signal.transcript_bar`; the note's bar when not set)."""
+    return _second_signal(path)[1]
+
+
+def second_signal_bar(is_transcript: bool, path: str = str(MARKERS_PATH)) -> float:
+    """The bar a judged flag must pass to be the second medium sign, in a call or in any other note."""
+    return transcript_second_signal_bar(path) if is_transcript else second_signal(path)[0]
+
+
+@lru_cache(maxsize=4)
+def _second_signal(path: str) -> tuple[float, float, frozenset[str]]:
     with open(path, encoding="utf-8") as fh:
         spec = safe_yaml(fh).get("second_signal") or {}
     if not spec:
-        return 0.0, frozenset()
+        return 0.0, 0.0, frozenset()
     bar = float(spec.get("bar", 0.0))
-    if not 0.0 <= bar <= 1.0:
-        raise ValueError(f"{path}: second_signal bar is {bar}, outside [0, 1]")
+    transcript_bar = float(spec.get("transcript_bar", bar))
+    for name, value in (("bar", bar), ("transcript_bar", transcript_bar)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{path}: second_signal {name} is {value}, outside [0, 1]")
     from pipeline.contract.taxonomy import taxonomy
 
     tax = taxonomy()
@@ -359,16 +377,17 @@ def second_signal(path: str = str(MARKERS_PATH)) -> tuple[float, frozenset[str]]
     for flag in sorted(flags):
         if flag not in tax.medium_flags:
             raise ValueError(f"{path}: second_signal names '{flag}', which is not a medium risk flag")
-    return bar, flags
+    return bar, transcript_bar, flags
 
 
 def drop_weak_second_signals(flags: list[str], proba: Mapping[str, float], said: Iterable[str] = (), tax=None,
-                             path: str = str(MARKERS_PATH)) -> list[str]:
+                             path: str = str(MARKERS_PATH), is_transcript: bool = False) -> list[str]:
     """The flags without the weak second signs: while two or more medium signs would make the note high
     (and nothing else does), the weakest judged flag under the bar is dropped. A flag said outright
     (`said`: "情绪冲动", "第三次投诉") is the note's own words, not a judgement, and stays. `tax`: the label
-    rule to read (a fitted model's own; the installed taxonomy when None)."""
-    bar, judged = second_signal(path)
+    rule to read (a fitted model's own; the installed taxonomy when None). A call transcript has its own bar."""
+    judged = second_signal(path)[1]
+    bar = second_signal_bar(is_transcript, path)
     if not judged:
         return flags
     if tax is None:

@@ -634,13 +634,7 @@ _MAX_WIDTH, _MIN_WIDTH = 60, 6
 def _names(values: Any, sep: str = "；") -> str:
     """Label ids -> their Chinese names (an unknown id is kept as it is)."""
     tax = taxonomy()
-    out = []
-    for v in as_list(values):
-        try:
-            out.append(tax.name(v))
-        except KeyError:
-            out.append(v)
-    return sep.join(out)
+    return sep.join(tax.name_or_id(v) for v in as_list(values))
 
 
 def with_names(df: pd.DataFrame) -> pd.DataFrame:
@@ -683,7 +677,7 @@ def _format_sheet(ws, frame: pd.DataFrame, ids: list[str] | None = None) -> None
         typical = widths[-(-9 * (len(widths) - 1) // 10)]  # the 90th percentile, rounded up
         width = min(max(_display_width(col) + 2, typical + 2, _MIN_WIDTH), _MAX_WIDTH)
         ws.column_dimensions[letter].width = width
-        if col_id in WRAP_COLUMNS or col in WRAP_COLUMNS or typical + 2 > _MAX_WIDTH:
+        if col_id in WRAP_COLUMNS or typical + 2 > _MAX_WIDTH:
             for row in ws.iter_rows(min_row=2, min_col=j, max_col=j):
                 row[0].alignment = wrap
     ws.freeze_panes = "A2"

@@ -63,6 +63,13 @@ class Taxonomy:
             return self.groups[label]
         raise KeyError(label)
 
+    def name_or_id(self, label: str) -> str:
+        """The Chinese name, or the id itself for what is not a label (a people-facing text never fails on one)."""
+        try:
+            return self.name(label)
+        except KeyError:
+            return label
+
     # read for every note (the rule's level, review, the second-sign bar): worked out once per taxonomy
     @cached_property
     def medium_flags(self) -> tuple[str, ...]:

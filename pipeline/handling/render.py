@@ -29,10 +29,7 @@ _P = 3  # decimals kept for probabilities in JSON
 
 
 def _name(label: str) -> str:
-    try:
-        return taxonomy().name(label)
-    except KeyError:
-        return label
+    return taxonomy().name_or_id(label)
 
 
 def _round(p: float | None) -> float | None:

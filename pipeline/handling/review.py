@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from pipeline.contract.records import Step, Triage
 from pipeline.contract.taxonomy import taxonomy
+from pipeline.handling.channel import CHANNEL_NAMES
+from pipeline.handling.facts import FACT_NAMES
 
 if TYPE_CHECKING:
     from pipeline.handling.playbook import PlaybookSettings, Rule
@@ -31,32 +33,25 @@ _OPS = {">=": "≥", "<=": "≤", "==": "=", "!=": "≠", ">": ">", "<": "<"}
 _PART = [  # one trace part (what a condition wrote) -> the words a handler reads
     (re.compile(r"^always$"), lambda m: "一律适用"),
     (re.compile(r"^enquiry (true|false)$"), lambda m: "单纯咨询" if m[1] == "true" else "不是单纯咨询"),
-    (re.compile(r"^risk_level (\w+)$"), lambda m: f"风险等级为「{_name(m[1])}」"),
-    (re.compile(r"^channel (\w+)$"), lambda m: f"渠道：{_channel(m[1])}"),
+    (re.compile(r"^risk_level (\w+)$"), lambda m: f"风险等级为「{_names_in(m[1])}」"),
+    (re.compile(r"^channel (\w+)$"), lambda m: f"渠道：{CHANNEL_NAMES.get(m[1], m[1])}"),
     (re.compile(r"^cue \w+ '(.*)'$"), lambda m: f"原文线索「{m[1]}」"),
     (re.compile(r"^uncertain (\w+)$"), lambda m: f"模型对{_HEADS.get(m[1], m[1])}没有把握"),
     (re.compile(r"^triage (\w+)$"), lambda m: _TRIAGE_ATTRS.get(m[1], m[1])),
     (re.compile(r"^top (\w+) (p=\S+ < \S+)$"), lambda m: f"{_HEADS.get(m[1], m[1])}最高概率 {m[2]}"),
     (re.compile(r"^fact (\w+)(?: (\w+))?=(\S+)(?: (\S+) (\S+))?$"), lambda m: _fact(*m.groups())),
-    (re.compile(r"^cause_group (\w+)(.*)$"), lambda m: f"{_name(m[1])}{m[2]}"),
+    (re.compile(r"^cause_group (\w+)(.*)$"), lambda m: f"{taxonomy().name_or_id(m[1])}{m[2]}"),
     (re.compile(r"^not (.*)$"), lambda m: f"未判定为「{_atom(m[1])}」"),
 ]
 
 
-def _name(label: str) -> str:
-    try:
-        return taxonomy().name(label)
-    except KeyError:
-        return label
-
-
-def _channel(channel: str) -> str:
-    from pipeline.handling.channel import CHANNEL_NAMES
-    return CHANNEL_NAMES.get(channel, channel)
+def _names_in(text: str) -> str:
+    """Every label id in a piece of trace replaced by its Chinese name."""
+    tax = taxonomy()
+    return _ID.sub(lambda m: tax.name_or_id(m[0]), text)
 
 
 def _fact(kind: str, agg: str | None, value: str, op: str | None, bound: str | None) -> str:
-    from pipeline.handling.facts import FACT_NAMES
     what = FACT_NAMES.get(kind, kind) + (_AGG.get(agg, agg) if agg else "")
     value = value[:-2] if value.endswith(".0") else value  # 45000.0 -> 45000
     return f"{what} {value}" + (f" {_OPS.get(op, op)} {bound}" if op else "")
@@ -65,8 +60,7 @@ def _fact(kind: str, agg: str | None, value: str, op: str | None, bound: str | N
 def _atom(text: str) -> str:
     """A described condition (`flag=self_harm_threat`, `cause=[a|b]`) in a handler's words."""
     words = re.sub(r"\b(?:flag|cause_group|cause|mindset|risk_level|channel|cue|fact)=", "", text).strip("[]{}")
-    return "、".join(_channel(w) if w.isalpha() and w.islower() and "_" not in w and _channel(w) != w
-                    else _ID.sub(lambda m: _name(m[0]), w) for w in re.split(r"[|,]", words))
+    return "、".join(CHANNEL_NAMES.get(w) or _names_in(w) for w in re.split(r"[|,]", words))
 
 
 def because_zh(text: str) -> str:
@@ -81,7 +75,7 @@ def because_zh(text: str) -> str:
                 break
         else:  # a label with its probability: "flag media_threat p=0.93 ≥ 0.40", "cause_group contract p=0.71"
             part = re.sub(r"^(?:flag|cause_group|cause|mindset) ", "", part)
-            out.append(_ID.sub(lambda m: _name(m[0]), part))
+            out.append(_names_in(part))
     return "；".join(out)
 
 

@@ -345,18 +345,14 @@ def disclaimed_threats(text: str, path: str = str(MARKERS_PATH)) -> frozenset[st
 def second_signal(path: str = str(MARKERS_PATH)) -> tuple[float, frozenset[str]]:
     """(bar, flags): the probability a flag judged by degree needs to count as a second medium sign
     (markers.yaml `second_signal`); (0.0, empty) when the lexicon sets none."""
-    return _second_signal(path)[0], _second_signal(path)[2]
-
-
-@lru_cache(maxsize=4)
-def transcript_second_signal_bar(path: str = str(MARKERS_PATH)) -> float:
-    """The bar in a call transcript (`second_signal.transcript_bar`; the note's bar when not set)."""
-    return _second_signal(path)[1]
+    bar, _, flags = _second_signal(path)
+    return bar, flags
 
 
 def second_signal_bar(is_transcript: bool, path: str = str(MARKERS_PATH)) -> float:
-    """The bar a judged flag must pass to be the second medium sign, in a call or in any other note."""
-    return transcript_second_signal_bar(path) if is_transcript else second_signal(path)[0]
+    """The bar a judged flag must pass to be the second medium sign: `transcript_bar` in a call transcript
+    (the note's bar when the lexicon sets none), `bar` in any other note."""
+    return _second_signal(path)[1 if is_transcript else 0]
 
 
 @lru_cache(maxsize=4)
@@ -386,8 +382,8 @@ def drop_weak_second_signals(flags: list[str], proba: Mapping[str, float], said:
     (and nothing else does), the weakest judged flag under the bar is dropped. A flag said outright
     (`said`: "情绪冲动", "第三次投诉") is the note's own words, not a judgement, and stays. `tax`: the label
     rule to read (a fitted model's own; the installed taxonomy when None). A call transcript has its own bar."""
-    judged = second_signal(path)[1]
-    bar = second_signal_bar(is_transcript, path)
+    note_bar, call_bar, judged = _second_signal(path)
+    bar = call_bar if is_transcript else note_bar
     if not judged:
         return flags
     if tax is None:

@@ -225,6 +225,9 @@ def test_an_unfitted_triager_raises_not_fitted(call):
     ({"min_df": 0}, "min_df must be"),
     ({"n_jobs": 0}, "n_jobs must be"),
     ({"cause_marker_weight": -0.1}, "cause_marker_weight must be None or a number >= 0"),
+    ({"cause_hinge_weight": -1}, "cause_hinge_weight must be a number >= 0"),
+    ({"hinge_C": 0}, "hinge_C must be a positive number"),
+    ({"flag_svm_C": -1.0}, "flag_svm_C must be None or a positive number"),
 ])
 def test_bad_parameters_are_accepted_by_init_and_refused_by_fit(tiny, params, message):
     from pipeline.model.triager import Triager
@@ -269,6 +272,50 @@ def test_the_cause_head_reads_the_lexicon_markers_at_its_own_weight(small_corpus
     assert not model.cause_head_.coef[:, -width:].any()
     assert model.flag_head_.coef[:, -width:].any()
     assert model.cause_head_.coef[:, :-width].any()
+
+
+def test_the_hinge_blend_is_the_softmax_logits_plus_the_svms_scores_at_their_weight():
+    """One coefficient matrix: the softmax regression's logits plus a linear SVM's one-vs-rest scores;
+    a class the SVM never saw as a main label sits on the margin's 'no' side, and a two-class SVM's one
+    column scores the first class as the negated second."""
+    from scipy import sparse
+    from sklearn.svm import LinearSVC
+
+    from pipeline.model.softmax import SoftmaxRegression
+    from pipeline.model.triager import _Blend
+
+    rng = np.random.default_rng(0)
+    X = sparse.csr_matrix(rng.random((60, 8)))
+    y = np.repeat([0, 2], 30)  # class 1 of three never occurs
+    lr = SoftmaxRegression(C=1.0).fit(X, y)
+    svm = LinearSVC(C=1.0, dual=True).fit(X, y)
+    blend = _Blend.of(lr, 3)
+    blend.add_hinge(svm, 2.0)
+    scores = blend.decision_function(X)
+    s = svm.decision_function(X)  # one column: the score of class 2
+    np.testing.assert_allclose(scores[:, 2], lr.decision_function(X)[:, 1] + 2.0 * s, rtol=1e-10)
+    np.testing.assert_allclose(scores[:, 0], lr.decision_function(X)[:, 0] - 2.0 * s, rtol=1e-10)
+    np.testing.assert_allclose(scores[:, 1], -30.0 - 2.0)
+
+
+def test_the_cause_head_with_the_hinge_blend_is_still_one_calibrated_linear_head(small_corpus):
+    """The blend costs nothing at prediction: the head's probabilities are the temperature-scaled softmax
+    of one matrix product, and the SVM changes the cause head only."""
+    from scipy.special import softmax
+
+    from pipeline.model.triager import Triager
+
+    train, test = small_corpus
+    texts = list(test["text"][:50])
+    with_svm = Triager(char_ngrams=None, cv=2, cause_hinge_weight=4.0).fit(train["text"], train)
+    without = Triager(char_ngrams=None, cv=2, cause_hinge_weight=0.0).fit(train["text"], train)
+    _, X = with_svm.transform(texts)
+    head = with_svm.cause_head_
+    np.testing.assert_allclose(with_svm.predict_proba(texts)["cause"],
+                               softmax((X @ head.coef.T.astype(np.float64) + head.intercept) / head.temperature, axis=1),
+                               rtol=1e-5, atol=1e-7)
+    assert not np.allclose(with_svm.cause_head_.coef, without.cause_head_.coef)
+    np.testing.assert_allclose(without.mindset_head_.coef, with_svm.mindset_head_.coef)  # the mindset head has no SVM
 
 
 def test_a_flags_threshold_sits_in_the_middle_of_the_near_best_cuts():

@@ -31,11 +31,12 @@ def _slice_rows(path: str) -> list[tuple[SimpleNamespace, dict, str, str, bool]]
     rows = []
     for line in open(path, encoding="utf-8"):
         p = json.loads(line)
+        is_call = "transcript" in str(gold.at[p["id"], "style"])
+        # a call is read against the calls' own bar for a judged second sign, as the product reads it
         t = SimpleNamespace(**{k: p[k] for k in ("cause", "cause_proba", "risk_level", "risk_flags",
                                                   "risk_flag_proba", "truncated")},
-                            risk_level_proba=p.get("risk_level_proba", {}))  # written since session 5
-        rows.append((t, p["thresholds"], gold.at[p["id"], "cause"][0], gold.at[p["id"], "risk_level"],
-                     "transcript" in str(gold.at[p["id"], "style"])))
+                            risk_level_proba=p.get("risk_level_proba", {}), is_transcript=is_call)
+        rows.append((t, p["thresholds"], gold.at[p["id"], "cause"][0], gold.at[p["id"], "risk_level"], is_call))
     return rows
 
 

@@ -4,8 +4,9 @@ Shape of the model, and why:
 - one shared feature union (word + char TF-IDF + marker counts), fitted once;
 - `cause` and `mindset`: multinomial logistic regression on the main label,
   with secondary labels as down-weighted targets of the same row so they rank in the top 3;
-- `risk_flags`: twelve independent binary logistic regressions, each with a
-  threshold tuned on out-of-fold predictions (not 0.5);
+  the cause adds a linear SVM's scores to its logits (one matrix: see `_Blend`);
+- `risk_flags`: twelve independent binary linear SVMs (squared hinge), Platt-scaled, each
+  with a threshold tuned on out-of-fold predictions (not 0.5);
 - `risk_level`: a learned multinomial model, reconciled with the flags by the
   spec's rule so the output never contradicts itself;
 - calibration: temperature scaling (multiclass) and Platt scaling (binary),
@@ -36,6 +37,7 @@ from scipy.special import expit, log_softmax, softmax
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
@@ -129,6 +131,39 @@ class _Binaries:
 def _stack(classes: list[str], heads: list[_Linear]) -> _Binaries:
     return _Binaries(list(classes), np.ascontiguousarray(np.hstack([h.weights for h in heads])),
                      np.concatenate([h.intercept for h in heads]), np.array([h.platt for h in heads]))
+
+
+@dataclass
+class _Blend:
+    """A multiclass head's scores over every class of the head: the softmax regression's logits
+    (-30 for a class it never saw), plus a linear SVM's one-vs-rest scores at a weight. Both are linear
+    in the features, so the blend is one coefficient matrix and one intercept."""
+
+    coef: np.ndarray  # (classes, features)
+    intercept: np.ndarray
+
+    @classmethod
+    def of(cls, lr: SoftmaxRegression, n_classes: int) -> "_Blend":
+        coef = np.zeros((n_classes, lr.coef_.shape[1]))
+        intercept = np.full(n_classes, -30.0)
+        coef[lr.classes_] = lr.coef_
+        intercept[lr.classes_] = lr.intercept_
+        return cls(coef, intercept)
+
+    def add_hinge(self, svm: LinearSVC, weight: float) -> None:
+        """A class the SVM never saw as a main label scores -1 there: the margin's 'not this class' side."""
+        coef, intercept = svm.coef_, svm.intercept_
+        if len(svm.classes_) == 2:  # one column for two classes: the second class's score, the first's negated
+            coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
+        hinge_coef = np.zeros_like(self.coef)
+        hinge_intercept = np.full(len(self.intercept), -1.0)
+        hinge_coef[svm.classes_] = coef
+        hinge_intercept[svm.classes_] = intercept
+        self.coef += weight * hinge_coef
+        self.intercept += weight * hinge_intercept
+
+    def decision_function(self, X) -> np.ndarray:
+        return np.asarray(X @ self.coef.T) + self.intercept
 
 
 class _Stages:
@@ -282,7 +317,8 @@ class Triager(TriageDecision, BaseEstimator):
                  generated_weight: float = 1.0, multiclass_cv: int | None = None, demand_weight: float = 0.0,
                  cause_secondary_weight: float = 0.1, flag_nb: float = 1.0,
                  flag_nb_except: tuple[str, ...] = ("self_harm_threat", "excessive_demand"),
-                 cause_marker_weight: float | None = 0.0, max_features: int = 60_000):
+                 cause_marker_weight: float | None = 0.0, max_features: int = 60_000,
+                 cause_hinge_weight: float = 4.0, hinge_C: float = 1.0, flag_svm_C: float | None = 3.0):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.markers = markers
@@ -329,19 +365,35 @@ class Triager(TriageDecision, BaseEstimator):
         self.cause_marker_weight = cause_marker_weight
         # the word and the character blocks each keep their most frequent n-grams up to this many
         self.max_features = max_features
+        # a linear SVM (squared hinge, one-vs-rest, `hinge_C`) on the main label, its scores added at this
+        # weight to the head's logits before the temperature is fitted (0: off). Both are linear in the
+        # features, so the blend is one weight matrix and prediction costs the same. The hinge loss
+        # cares only about the notes near a boundary, which is where the main and the secondary cause
+        # part; slice-held-out (docs/model_selection.md, session 14): cause top-1 0.837 -> 0.848
+        self.cause_hinge_weight = cause_hinge_weight
+        self.hinge_C = hinge_C
+        # the flags' binary heads are linear SVMs (squared hinge) at this C, Platt-scaled like the logistic
+        # ones; None: logistic regressions at `flag_C`. Slice-held-out (docs/model_selection.md, session 14)
+        self.flag_svm_C = flag_svm_C
 
     # ------------------------------------------------------------ fitting
 
     def _lr(self, C: float) -> SoftmaxRegression:
         return SoftmaxRegression(C=C, max_iter=3000, tol=self.tol, memory=LBFGS_MEMORY)
 
+    def _svm(self, C: float) -> LinearSVC:
+        # the dual problem (notes, not features), as the flags' heads; seeded, fitted one after another
+        return LinearSVC(C=C, dual=True, max_iter=3000, random_state=self.random_state)
+
     def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float, sub: np.ndarray,
                         row_weight: np.ndarray | None = None, balance: float = 0.0, secondary: float | None = None,
-                        column_scale: np.ndarray | None = None):
+                        column_scale: np.ndarray | None = None, hinge: float = 0.0,
+                        hinge_C: float = 1.0):
         """Each note's main label at weight 1, its secondary labels on the same row at a lower weight
         (`secondary`, default `secondary_weight`). Out-of-fold scores come from the rows in `sub`; the final fit uses
         every row. `column_scale`: this head sees each feature column times its scale, folded into the
-        coefficients, so prediction is the shared matrix product."""
+        coefficients, so prediction is the shared matrix product. `hinge` > 0: a linear SVM's scores
+        on the main label are added at that weight (`_Blend`)."""
         if column_scale is not None:
             X = X.multiply(column_scale).tocsr()
         secondary = self.secondary_weight if secondary is None else secondary
@@ -357,30 +409,30 @@ class Triager(TriageDecision, BaseEstimator):
             for s in more:
                 T[i, index[s]] += rw[i] * secondary
         y_main = np.array([index[m] for m in main])
+        main_w = np.array([rw[i] * class_w[m] for i, m in enumerate(main)])  # the SVM's weight per note
         # out-of-fold logits on the main label, for calibration and review thresholds
         folds = [(sub[tr], sub[te]) for tr, te in
                  StratifiedKFold(self.multiclass_cv or self.cv, shuffle=True, random_state=self.random_state)
                  .split(np.zeros(len(sub)), y_main[sub])]
 
-        def fit(keep: np.ndarray | None) -> SoftmaxRegression:
-            return self._lr(C).fit_targets(X, T) if keep is None else self._lr(C).fit_targets(X[keep], T[keep])
+        def fit(keep: np.ndarray | None) -> "_Blend":
+            Xk, Tk = (X, T) if keep is None else (X[keep], T[keep])
+            lr = self._lr(C).fit_targets(Xk, Tk)
+            blend = _Blend.of(lr, len(classes))
+            if hinge > 0:
+                yk, wk = (y_main, main_w) if keep is None else (y_main[keep], main_w[keep])
+                blend.add_hinge(self._svm(hinge_C).fit(Xk, yk, sample_weight=wk), hinge)
+            return blend
 
         # one fit after another, each fold's model dropped once it has scored its rows: each fit of the
         # cause head holds a few hundred megabytes of L-BFGS memory (two at once took training past 2 GB)
         oof = np.zeros((X.shape[0], len(classes)))
         for tr, te in folds:
-            lr = fit(tr)  # sub and each fold's indices are sorted, so the rows keep the notes' order
-            part = np.full((len(te), len(classes)), -30.0)
-            part[:, lr.classes_] = lr.decision_function(X[te])
-            oof[te] = part
-            del lr
-        lr = fit(None)
+            oof[te] = fit(tr).decision_function(X[te])  # sub and each fold's indices are sorted: the notes' order
+        final = fit(None)
         temperature = _fit_temperature(oof[sub], y_main[sub])
-        coef = np.zeros((len(classes), X.shape[1]))
-        intercept = np.full(len(classes), -30.0)
-        coef[lr.classes_] = lr.coef_ if column_scale is None else lr.coef_ * column_scale
-        intercept[lr.classes_] = lr.intercept_
-        head = _Linear.from_coef(classes, coef, intercept, temperature=temperature)
+        coef = final.coef if column_scale is None else final.coef * column_scale
+        head = _Linear.from_coef(classes, coef, final.intercept, temperature=temperature)
         oof_proba = softmax(oof[sub] / temperature, axis=1)
         return head, oof_proba, y_main[sub]
 
@@ -400,14 +452,18 @@ class Triager(TriageDecision, BaseEstimator):
         return LogisticRegression(C=C, max_iter=3000, class_weight="balanced", solver="liblinear", dual=True,
                                   random_state=self.random_state)
 
+    def _binary_svm(self, C: float) -> LinearSVC:
+        return LinearSVC(C=C, max_iter=3000, class_weight="balanced", dual=True, random_state=self.random_state)
+
     def _fit_flags(self, X, Y: np.ndarray, C: float, sub: np.ndarray,
-                   nb: Sequence[float] | None = None) -> tuple[list[_Linear], np.ndarray]:
+                   nb: Sequence[float] | None = None, svm_C: float | None = None) -> tuple[list[_Linear], np.ndarray]:
         """Independent binary heads (flags; mindset present anywhere): out-of-fold scores on the
         rows in `sub` for Platt scaling and thresholds, then the final fits on every row.
 
         `nb[j]` > 0: head j sees its features scaled by their naive-Bayes log-count ratio (NB-SVM,
         Wang & Manning 2012) raised to `nb[j]`, counted on that fit's own rows; the scaling folds into
-        the weights, so prediction is the same matrix product."""
+        the weights, so prediction is the same matrix product. `svm_C`: each head a linear SVM (squared hinge,
+        classes balanced) at that C instead of a logistic regression at `C`."""
         n, k = Y.shape
         strata = Y.argmax(1) + Y.sum(1)
         folds = [(sub[tr], sub[te]) for tr, te in
@@ -417,10 +473,11 @@ class Triager(TriageDecision, BaseEstimator):
 
         def fit(rows, j):
             scale = _nb_ratio(present[rows], Y[rows, j]) ** nb[j] if nb[j] > 0 else None
-            lr = self._binary_lr(C).fit(X[rows] if scale is None else X[rows].multiply(scale).tocsr(), Y[rows, j])
+            model = self._binary_lr(C) if svm_C is None else self._binary_svm(svm_C)
+            model.fit(X[rows] if scale is None else X[rows].multiply(scale).tocsr(), Y[rows, j])
             if scale is not None:
-                lr.coef_ = lr.coef_ * scale
-            return lr
+                model.coef_ = model.coef_ * scale
+            return model
 
         everything = np.arange(n)
         tasks = [(fit, tr, j) for j in range(k) for tr, _ in folds] + [(fit, everything, j) for j in range(k)]
@@ -450,14 +507,16 @@ class Triager(TriageDecision, BaseEstimator):
         if not ((_is_int(self.min_df) and self.min_df >= 1)
                 or (_is_number(self.min_df) and not _is_int(self.min_df) and 0 < self.min_df <= 1)):
             raise ValueError(f"min_df must be a whole number >= 1 or a share in (0, 1], got {self.min_df!r}.")
-        for name in ("C", "flag_C", "tol"):
+        for name in ("C", "flag_C", "tol", "hinge_C"):
             value = getattr(self, name)
             if not (_is_number(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}.")
+        if not (self.flag_svm_C is None or (_is_number(self.flag_svm_C) and self.flag_svm_C > 0)):
+            raise ValueError(f"flag_svm_C must be None or a positive number, got {self.flag_svm_C!r}.")
         if not (self.cause_marker_weight is None or (_is_number(self.cause_marker_weight) and self.cause_marker_weight >= 0)):
             raise ValueError(f"cause_marker_weight must be None or a number >= 0, got {self.cause_marker_weight!r}.")
         for name in ("marker_weight", "secondary_weight", "cause_secondary_weight", "generated_weight", "mindset_balance",
-                     "demand_weight", "flag_nb"):
+                     "demand_weight", "flag_nb", "cause_hinge_weight"):
             value = getattr(self, name)
             if not (_is_number(value) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
@@ -518,7 +577,8 @@ class Triager(TriageDecision, BaseEstimator):
         minds = [list(m) for m in df["mindset"]]
         self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
             X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub, rw,
-            secondary=self.cause_secondary_weight, column_scale=self._cause_column_scale(features))
+            secondary=self.cause_secondary_weight, column_scale=self._cause_column_scale(features),
+            hinge=self.cause_hinge_weight, hinge_C=self.hinge_C)
         stages.done(f"cause: {self.multiclass_cv or self.cv} folds and the final fit")
         # mindset and risk level fit in a forked second process while the flags fit here: L-BFGS holds
         # the GIL, so only a process overlaps them; the same fits, the same results. Not beside the cause
@@ -531,7 +591,7 @@ class Triager(TriageDecision, BaseEstimator):
         flag_sets = [set(f) for f in df["risk_flags"]]
         Y = np.array([[f in s for f in self.flag_classes_] for s in flag_sets], dtype=int)
         nb = [0.0 if f in self.flag_nb_except else self.flag_nb for f in self.flag_classes_]
-        heads, flag_oof_m = self._fit_flags(X, Y, self.flag_C, sub, nb=nb)
+        heads, flag_oof_m = self._fit_flags(X, Y, self.flag_C, sub, nb=nb, svm_C=self.flag_svm_C)
         stages.done(f"risk flags: {len(self.flag_classes_)} binary heads")
         self.flag_head_ = _stack(self.flag_classes_, heads)
         escalation = set(tax.high_flags) | set(tax.threat_flags)
@@ -633,6 +693,9 @@ class Triager(TriageDecision, BaseEstimator):
         state.setdefault("cause_marker_weight", None)
         state.setdefault("multiclass_cv", None)  # cv folds, as every head had
         state.setdefault("max_features", 60_000)
+        state.setdefault("cause_hinge_weight", 0.0)
+        state.setdefault("hinge_C", 1.0)
+        state.setdefault("flag_svm_C", None)
         state.setdefault("cause_secondary_weight", state.get("secondary_weight", 0.3))  # one weight for both, then
         self.__dict__.update(state)
 

@@ -66,6 +66,12 @@ def test_a_physical_act_said_outright_sets_violence_whatever_the_model_says(smal
         assert ("violence_risk" in triage.risk_flags) is expected, text
         if expected:
             assert triage.flag_evidence["violence_risk"][0].text == "推了保安一把"
+            assert triage.said_outright == ["violence_risk"]  # on by the words, not by the model: the card says so
+    docs, X = model.transform(["客户在柜台前推了保安一把，被同事拉开。"])
+    p = {k: v[0].copy() for k, v in model._proba_from_X(X).items()}
+    p["risk_flags"][j] = 0.99
+    assert "violence_risk" in model._triage(docs[0], p).risk_flags
+    assert model._triage(docs[0], p).said_outright == []  # over the model's own bar: its probability stands
 
 
 @pytest.mark.parametrize("text, sign", [

@@ -762,6 +762,25 @@ def test_seed_card_and_json() -> None:
     json.dumps(out, ensure_ascii=False)  # serialisable
 
 
+def test_a_flag_said_outright_under_the_models_bar_reads_as_said_not_as_a_low_probability() -> None:
+    """The seed's 情绪冲动 sets anger whatever the model thinks; a card saying 情绪激动 0.04, or a rule
+    fired on 情绪激动 p=0.04, looks like noise to a handler. Where the note says it, the card, the JSON
+    and the rule trace say 原文明说."""
+    from dataclasses import replace as with_
+
+    t = with_(seed_triage(), risk_flag_proba={"media_threat": 0.93, "anger": 0.04}, said_outright=["anger"])
+    f = extract_facts(SEED)
+    p = plan(t, f, received=dt.date(2024, 5, 8), channel="counter")
+    card = render_card(t, f, p)
+    assert "  - 情绪激动 原文明说  依据：“情绪冲动”" in card.splitlines()
+    assert "情绪激动 0.04" not in card and "情绪激动 p=0.04" not in card
+    assert "  - 媒体曝光 0.93  依据：“媒体曝光”" in card.splitlines()
+    assert any("情绪激动（原文明说）" in line for line in card.splitlines() if line.startswith("  - special_agitated"))
+    flags = {x["id"]: x for x in plan_to_json(t, f, p)["triage"]["risk_flags"]}
+    assert flags["anger"]["said_outright"] is True and flags["anger"]["proba"] == 0.04
+    assert flags["media_threat"]["said_outright"] is False
+
+
 def test_card_masks_pii_and_shows_review() -> None:
     text = "客户电话13812345678，三天内不给答复就去报社"
     t = tri(("contract_claims",), "medium", ["media_threat"], cause_proba=[0.3],

@@ -48,6 +48,9 @@ class Triage:
     truncated: bool = False
     is_transcript: bool = False
     risk_reason: str = ""  # why this level, in Chinese ("两个中度信号：媒体曝光；情绪激动")
+    # flags on because the note says them outright ("情绪冲动", "第三次投诉") while the model's own probability
+    # is under its threshold: the card says 原文明说 there, not a probability that looks like noise
+    said_outright: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -51,7 +51,7 @@ def _triage_json(t: Triage) -> dict[str, Any]:
                        "learned_proba": _round(t.risk_level_proba.get(t.risk_level))},
         "risk_level_proba": {k: _round(v) for k, v in t.risk_level_proba.items()},
         "risk_flags": [
-            {"id": f, "name": _name(f), "proba": _round(t.risk_flag_proba.get(f)),
+            {"id": f, "name": _name(f), "proba": _round(t.risk_flag_proba.get(f)), "said_outright": f in t.said_outright,
              "evidence": [_evidence_json(e) for e in t.flag_evidence.get(f, [])]}
             for f in t.risk_flags
         ],
@@ -109,6 +109,11 @@ def _pct(p: float | None) -> str:
     return "" if p is None else f" {p:.2f}"
 
 
+def _flag_pct(t: Triage, flag: str) -> str:
+    """A flag's probability, or 原文明说 where the note says it outright and the model alone would not have."""
+    return " 原文明说" if flag in t.said_outright else _pct(t.risk_flag_proba.get(flag))
+
+
 def _fact_value(f: Fact) -> str:
     v = f.value
     if f.kind == "amount":
@@ -146,7 +151,7 @@ def _flag_lines(t: Triage) -> list[str]:
     lines = ["风险标记："]
     for f in t.risk_flags:
         ev = "；".join(f"“{mask_pii(e.text)}”" for e in t.flag_evidence.get(f, []))
-        lines.append(f"  - {_name(f)}〔{f}〕{_pct(t.risk_flag_proba.get(f))}" + (f"  依据：{ev}" if ev else ""))
+        lines.append(f"  - {_name(f)}〔{f}〕{_flag_pct(t, f)}" + (f"  依据：{ev}" if ev else ""))
     return lines
 
 
@@ -213,7 +218,7 @@ def render_card(triage: Triage, facts: Facts, plan: HandlingPlan) -> str:
         out.append("风险标记：")
         for f in t.risk_flags:
             ev = "；".join(f"“{mask_pii(e.text)}”" for e in t.flag_evidence.get(f, []))
-            out.append(f"  - {_name(f)}{_pct(t.risk_flag_proba.get(f))}" + (f"  依据：{ev}" if ev else ""))
+            out.append(f"  - {_name(f)}{_flag_pct(t, f)}" + (f"  依据：{ev}" if ev else ""))
     minds = "；".join(f"{_name(m)}{_pct(t.mindset_proba.get(m))}" for m in t.mindset)
     out.append(f"客户心理：{minds or '无明显情绪诉求（咨询）'}")
     out.append("关键事实：")

@@ -41,6 +41,7 @@ _PART = [  # one trace part (what a condition wrote) -> the words a handler read
     (re.compile(r"^top (\w+) (p=\S+ < \S+)$"), lambda m: f"{_HEADS.get(m[1], m[1])}最高概率 {m[2]}"),
     (re.compile(r"^fact (\w+)(?: (\w+))?=(\S+)(?: (\S+) (\S+))?$"), lambda m: _fact(*m.groups())),
     (re.compile(r"^cause_group (\w+)(.*)$"), lambda m: f"{taxonomy().name_or_id(m[1])}{m[2]}"),
+    (re.compile(r"^flag (\w+) said$"), lambda m: f"{taxonomy().name_or_id(m[1])}（原文明说）"),
     (re.compile(r"^not (.*)$"), lambda m: f"未判定为「{_atom(m[1])}」"),
 ]
 

@@ -184,6 +184,7 @@ class TriageDecision:
             reconciliation=note,
             truncated=doc.truncated,
             is_transcript=doc.is_transcript,
+            said_outright=[f for f in flags if f in said and not over[self.flag_classes_.index(f)]] if said else [],
         )
 
     def _evidence(self, doc: NormalisedText, flag: str, said: tuple[int, int, str] | None = None) -> list[Evidence]:

@@ -95,7 +95,7 @@
       var li = el("li", "flag");
       li.dataset.flag = f.id;
       li.appendChild(el("span", "name", f.name));
-      li.appendChild(el("span", "muted", " " + pct(f.proba)));
+      li.appendChild(el("span", "muted", " " + (f.said_outright ? "原文明说" : pct(f.proba))));
       var ev = el("div", "ev");
       if (f.evidence.length) {
         ev.appendChild(el("span", "muted", "依据："));

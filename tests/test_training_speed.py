@@ -108,9 +108,10 @@ def test_nb_scaling_changes_the_flag_heads_except_the_excepted_ones(small_corpus
     plain = Triager(flag_nb=0.0, **kw).fit(train["text"], train)
     nb = Triager(flag_nb=1.0, flag_nb_except=("anger",), **kw).fit(train["text"], train)
     j = plain.flag_classes_.index("anger")
-    assert np.array_equal(plain.flag_head_.weights[:, j], nb.flag_head_.weights[:, j])
+    # the same fit up to the last bits of liblinear's arithmetic (the SVM dual differs by ~1e-16 between runs)
+    np.testing.assert_allclose(plain.flag_head_.weights[:, j], nb.flag_head_.weights[:, j], rtol=0, atol=1e-9)
     other = plain.flag_classes_.index("media_threat")
-    assert not np.array_equal(plain.flag_head_.weights[:, other], nb.flag_head_.weights[:, other])
+    assert np.abs(plain.flag_head_.weights[:, other] - nb.flag_head_.weights[:, other]).max() > 1e-3
     # the scaling lives in the weights: prediction is the same product as without it
     assert nb.predict_proba(list(train["text"][:3]))["risk_flags"].shape == (3, len(nb.flag_classes_))
 

@@ -365,11 +365,12 @@ class Triager(TriageDecision, BaseEstimator):
         self.cause_marker_weight = cause_marker_weight
         # the word and the character blocks each keep their most frequent n-grams up to this many
         self.max_features = max_features
-        # a linear SVM (squared hinge, one-vs-rest, `hinge_C`) on the main label, its scores added at this
-        # weight to the head's logits before the temperature is fitted (0: off). Both are linear in the
-        # features, so the blend is one weight matrix and prediction costs the same. The hinge loss
-        # cares only about the notes near a boundary, which is where the main and the secondary cause
-        # part; slice-held-out (docs/model_selection.md, session 14): cause top-1 0.837 -> 0.848
+        # a linear SVM (squared hinge, one-vs-rest, `hinge_C`) on the main label (a secondary label as a row
+        # at the secondary weight), its scores added at this weight to the head's logits before the
+        # temperature is fitted (0: off). Both are linear in the features, so the blend is one weight
+        # matrix and prediction costs the same. The hinge loss cares only about the notes near a boundary,
+        # which is where the main and the secondary cause part; slice-held-out (docs/model_selection.md,
+        # session 14): cause top-1 0.837 -> 0.848
         self.cause_hinge_weight = cause_hinge_weight
         self.hinge_C = hinge_C
         # the flags' binary heads are linear SVMs (squared hinge) at this C, Platt-scaled like the logistic
@@ -393,7 +394,7 @@ class Triager(TriageDecision, BaseEstimator):
         (`secondary`, default `secondary_weight`). Out-of-fold scores come from the rows in `sub`; the final fit uses
         every row. `column_scale`: this head sees each feature column times its scale, folded into the
         coefficients, so prediction is the shared matrix product. `hinge` > 0: a linear SVM's scores
-        on the main label are added at that weight (`_Blend`)."""
+        (the main label, and the secondary ones at `secondary`) are added at that weight (`_Blend`)."""
         if column_scale is not None:
             X = X.multiply(column_scale).tocsr()
         secondary = self.secondary_weight if secondary is None else secondary
@@ -409,7 +410,12 @@ class Triager(TriageDecision, BaseEstimator):
             for s in more:
                 T[i, index[s]] += rw[i] * secondary
         y_main = np.array([index[m] for m in main])
-        main_w = np.array([rw[i] * class_w[m] for i, m in enumerate(main)])  # the SVM's weight per note
+        # the SVM's rows: each note's main label at its weight, each secondary label as a copy of the row at
+        # `secondary` of it (liblinear takes one label per row), so the SVM ranks a secondary cause too
+        svm_note = np.array([i for i, more in enumerate(extra) for _ in range(1 + len(more))], dtype=int)
+        svm_y = np.array([index[lab] for m, more in zip(main, extra) for lab in [m, *more]], dtype=int)
+        svm_w = np.array([rw[i] * w for i, (m, more) in enumerate(zip(main, extra))
+                          for w in [class_w[m], *([secondary] * len(more))]])
         # out-of-fold logits on the main label, for calibration and review thresholds
         folds = [(sub[tr], sub[te]) for tr, te in
                  StratifiedKFold(self.multiclass_cv or self.cv, shuffle=True, random_state=self.random_state)
@@ -420,8 +426,9 @@ class Triager(TriageDecision, BaseEstimator):
             lr = self._lr(C).fit_targets(Xk, Tk)
             blend = _Blend.of(lr, len(classes))
             if hinge > 0:
-                yk, wk = (y_main, main_w) if keep is None else (y_main[keep], main_w[keep])
-                blend.add_hinge(self._svm(hinge_C).fit(Xk, yk, sample_weight=wk), hinge)
+                rows = np.ones(len(svm_note), bool) if keep is None else np.isin(svm_note, keep)
+                svm = self._svm(hinge_C).fit(X[svm_note[rows]], svm_y[rows], sample_weight=svm_w[rows])
+                blend.add_hinge(svm, hinge)
             return blend
 
         # one fit after another, each fold's model dropped once it has scored its rows: each fit of the

@@ -504,7 +504,7 @@ def _labelled(kind: str, ids: list, lo: float | None, hi: float | None, main: bo
             gate = lo if lo is not None else ctx.gates.get(kind, 0.0)
             if gate and (p is None or p < gate):
                 continue
-            said = kind == "flag" and not by_proba and label in getattr(ctx.t, "said_outright", ())
+            said = kind == "flag" and not by_proba and label in ctx.t.said_outright
             out.append((f"flag {label} said" if said else f"{kind} {label}{_gate_text(p, gate)}", p))
         return _strongest(out)
 

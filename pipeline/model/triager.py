@@ -382,19 +382,18 @@ class Triager(TriageDecision, BaseEstimator):
     def _lr(self, C: float) -> SoftmaxRegression:
         return SoftmaxRegression(C=C, max_iter=3000, tol=self.tol, memory=LBFGS_MEMORY)
 
-    def _svm(self, C: float) -> LinearSVC:
-        # the dual problem (notes, not features), as the flags' heads; seeded, fitted one after another
-        return LinearSVC(C=C, dual=True, max_iter=3000, random_state=self.random_state)
+    def _svm(self, C: float, class_weight: str | None = None) -> LinearSVC:
+        # the dual problem (notes, not features), as `_binary_lr`; seeded, fitted one after another
+        return LinearSVC(C=C, max_iter=3000, class_weight=class_weight, dual=True, random_state=self.random_state)
 
     def _fit_multiclass(self, X, main: list[str], extra: list[list[str]], classes: list[str], C: float, sub: np.ndarray,
                         row_weight: np.ndarray | None = None, balance: float = 0.0, secondary: float | None = None,
-                        column_scale: np.ndarray | None = None, hinge: float = 0.0,
-                        hinge_C: float = 1.0):
+                        column_scale: np.ndarray | None = None, hinge: float = 0.0):
         """Each note's main label at weight 1, its secondary labels on the same row at a lower weight
         (`secondary`, default `secondary_weight`). Out-of-fold scores come from the rows in `sub`; the final fit uses
         every row. `column_scale`: this head sees each feature column times its scale, folded into the
-        coefficients, so prediction is the shared matrix product. `hinge` > 0: a linear SVM's scores
-        (the main label, and the secondary ones at `secondary`) are added at that weight (`_Blend`)."""
+        coefficients, so prediction is the shared matrix product. `hinge` > 0: a linear SVM's scores at
+        `hinge_C` (the main label, and the secondary ones at `secondary`) are added at that weight (`_Blend`)."""
         if column_scale is not None:
             X = X.multiply(column_scale).tocsr()
         secondary = self.secondary_weight if secondary is None else secondary
@@ -405,17 +404,19 @@ class Triager(TriageDecision, BaseEstimator):
         # one row per note, a weight per class: the main label at the row's weight, each secondary label at
         # `secondary` of it (the objective of extra rows for the secondary labels, without copying the rows)
         T = np.zeros((len(main), len(classes)))
+        # the SVM's rows (hinge > 0): the same weights, one row per label, since liblinear takes one label per
+        # row: each note's main label, and each secondary one as a copy of the row, so the SVM ranks it too
+        svm_note, svm_y, svm_w = [], [], []
         for i, (m, more) in enumerate(zip(main, extra)):
             T[i, index[m]] += rw[i] * class_w[m]
             for s in more:
                 T[i, index[s]] += rw[i] * secondary
+            if hinge > 0:
+                svm_note += [i] * (1 + len(more))
+                svm_y += [index[m]] + [index[s] for s in more]
+                svm_w += [rw[i] * class_w[m]] + [rw[i] * secondary] * len(more)
+        svm_note, svm_y, svm_w = np.array(svm_note, dtype=int), np.array(svm_y, dtype=int), np.array(svm_w)
         y_main = np.array([index[m] for m in main])
-        # the SVM's rows: each note's main label at its weight, each secondary label as a copy of the row at
-        # `secondary` of it (liblinear takes one label per row), so the SVM ranks a secondary cause too
-        svm_note = np.array([i for i, more in enumerate(extra) for _ in range(1 + len(more))], dtype=int)
-        svm_y = np.array([index[lab] for m, more in zip(main, extra) for lab in [m, *more]], dtype=int)
-        svm_w = np.array([rw[i] * w for i, (m, more) in enumerate(zip(main, extra))
-                          for w in [class_w[m], *([secondary] * len(more))]])
         # out-of-fold logits on the main label, for calibration and review thresholds
         folds = [(sub[tr], sub[te]) for tr, te in
                  StratifiedKFold(self.multiclass_cv or self.cv, shuffle=True, random_state=self.random_state)
@@ -427,7 +428,7 @@ class Triager(TriageDecision, BaseEstimator):
             blend = _Blend.of(lr, len(classes))
             if hinge > 0:
                 rows = np.ones(len(svm_note), bool) if keep is None else np.isin(svm_note, keep)
-                svm = self._svm(hinge_C).fit(X[svm_note[rows]], svm_y[rows], sample_weight=svm_w[rows])
+                svm = self._svm(self.hinge_C).fit(X[svm_note[rows]], svm_y[rows], sample_weight=svm_w[rows])
                 blend.add_hinge(svm, hinge)
             return blend
 
@@ -459,9 +460,6 @@ class Triager(TriageDecision, BaseEstimator):
         return LogisticRegression(C=C, max_iter=3000, class_weight="balanced", solver="liblinear", dual=True,
                                   random_state=self.random_state)
 
-    def _binary_svm(self, C: float) -> LinearSVC:
-        return LinearSVC(C=C, max_iter=3000, class_weight="balanced", dual=True, random_state=self.random_state)
-
     def _fit_flags(self, X, Y: np.ndarray, C: float, sub: np.ndarray,
                    nb: Sequence[float] | None = None, svm_C: float | None = None) -> tuple[list[_Linear], np.ndarray]:
         """Independent binary heads (flags; mindset present anywhere): out-of-fold scores on the
@@ -480,7 +478,7 @@ class Triager(TriageDecision, BaseEstimator):
 
         def fit(rows, j):
             scale = _nb_ratio(present[rows], Y[rows, j]) ** nb[j] if nb[j] > 0 else None
-            model = self._binary_lr(C) if svm_C is None else self._binary_svm(svm_C)
+            model = self._binary_lr(C) if svm_C is None else self._svm(svm_C, class_weight="balanced")
             model.fit(X[rows] if scale is None else X[rows].multiply(scale).tocsr(), Y[rows, j])
             if scale is not None:
                 model.coef_ = model.coef_ * scale
@@ -585,7 +583,7 @@ class Triager(TriageDecision, BaseEstimator):
         self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
             X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub, rw,
             secondary=self.cause_secondary_weight, column_scale=self._cause_column_scale(features),
-            hinge=self.cause_hinge_weight, hinge_C=self.hinge_C)
+            hinge=self.cause_hinge_weight)
         stages.done(f"cause: {self.multiclass_cv or self.cv} folds and the final fit")
         # mindset and risk level fit in a forked second process while the flags fit here: L-BFGS holds
         # the GIL, so only a process overlaps them; the same fits, the same results. Not beside the cause

@@ -23,6 +23,23 @@ def _tag(src: Path, out: Path, env: dict, resume: bool) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (Linux /proc; empty where there is none)."""
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            kids.add(int(stat.parent.name))
+    return kids
+
+
+def _alive(pids: set[int]) -> set[int]:
+    return {p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]}
+
+
 def test_sigkill_and_resume_loses_and_doubles_nothing(tmp_path, small_model, small_corpus):
     root = tmp_path / "models"
     save_model(small_model, small_corpus[0], {}, root=root, version="v1")
@@ -40,6 +57,7 @@ def test_sigkill_and_resume_loses_and_doubles_nothing(tmp_path, small_model, sma
 
     rng = random.Random(11)
     killed_runs, scale = 0, 1.0
+    orphans: list[set[int]] = []  # the tagging workers of each killed run
     for attempt in range(8):
         if killed_runs == 3:
             break
@@ -50,9 +68,12 @@ def test_sigkill_and_resume_loses_and_doubles_nothing(tmp_path, small_model, sma
             time.sleep(rng.uniform(1.0, 3.0) * scale)
             if proc.poll() is not None:
                 break
+            workers = _children(proc.pid)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
+            orphans.append(workers)
+            scale *= 1.25  # a slow or busy machine gets further into the file at every try
             if out.exists():  # the output appears only when complete, never half-written
                 assert pd.read_json(out, lines=True).equals(expected)
             proc = _tag(src, out, env, resume=True)
@@ -64,3 +85,12 @@ def test_sigkill_and_resume_loses_and_doubles_nothing(tmp_path, small_model, sma
         else:
             scale /= 2  # this machine finished before the first kill: kill sooner next time
     assert killed_runs == 3
+    # the killed runs' workers go with them, not left waiting on their task queue holding memory
+    deadline = time.time() + 15
+    left = set().union(*orphans)
+    while left and time.time() < deadline:
+        time.sleep(0.2)
+        left = _alive(left)
+    if Path("/proc").exists() and (os.cpu_count() or 1) > 1:  # tag runs workers there: some were killed
+        assert any(orphans), "no killed run had started its workers: the check saw nothing"
+    assert not left, f"{len(left)} worker process(es) of killed runs still running"

@@ -573,6 +573,31 @@ class WorkerLost(RuntimeError):
     """A worker process of `tag` died mid-run: the run stops with what it finished kept for --resume."""
 
 
+#: how often a tagging worker checks that the run that started it is still there (seconds)
+_PARENT_CHECK_S = 0.5
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A worker whose run is gone exits. A run stopped by SIGKILL (the OOM killer, `kill -9`, a machine's
+    job limit) cannot stop its workers, and they wait on the task queue for good: each holds a copy of
+    the model's pages it wrote to (about 190 MB here), so a crash-resume loop piled up 159 of them and 16
+    GB before this. A daemon thread sees the parent change and ends the process."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tousu-parent-watch", daemon=True).start()
+
+
+def _worker_start(parent_pid: int, model_dir: str | None) -> None:
+    _exit_with_parent(parent_pid)
+    if model_dir is not None:  # a spawned worker loads the model; a forked one has it already
+        _worker_init(model_dir)
+
+
 def _worker_init(model_dir: str) -> None:
     global _WORKER_MODEL
     from pipeline.model.registry import load_model
@@ -689,9 +714,10 @@ def tag_file(model, model_dir: str | None, input_path: str, output_path: str, *,
                 # fork after the model and jieba's dictionary are loaded: workers share those pages
                 model.triage(["预热"])
                 _WORKER_MODEL = model
-                ctx, init, args = mp.get_context("fork"), None, ()
+                ctx, args = mp.get_context("fork"), (os.getpid(), None)
             else:
-                ctx, init, args = mp.get_context("spawn"), _worker_init, (model_dir,)
+                ctx, args = mp.get_context("spawn"), (os.getpid(), model_dir)
+            init = _worker_start
             tasks = ((c, row, kw, store, fmt_out, first) for c, row, first in chunks())
             with _fewer_collections(), closing(_in_workers(ctx, jobs, init, args, tasks)) as tagged_chunks:
                 for tagged in tagged_chunks:

@@ -781,6 +781,17 @@ def test_a_flag_said_outright_under_the_models_bar_reads_as_said_not_as_a_low_pr
     assert flags["media_threat"]["said_outright"] is False
 
 
+def test_a_ranked_cause_far_below_the_first_reads_under_one_percent_not_zero() -> None:
+    """'误导保障范围 0.00' beside the main cause reads as ruled out or a fault; the card says <0.01."""
+    from dataclasses import replace as with_
+
+    t = with_(seed_triage(), cause_proba=[0.996, 0.003])
+    f = extract_facts(SEED)
+    card = render_card(t, f, plan(t, f, received=dt.date(2024, 5, 8)))
+    line = next(x for x in card.splitlines() if x.startswith("投诉原因："))
+    assert line == "投诉原因：解除合同处理的争议(含现金价值) 1.00；误导保障范围、投资收益 <0.01"
+
+
 def test_card_masks_pii_and_shows_review() -> None:
     text = "客户电话13812345678，三天内不给答复就去报社"
     t = tri(("contract_claims",), "medium", ["media_threat"], cause_proba=[0.3],

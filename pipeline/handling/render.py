@@ -106,7 +106,11 @@ def plan_to_json(triage: Triage, facts: Facts, plan: HandlingPlan) -> dict[str, 
 
 
 def _pct(p: float | None) -> str:
-    return "" if p is None else f" {p:.2f}"
+    """Two decimals; a ranked cause or mindset far below the first reads <0.01, not 0.00, which a handler
+    took for 'ruled out' or a fault."""
+    if p is None:
+        return ""
+    return f" {p:.2f}" if p >= 0.005 else " <0.01"
 
 
 def _flag_pct(t: Triage, flag: str) -> str:

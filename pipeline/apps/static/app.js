@@ -19,7 +19,8 @@
     return e;
   }
   function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); return e; }
-  function pct(p) { return p === null || p === undefined ? "" : Math.round(p * 100) + "%"; }
+  // a ranked label far below the first reads <1%, not 0%, which reads as 'ruled out'
+  function pct(p) { return p === null || p === undefined ? "" : p < 0.005 ? "<1%" : Math.round(p * 100) + "%"; }
 
   function bar(name, p) {
     var li = el("li", "bar");

@@ -227,6 +227,8 @@ def test_an_unfitted_triager_raises_not_fitted(call):
     ({"cause_marker_weight": -0.1}, "cause_marker_weight must be None or a number >= 0"),
     ({"cause_hinge_weight": -1}, "cause_hinge_weight must be a number >= 0"),
     ({"hinge_C": 0}, "hinge_C must be a positive number"),
+    ({"cause_group_weight": -1}, "cause_group_weight must be a number >= 0"),
+    ({"group_C": 0}, "group_C must be a positive number"),
     ({"flag_svm_C": -1.0}, "flag_svm_C must be None or a positive number"),
 ])
 def test_bad_parameters_are_accepted_by_init_and_refused_by_fit(tiny, params, message):
@@ -298,6 +300,32 @@ def test_the_hinge_blend_is_the_softmax_logits_plus_the_svms_scores_at_their_wei
     np.testing.assert_allclose(scores[:, 1], -30.0 - 2.0)
 
 
+def test_the_group_svm_adds_each_groups_score_to_every_cause_of_that_group():
+    """The group term: every class gets its group's SVM score at the weight; a group the SVM never saw
+    scores -1 (the margin's 'no' side) for each of its classes."""
+    from scipy import sparse
+    from sklearn.svm import LinearSVC
+
+    from pipeline.model.softmax import SoftmaxRegression
+    from pipeline.model.triager import _Blend
+
+    rng = np.random.default_rng(1)
+    X = sparse.csr_matrix(rng.random((90, 8)))
+    y = np.repeat([0, 1, 3], 30)  # four classes in three groups: 0, 1 -> group 0; 2 -> group 2; 3 -> group 1
+    group_of_class = np.array([0, 0, 2, 1])
+    lr = SoftmaxRegression(C=1.0).fit(X, y)
+    groups = LinearSVC(C=1.0, dual=True).fit(X, group_of_class[y])  # groups 0 and 1 seen, 2 never
+    blend = _Blend.of(lr, 4)
+    before = blend.decision_function(X)
+    blend.add_group_hinge(groups, group_of_class, 1.5)
+    added = blend.decision_function(X) - before
+    g = groups.decision_function(X)  # two groups: one column, the score of group 1
+    np.testing.assert_allclose(added[:, 0], -1.5 * g, rtol=1e-10)
+    np.testing.assert_allclose(added[:, 1], -1.5 * g, rtol=1e-10)
+    np.testing.assert_allclose(added[:, 3], 1.5 * g, rtol=1e-10)
+    np.testing.assert_allclose(added[:, 2], -1.5)
+
+
 def test_the_cause_head_with_the_hinge_blend_is_still_one_calibrated_linear_head(small_corpus):
     """The blend costs nothing at prediction: the head's probabilities are the temperature-scaled softmax
     of one matrix product, and the SVM changes the cause head only."""
@@ -307,8 +335,8 @@ def test_the_cause_head_with_the_hinge_blend_is_still_one_calibrated_linear_head
 
     train, test = small_corpus
     texts = list(test["text"][:50])
-    with_svm = Triager(char_ngrams=None, cv=2, cause_hinge_weight=4.0).fit(train["text"], train)
-    without = Triager(char_ngrams=None, cv=2, cause_hinge_weight=0.0).fit(train["text"], train)
+    with_svm = Triager(char_ngrams=None, cv=2, cause_hinge_weight=4.0, cause_group_weight=1.0).fit(train["text"], train)
+    without = Triager(char_ngrams=None, cv=2, cause_hinge_weight=0.0, cause_group_weight=0.0).fit(train["text"], train)
     _, X = with_svm.transform(texts)
     head = with_svm.cause_head_
     np.testing.assert_allclose(with_svm.predict_proba(texts)["cause"],

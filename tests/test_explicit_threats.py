@@ -96,6 +96,19 @@ def test_a_count_of_earlier_complaints_is_a_repeat_complaint_sign():
     assert "repeat_complaint" not in explicit_threats("我想问一下保单贷款的利率")
 
 
+@pytest.mark.parametrize("text, sign", [
+    ("二次投诉。客户原诉：业务员承诺返还首年佣金的一半", "二次投诉"),
+    ("客户今日再次投诉，称理赔仍未到账", "再次投诉"),
+])
+def test_a_complaint_made_again_in_the_handlers_own_word_is_a_repeat_sign(text, sign):
+    assert explicit_threats(text)["repeat_complaint"][2] == sign
+
+
+@pytest.mark.parametrize("text", ["已向客户解释清楚，避免二次投诉", "请尽快回电，防止再次投诉"])
+def test_a_complaint_the_note_wants_to_prevent_is_no_repeat_sign(text):
+    assert "repeat_complaint" not in explicit_threats(text)
+
+
 def test_tries_to_get_through_are_not_earlier_complaints():
     """不下十次 counts earlier complaints, unless what follows is the line itself (没人接, 占线, 转人工)."""
     assert explicit_threats("同一件事我反映了不下十次，到现在没人处理")["repeat_complaint"][2] == "不下十次"

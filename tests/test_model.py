@@ -202,6 +202,22 @@ def test_score_is_the_mean_of_the_headline_metrics_and_drops_for_wrong_labels(sm
     assert small_model.score(gold["text"], shuffled) < s - 0.2
 
 
+def test_the_secondary_cause_counts_where_it_is_in_the_top_three_over_the_notes_that_have_one():
+    """The headline scores the main cause; the cause behind it is scored on its own (a change that pushed it
+    out of the top 3 looked like a gain on the headline)."""
+    from pipeline.model.evaluation import Prediction, score
+
+    gold = pd.DataFrame({"cause": [["contract_surrender", "sales_misrepresentation"], ["contract_claims", "staff_attitude"],
+                                   ["contract_claims"]],
+                         "risk_level": ["low"] * 3, "risk_flags": [[]] * 3, "mindset": [[]] * 3})
+    preds = [Prediction(["contract_surrender", "contract_underwriting", "sales_misrepresentation"], "low", [], []),
+             Prediction(["contract_claims", "contract_coverage_scope", "contract_surrender"], "low", [], []),
+             Prediction(["service_counter"], "low", [], [])]
+    m = score(gold, preds)
+    assert m["cause_secondary_top3"] == 0.5  # two notes have one: found in the first, not in the second
+    assert m["cause_top3"] == round(2 / 3, 3)
+
+
 @pytest.mark.parametrize("call", ["predict", "predict_proba", "triage", "mindset_presence_proba", "explain"])
 def test_an_unfitted_triager_raises_not_fitted(call):
     from sklearn.exceptions import NotFittedError

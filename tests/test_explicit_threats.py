@@ -104,6 +104,12 @@ def test_a_complaint_made_again_in_the_handlers_own_word_is_a_repeat_sign(text, 
     assert explicit_threats(text)["repeat_complaint"][2] == sign
 
 
+def test_an_air_fryer_is_not_anger_said_outright():
+    """气炸 is anger in 肺都气炸了, and a kitchen appliance in 空气炸锅 (a gift promised at the sale)."""
+    assert explicit_threats("我现在肺都气炸了！！")["anger"][2] == "气炸"
+    assert "anger" not in explicit_threats("业务员承诺送一台空气炸锅和两张超市卡，至今没兑现")
+
+
 @pytest.mark.parametrize("text", ["已向客户解释清楚，避免二次投诉", "请尽快回电，防止再次投诉"])
 def test_a_complaint_the_note_wants_to_prevent_is_no_repeat_sign(text):
     assert "repeat_complaint" not in explicit_threats(text)

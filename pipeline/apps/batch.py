@@ -593,16 +593,13 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def _worker_start(parent_pid: int, model_dir: str | None) -> None:
-    _exit_with_parent(parent_pid)
-    if model_dir is not None:  # a spawned worker loads the model; a forked one has it already
-        _worker_init(model_dir)
-
-
-def _worker_init(model_dir: str) -> None:
+    """Every tagging worker watches its run; a spawned one (`model_dir`) loads the model, a forked one has it."""
     global _WORKER_MODEL
-    from pipeline.model.registry import load_model
+    _exit_with_parent(parent_pid)
+    if model_dir is not None:
+        from pipeline.model.registry import load_model
 
-    _WORKER_MODEL, _ = load_model(model_dir, predict_only=True)
+        _WORKER_MODEL, _ = load_model(model_dir, predict_only=True)
 
 
 def _worker_tag(args):

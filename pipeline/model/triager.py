@@ -150,31 +150,32 @@ class _Blend:
         intercept[lr.classes_] = lr.intercept_
         return cls(coef, intercept)
 
-    def add_hinge(self, svm: LinearSVC, weight: float) -> None:
-        """A class the SVM never saw as a main label scores -1 there: the margin's 'not this class' side."""
-        coef, intercept = svm.coef_, svm.intercept_
-        if len(svm.classes_) == 2:  # one column for two classes: the second class's score, the first's negated
-            coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
-        hinge_coef = np.zeros_like(self.coef)
-        hinge_intercept = np.full(len(self.intercept), -1.0)
-        hinge_coef[svm.classes_] = coef
-        hinge_intercept[svm.classes_] = intercept
-        self.coef += weight * hinge_coef
-        self.intercept += weight * hinge_intercept
-
-    def add_group_hinge(self, svm: LinearSVC, group_of_class: np.ndarray, weight: float) -> None:
-        """A linear SVM on the classes' groups: each class gets its group's score at a weight (a group the
-        SVM never saw scores -1). The flat head ranks causes; this says which of the five groups the dispute
-        is in, which is what a wrong main cause most often gets wrong."""
+    @staticmethod
+    def _svm_rows(svm: LinearSVC, n_labels: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+        """A one-vs-rest SVM's coefficients and intercepts for labels 0..n_labels-1; a label the SVM never
+        saw scores -1 there (the margin's 'not this label' side), and a two-label SVM's one column scores
+        the first label as the second's negated."""
         coef, intercept = svm.coef_, svm.intercept_
         if len(svm.classes_) == 2:
             coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
-        group_coef = np.zeros((int(group_of_class.max()) + 1, self.coef.shape[1]))
-        group_intercept = np.full(len(group_coef), -1.0)
-        group_coef[svm.classes_] = coef
-        group_intercept[svm.classes_] = intercept
-        self.coef += weight * group_coef[group_of_class]
-        self.intercept += weight * group_intercept[group_of_class]
+        rows = np.zeros((n_labels, n_features))
+        bias = np.full(n_labels, -1.0)
+        rows[svm.classes_] = coef
+        bias[svm.classes_] = intercept
+        return rows, bias
+
+    def add_hinge(self, svm: LinearSVC, weight: float) -> None:
+        """The SVM's score of each class, at a weight."""
+        coef, intercept = self._svm_rows(svm, *self.coef.shape)
+        self.coef += weight * coef
+        self.intercept += weight * intercept
+
+    def add_group_hinge(self, svm: LinearSVC, group_of_class: np.ndarray, weight: float) -> None:
+        """A linear SVM on the classes' groups: each class gets its group's score at a weight. The flat head
+        ranks causes; this says which of the five groups the dispute is in."""
+        coef, intercept = self._svm_rows(svm, int(group_of_class.max()) + 1, self.coef.shape[1])
+        self.coef += weight * coef[group_of_class]
+        self.intercept += weight * intercept[group_of_class]
 
     def decision_function(self, X) -> np.ndarray:
         return np.asarray(X @ self.coef.T) + self.intercept
@@ -617,7 +618,8 @@ class Triager(TriageDecision, BaseEstimator):
         self.cause_head_, cause_oof, cause_y = self._fit_multiclass(
             X, [c[0] for c in causes], [c[1:] for c in causes], self.cause_classes_, self.C, sub, rw,
             secondary=self.cause_secondary_weight, column_scale=self._cause_column_scale(features),
-            hinge=self.cause_hinge_weight, group_of_class=self._cause_groups(tax), group_weight=self.cause_group_weight)
+            hinge=self.cause_hinge_weight, group_weight=self.cause_group_weight,
+            group_of_class=self._cause_groups(tax) if self.cause_group_weight > 0 else None)
         stages.done(f"cause: {self.multiclass_cv or self.cv} folds and the final fit")
         # mindset and risk level fit in a forked second process while the flags fit here: L-BFGS holds
         # the GIL, so only a process overlaps them; the same fits, the same results. Not beside the cause
